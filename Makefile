@@ -1,0 +1,51 @@
+# Everything a newcomer needs. Each target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SAMVENV := .venv-sam
+SAM    := $(SAMVENV)/bin/sam
+# sam build for the python3.12 runtime needs a python3.12 on PATH (pyenv keeps one aside).
+PY312_PATH := $(shell command -v pyenv >/dev/null 2>&1 && dirname "$$(PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null)" 2>/dev/null)
+
+.PHONY: setup test lint format demo bench build deploy clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(SAMVENV)/.installed:
+	$(PYTHON) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install -q aws-sam-cli
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup $(SAMVENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: setup
+	$(VENV)/bin/mmapi demo
+
+bench: setup
+	$(PY) -m benchmarks
+
+build: $(SAMVENV)/.installed
+	PATH="$(PY312_PATH):$$PATH" $(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,340 @@
+"""The send pipeline: one SQS batch in, every record taken to a recorded outcome or a scheduled retry.
+
+validate -> deadline -> region rules -> suppression / halts -> claim -> POST -> classify -> record
+
+DynamoDB work is amortized over the batch: one BatchGetItem for suppressions and halts, one conditional
+claim per message, one BatchWriteItem per 25 outcome items. POSTs go out concurrently over one pooled
+client, under a token-bucket rate limit (the number's throughput shared by the concurrent pollers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mmcore import ledger as L
+from mmcore.errors import MAX_SQS_DELAY, Action, GraphError, backoff_delay, retries_exhausted
+from mmcore.graph import Accepted, GraphClient, RateLimiter
+from mmcore.ledger import Ledger
+from mmcore.messages import InvalidSendRequest, SendRequest, parse_send_request, wire_bytes
+from mmcore.observability import logger
+from mmcore.phones import mask
+from mmcore.regions import evaluate
+from mmcore.settings import Settings
+
+HALT_SECONDS = MAX_SQS_DELAY  # a halted scope is probed again after this long
+ACCOUNT_SCOPE = ("account", "*")
+
+
+@dataclass(frozen=True, slots=True)
+class SqsMessage:
+    """What the pipeline needs from one SQS record."""
+
+    record_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    sent_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SqsMessage:
+        attributes = record.get("attributes") or {}
+        sent_ms = int(attributes.get("SentTimestamp") or time.time() * 1000)
+        return cls(
+            record_id=record["messageId"],
+            receipt_handle=record.get("receiptHandle", ""),
+            body=record.get("body") or "",
+            receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
+            sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC),
+        )
+
+
+@dataclass(slots=True)
+class Result:
+    """One record's outcome. ``retry_in`` set: the record goes back to the queue for that many seconds."""
+
+    outcome: str
+    message_id: str | None = None
+    retry_in: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class BatchReport:
+    results: dict[str, Result] = field(default_factory=dict)  # by SQS messageId
+    counts: Counter[str] = field(default_factory=Counter)
+    failed_codes: Counter[int] = field(default_factory=Counter)
+    halted: list[str] = field(default_factory=list)
+
+    def add(self, record_id: str, result: Result) -> None:
+        self.results[record_id] = result
+        self.counts[result.outcome] += 1
+
+    @property
+    def retries(self) -> dict[str, int]:
+        return {rid: r.retry_in for rid, r in self.results.items() if r.retry_in is not None}
+
+    def batch_item_failures(self) -> list[dict[str, str]]:
+        return [{"itemIdentifier": rid} for rid in self.retries]
+
+
+@dataclass(slots=True)
+class _Work:
+    msg: SqsMessage
+    request: SendRequest
+    message_id: str
+    fields: dict[str, Any]
+    claim: L.Claim | None = None
+
+
+class Sender:
+    """Runs batches. Build one per warm container; it keeps the pooled Graph client and a thread pool for
+    the synchronous boto3 calls that may overlap."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        graph: GraphClient,
+        sqs: Any,
+        queue_url: str,
+        clock: Any = time.time,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.graph = graph
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.clock = clock
+        self.limiter = RateLimiter(settings.per_invocation_mps)
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ddb")
+        self._lease = int(settings.graph_timeout_seconds * 3) + 30
+
+    async def run(self, records: Sequence[Mapping[str, Any]]) -> BatchReport:
+        report = BatchReport()
+        now = self.clock()
+        today = datetime.fromtimestamp(now, UTC).date()
+        work: list[_Work] = []
+        unclaimed: list[
+            tuple[str, str, str, dict[str, Any], Result]
+        ] = []  # record, id, state, fields, result
+
+        for record in records:
+            msg = SqsMessage.from_record(record)
+            try:
+                request = parse_send_request(msg.body)
+            except InvalidSendRequest as exc:
+                # Poison message: fail only this record; it reaches the DLQ after maxReceiveCount.
+                logger.error(
+                    "invalid send request", extra={"sqs_message_id": msg.record_id, "reason": str(exc)}
+                )
+                report.add(msg.record_id, Result(L.INVALID, retry_in=0, detail=str(exc)))
+                continue
+            message_id = request.identity()
+            fields = self._fields(request, msg)
+            deadline = request.deadline(msg.sent_at)
+            if deadline is not None and deadline.timestamp() <= now:
+                unclaimed.append(
+                    (
+                        msg.record_id,
+                        message_id,
+                        L.EXPIRED,
+                        {**fields, "reason": "deadline passed"},
+                        Result(L.EXPIRED, message_id),
+                    )
+                )
+                continue
+            if not request.to.startswith("user."):
+                verdict = evaluate(request.to, self.settings.business_country, today)
+                fields["country"] = verdict.recipient_country
+                if verdict.disabled_features:
+                    fields["disabled_features"] = sorted(verdict.disabled_features)
+                if not verdict.allowed:
+                    blocked = {
+                        **fields,
+                        "reason": verdict.reason,
+                        "code": verdict.code,
+                        "details": verdict.message,
+                    }
+                    unclaimed.append(
+                        (
+                            msg.record_id,
+                            message_id,
+                            L.BLOCKED,
+                            blocked,
+                            Result(L.BLOCKED, message_id, detail=verdict.reason),
+                        )
+                    )
+                    continue
+            work.append(_Work(msg, request, message_id, fields))
+
+        pre = self.ledger.prefetch(
+            (w.request.to for w in work),
+            [ACCOUNT_SCOPE] + [s for w in work for s in self._scopes(w)],
+            int(now),
+        )
+        ready: list[_Work] = []
+        for w in work:
+            halt = next((pre.halted[s] for s in self._scopes(w) if s in pre.halted), None)
+            if halt is not None:
+                wait = min(max(int(halt["until"] - now), 1), MAX_SQS_DELAY)
+                report.add(
+                    w.msg.record_id, Result("halted", w.message_id, retry_in=wait, detail=halt["reason"])
+                )
+            elif w.request.to in pre.suppressed:
+                unclaimed.append(
+                    (
+                        w.msg.record_id,
+                        w.message_id,
+                        L.SUPPRESSED,
+                        {**w.fields, "reason": "recipient opted out of marketing messages"},
+                        Result(L.SUPPRESSED, w.message_id),
+                    )
+                )
+            else:
+                ready.append(w)
+
+        loop = asyncio.get_running_loop()
+        finishing = [
+            loop.run_in_executor(self._pool, self.ledger.finish_unclaimed, mid, state, f)
+            for _, mid, state, f, _ in unclaimed
+        ]
+        claims = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, self._claim, w, int(now)) for w in ready)
+        )
+        for (record_id, _, _, _, result), recorded in zip(
+            unclaimed, await asyncio.gather(*finishing), strict=True
+        ):
+            report.add(record_id, result if recorded else Result("duplicate", result.message_id))
+
+        to_send = []
+        for w, claim in zip(ready, claims, strict=True):
+            w.claim = claim
+            if claim.won:
+                to_send.append(w)
+            else:
+                report.add(w.msg.record_id, await self._lost_claim(w, claim, int(now)))
+
+        semaphore = asyncio.Semaphore(self.settings.send_concurrency)
+        outcomes = await asyncio.gather(*(self._post(w, semaphore) for w in to_send))
+
+        items: list[dict[str, Any]] = []
+        for w, outcome in zip(to_send, outcomes, strict=True):
+            result, item = self._classify(w, outcome, report)
+            report.add(w.msg.record_id, result)
+            items.extend(item)
+        if items:
+            await loop.run_in_executor(self._pool, self.ledger.write, items)
+        self._reschedule(report, records)
+        return report
+
+    # -------------------------------------------------------------- steps
+
+    def _fields(self, request: SendRequest, msg: SqsMessage) -> dict[str, Any]:
+        return {
+            "campaign_id": request.campaign_id,
+            "to": request.to,
+            "template": request.template.name,
+            "language": request.template.language.code,
+            "phone_number_id": request.phone_number_id or self.settings.phone_number_id,
+            "product_policy": request.product_policy or self.settings.default_product_policy,
+            "queued_at": int(msg.sent_at.timestamp()),
+        }
+
+    def _scopes(self, w: _Work) -> list[tuple[str, str]]:
+        return [
+            ("phone_number", w.fields["phone_number_id"]),
+            ("template", f"{w.request.template.name}:{w.request.template.language.code}"),
+        ]
+
+    def _claim(self, w: _Work, now: int) -> L.Claim:
+        return self.ledger.claim(
+            w.message_id, now, self._lease, w.fields, resend_interrupted=self.settings.retry_unknown
+        )
+
+    async def _lost_claim(self, w: _Work, claim: L.Claim, now: int) -> Result:
+        if claim.state in L.FINAL:
+            logger.info("duplicate: already %s", claim.state, extra={"message_id": w.message_id})
+            return Result("duplicate", w.message_id, detail=claim.state or "")
+        if claim.state == L.SENDING and claim.lease_until > now:
+            # Another copy is being sent right now: look again once its lease has run out.
+            return Result("in_flight", w.message_id, retry_in=min(claim.lease_until - now + 1, MAX_SQS_DELAY))
+        # A claim left behind by a crash between POST and record: Meta may have the message.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self.ledger.mark_interrupted, w.message_id, claim.lease_until)
+        logger.warning("interrupted send recorded as unknown", extra={"message_id": w.message_id})
+        return Result(L.UNKNOWN, w.message_id, detail="interrupted between POST and record")
+
+    async def _post(self, w: _Work, semaphore: asyncio.Semaphore) -> Accepted | GraphError:
+        request = w.request
+        if request.product_policy is None and self.settings.default_product_policy == "STRICT":
+            request = request.model_copy(update={"product_policy": "STRICT"})
+        body = wire_bytes(request, ttl_on_wire=self.settings.ttl_on_wire)
+        async with semaphore:
+            await self.limiter.acquire()
+            try:
+                return await self.graph.send(w.fields["phone_number_id"], body)
+            except GraphError as exc:
+                return exc
+
+    def _classify(
+        self, w: _Work, outcome: Accepted | GraphError, report: BatchReport
+    ) -> tuple[Result, list[dict[str, Any]]]:
+        fields, mid, attempt = w.fields, w.message_id, w.claim.attempts if w.claim else 1
+        if isinstance(outcome, Accepted):
+            item = L.message_item(
+                mid,
+                state=L.ACCEPTED,
+                wamid=outcome.wamid,
+                message_status=outcome.message_status,
+                attempts=attempt,
+                **fields,
+            )
+            link = L.wamid_link_item(outcome.wamid, mid, fields.get("campaign_id"))
+            logger.debug("accepted", extra={"message_id": mid, "wamid": outcome.wamid})
+            return Result(L.ACCEPTED, mid, detail=outcome.wamid), [item, link]
+
+        rule, error = outcome.rule, outcome.to_dict()
+        log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.to)}
+        if rule.action is Action.HALT:
+            scope = rule.scope.value if rule.scope else "account"
+            key = {"template": self._scopes(w)[1][1], "phone_number": fields["phone_number_id"]}.get(
+                scope, "*"
+            )
+            self.ledger.halt(scope, key, int(self.clock()) + HALT_SECONDS, outcome.code, outcome.message)
+            report.halted.append(f"{scope}:{key}:{outcome.code}")
+            logger.error("sending halted", extra={**log, "scope": scope, "key": key})
+            item = L.message_item(mid, state=L.RETRY, error=error, attempts=attempt, **fields)
+            return Result("halted", mid, retry_in=HALT_SECONDS, detail=str(outcome.code)), [item]
+        if rule.ambiguous and not self.settings.retry_unknown:
+            logger.warning("ambiguous outcome recorded as unknown", extra=log)
+            item = L.message_item(mid, state=L.UNKNOWN, error=error, attempts=attempt, **fields)
+            return Result(L.UNKNOWN, mid, detail=outcome.message), [item]
+        if rule.action in (Action.RETRY, Action.RETRY_AFTER) and not retries_exhausted(rule, attempt):
+            delay = backoff_delay(rule, attempt)
+            logger.info("retry scheduled", extra={**log, "retry_in": delay})
+            item = L.message_item(mid, state=L.RETRY, error=error, attempts=attempt, **fields)
+            return Result("retry", mid, retry_in=delay, detail=str(outcome.code)), [item]
+        report.failed_codes[outcome.code or 0] += 1
+        logger.info("failed", extra=log)
+        item = L.message_item(mid, state=L.FAILED, error=error, attempts=attempt, **fields)
+        return Result(L.FAILED, mid, detail=str(outcome.code)), [item]
+
+    def _reschedule(self, report: BatchReport, records: Sequence[Mapping[str, Any]]) -> None:
+        """Give each retried record its delay: its visibility timeout, set in ChangeMessageVisibilityBatch."""
+        receipts = {r["messageId"]: r.get("receiptHandle") for r in records}
+        entries = [
+            {"Id": str(i), "ReceiptHandle": receipts[rid], "VisibilityTimeout": delay}
+            for i, (rid, delay) in enumerate(report.retries.items())
+            if receipts.get(rid)
+        ]
+        for start in range(0, len(entries), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url, Entries=entries[start : start + 10]
+            )

@@ -1,0 +1,65 @@
+"""All configuration, read once per cold start from the environment template.yaml sets.
+
+Nothing else in the product reads ``os.environ``. Secrets (access token, app secret, verify token) are not
+settings: they come from Secrets Manager (``SECRET_ARN``), never from plain environment variables.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variable names are the field names in upper case (e.g. ``GRAPH_API_VERSION``)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    graph_api_version: str = Field(default="v24.0", pattern=r"^v\d+\.\d+$")
+    graph_base_url: str = Field(default="https://graph.facebook.com", pattern=r"^https?://[^/\s]+(/\S*)?$")
+    phone_number_id: str = Field(default="", pattern=r"^\d*$")
+    waba_id: str = Field(default="", pattern=r"^\d*$")
+    business_country: str = Field(default="IN", pattern=r"^[A-Z]{2}$")
+    throughput_mps: int = Field(default=80, ge=1, le=1000)
+    send_max_concurrency: int = Field(default=5, ge=1, le=1000)
+    # Concurrent in-flight POSTs within one invocation (one warm container).
+    send_concurrency: int = Field(default=64, ge=1, le=1000)
+    ttl_on_wire: bool = False
+    default_product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] = "CLOUD_API_FALLBACK"
+    # Re-send after an ambiguous outcome (timeout or 5xx with no code)? Off: Meta has no idempotency key.
+    retry_unknown: bool = False
+    graph_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    table_name: str = "mm-main"
+    send_queue_url: str = ""
+    secret_arn: str = ""
+    # Cache lifetime of the secret in a warm container (Powertools Parameters).
+    secret_max_age_seconds: int = Field(default=300, ge=0)
+
+    @field_validator("business_country", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def graph_url(self) -> str:
+        """Base URL including the pinned Graph version, e.g. ``https://graph.facebook.com/v24.0``."""
+        return f"{self.graph_base_url}/{self.graph_api_version}"
+
+    @property
+    def per_invocation_mps(self) -> float:
+        """The send rate one invocation may use: the number's throughput shared by the concurrent pollers."""
+        return self.throughput_mps / self.send_max_concurrency
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()
