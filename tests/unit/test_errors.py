@@ -35,7 +35,7 @@ EXPECTED: dict[int, tuple[Action, Scope | None]] = {
     132000: (P, None), 132001: (P, None), 132005: (P, None), 132007: (P, None), 132012: (P, None),
     132015: (HALT, TEMPLATE), 132016: (HALT, TEMPLATE), 132018: (P, None), 132068: (P, None),
     132069: (AFTER, None), 133004: (R, None), 133010: (HALT, PHONE), 134011: (HALT, ACCOUNT),
-    135000: (P, None), 134100: (P, None), 134101: (AFTER, None), 134102: (HALT, TEMPLATE), 134103: (P, None),
+    135000: (P, None), 134100: (P, None), 134101: (AFTER, None), 134102: (P, None), 134103: (P, None),
     1752041: (P, None), 131062: (P, None),
 }  # fmt: skip
 
@@ -101,7 +101,7 @@ def test_unknown_codes_are_classified_by_http_status(code, status, expected):
 
 def test_known_codes_win_over_the_http_status():
     assert classify(130429, 500).action is R
-    assert classify(134102, 500).action is HALT
+    assert classify(134102, 500).action is P
 
 
 def test_ambiguous_outcomes_are_flagged_so_the_sender_does_not_retry_blindly():

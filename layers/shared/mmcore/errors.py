@@ -158,9 +158,10 @@ _RULES: tuple[ErrorRule, ...] = (
     _halt(133010, "Phone number not registered", _PHONE),               # [ERR]
     _halt(132015, "Template is paused", _TEMPLATE, "low quality; resume after an edit"),  # [ERR] also pacing
     _halt(132016, "Template is disabled", _TEMPLATE, "disabled for good"),  # [ERR]
-    # The error names the template, so the template is halted; the alert says to check
-    # marketing_messages_onboarding_status, and a WABA that is not onboarded halts each template in turn.
-    _halt(134102, "Template unavailable for use", _TEMPLATE,            # [ERR][MM-CL] HTTP 500
+    # Permanent, not a halt: it is what a STRICT message gets on a WABA that is not onboarded, and STRICT
+    # means "fail instead of falling back" (seeds); halting would also stop the CLOUD_API_FALLBACK traffic
+    # that still goes through. The stored details say to check marketing_messages_onboarding_status.
+    _perm(134102, "Template unavailable for use",                       # [ERR][MM-CL] HTTP 500
           "ad sync failed, or not eligible/onboarded: check marketing_messages_onboarding_status"),
 )
 # fmt: on

@@ -176,11 +176,16 @@ class Sender:
 
         pre = self.ledger.prefetch(
             (w.request.to for w in work),
-            [ACCOUNT_SCOPE] + [s for w in work for s in self._scopes(w)],
+            [s for w in work for s in self._scopes(w)],
             int(now),
         )
         ready: list[_Work] = []
+        seen: set[str] = set()
         for w in work:
+            if w.message_id in seen:  # the same message twice in one batch: one claim is enough
+                report.add(w.msg.record_id, Result("duplicate", w.message_id, detail="twice in one batch"))
+                continue
+            seen.add(w.message_id)
             halt = next((pre.halted[s] for s in self._scopes(w) if s in pre.halted), None)
             if halt is not None:
                 wait = min(max(int(halt["until"] - now), 1), MAX_SQS_DELAY)
@@ -249,6 +254,7 @@ class Sender:
 
     def _scopes(self, w: _Work) -> list[tuple[str, str]]:
         return [
+            ACCOUNT_SCOPE,
             ("phone_number", w.fields["phone_number_id"]),
             ("template", f"{w.request.template.name}:{w.request.template.language.code}"),
         ]
@@ -304,7 +310,7 @@ class Sender:
         log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.to)}
         if rule.action is Action.HALT:
             scope = rule.scope.value if rule.scope else "account"
-            key = {"template": self._scopes(w)[1][1], "phone_number": fields["phone_number_id"]}.get(
+            key = {"template": self._scopes(w)[2][1], "phone_number": fields["phone_number_id"]}.get(
                 scope, "*"
             )
             self.ledger.halt(scope, key, int(self.clock()) + HALT_SECONDS, outcome.code, outcome.message)

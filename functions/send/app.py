@@ -1,0 +1,40 @@
+"""Send function: SQS batch -> /marketing_messages, once per message; partial batch failures reported."""
+
+from functools import cache
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from mmcore import clients
+from mmcore.ledger import Ledger
+from mmcore.observability import logger, metrics, tracer
+from mmcore.sending import Sender
+from mmcore.settings import get_settings
+
+
+@cache
+def sender() -> Sender:
+    settings = get_settings()
+    return Sender(
+        settings,
+        Ledger(clients.boto_client("dynamodb"), settings.table_name),
+        clients.graph_client(),
+        clients.boto_client("sqs"),
+        settings.send_queue_url,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer().capture_lambda_handler(capture_response=False)
+def lambda_handler(event, context):
+    report = clients.run(sender().run(event["Records"]))
+    for outcome, count in report.counts.items():
+        metrics.add_metric(
+            name=f"Messages{outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=count
+        )
+    for code, count in report.failed_codes.items():
+        metrics.add_metric(name=f"FailedCode{code}", unit=MetricUnit.Count, value=count)
+    if report.halted:
+        metrics.add_metric(name="SendingHalted", unit=MetricUnit.Count, value=len(report.halted))
+    logger.info("batch done", extra={"counts": dict(report.counts), "halted": report.halted})
+    return {"batchItemFailures": report.batch_item_failures()}

@@ -1,0 +1,77 @@
+"""Clients and secrets, built once per warm container on first use, so tests can swap them.
+
+Handlers call these factories; the domain receives what they return. ``reset()`` drops every cached client
+(tests call it after changing the environment or the moto backend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+
+from mmcore.settings import get_settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSecrets:
+    access_token: str
+    app_secret: str
+    verify_token: str
+
+
+def graph_secrets() -> GraphSecrets:
+    """The Secrets Manager secret (JSON with access_token, app_secret, verify_token), cached by Powertools
+    Parameters for ``SECRET_MAX_AGE_SECONDS`` so a rotated token is picked up without a redeploy."""
+    settings = get_settings()
+    value = _secrets_provider().get(
+        settings.secret_arn, transform="json", max_age=settings.secret_max_age_seconds
+    )
+    return GraphSecrets(value["access_token"], value["app_secret"], value.get("verify_token", ""))
+
+
+@cache
+def _secrets_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=boto_client("secretsmanager"))
+
+
+@cache
+def boto_client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)
+
+
+@cache
+def graph_client() -> Any:
+    from mmcore.graph import GraphClient
+
+    settings = get_settings()
+    return GraphClient(
+        settings.graph_url,
+        lambda: graph_secrets().access_token,
+        timeout=settings.graph_timeout_seconds,
+        max_connections=settings.send_concurrency,
+    )
+
+
+@cache
+def event_loop() -> asyncio.AbstractEventLoop:
+    """One loop per container: the pooled async Graph client stays bound to it across invocations."""
+    return asyncio.new_event_loop()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on the container's loop (handlers are synchronous)."""
+    return event_loop().run_until_complete(coro)
+
+
+def reset() -> None:
+    for factory in (boto_client, _secrets_provider, graph_client, event_loop, get_settings):
+        factory.cache_clear()
