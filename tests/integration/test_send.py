@@ -192,7 +192,7 @@ def test_bad_token_halts_sending_and_keeps_the_messages(send_env):
     send_env.handler.sender().graph._token = lambda: "expired-token"
     bodies = [request(f"9198767{i:05d}") for i in range(3)]
     send_env.enqueue(*bodies)
-    event, response = send_env.poll_once()
+    _, response = send_env.poll_once()
     # every record goes back to the queue: nothing is lost, nothing more is spent
     assert len(response["batchItemFailures"]) == 3
     assert {send_env.message(message_id(b))["state"] for b in bodies} <= {"retry", None}

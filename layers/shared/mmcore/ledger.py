@@ -8,7 +8,8 @@ Item shapes (``pk`` / ``sk``):
   a campaign's messages by status.
 - ``WAMID#<wamid>`` / ``LINK``: wamid -> message and campaign, read consistently by the webhook.
 - ``CAMPAIGN#<id>`` / ``CAMPAIGN``: a campaign and its enqueue counts.
-- ``SUPPRESS#<digits>`` / ``SUPPRESS``: a user who opted out of marketing messages.
+- ``SUPPRESS#<digits>`` / ``SUPPRESS``: a user not to message: opted out (no ``until``: until they resume)
+  or resting after a per-user limit (``until``, epoch seconds).
 - ``HALT#<scope>#<key>`` / ``HALT``: sending stopped for a scope until ``until`` (epoch seconds).
 
 Exactly once: a message is *claimed* (conditional write) before its POST. Only ``queued`` and ``retry``
@@ -129,14 +130,13 @@ class Ledger:
         keys = [suppression_key(r) for r in set(recipients)] + [halt_key(s, k) for s, k in set(halts)]
         suppressed, halted = set(), {}
         for item in self._batch_get(keys):
-            pk = item["pk"]["S"]
+            pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
             if pk.startswith("SUPPRESS#"):
-                suppressed.add(pk.removeprefix("SUPPRESS#"))
-            else:
-                record = from_item(item)
-                if record.get("until", 0) > now:
-                    _, scope, key = pk.split("#", 2)
-                    halted[(scope, key)] = record
+                if not until or until > now:  # no `until`: suppressed until the user resumes
+                    suppressed.add(pk.removeprefix("SUPPRESS#"))
+            elif until > now:
+                _, scope, key = pk.split("#", 2)
+                halted[(scope, key)] = from_item(item)
         return Prefetched(frozenset(suppressed), halted)
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
