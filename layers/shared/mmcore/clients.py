@@ -7,6 +7,7 @@ Handlers call these factories; the domain receives what they return. ``reset()``
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import cache
@@ -48,23 +49,31 @@ def boto_client(service: str) -> Any:
     return boto3.client(service)
 
 
-@cache
+_local = threading.local()
+
+
 def graph_client() -> Any:
-    from mmcore.graph import GraphClient
+    """The pooled Graph client of this thread's event loop (Lambda runs one thread: one client)."""
+    client = getattr(_local, "graph", None)
+    if client is None:
+        from mmcore.graph import GraphClient
 
-    settings = get_settings()
-    return GraphClient(
-        settings.graph_url,
-        lambda: graph_secrets().access_token,
-        timeout=settings.graph_timeout_seconds,
-        max_connections=settings.send_concurrency,
-    )
+        settings = get_settings()
+        client = _local.graph = GraphClient(
+            settings.graph_url,
+            lambda: graph_secrets().access_token,
+            timeout=settings.graph_timeout_seconds,
+            max_connections=settings.send_concurrency,
+        )
+    return client
 
 
-@cache
 def event_loop() -> asyncio.AbstractEventLoop:
-    """One loop per container: the pooled async Graph client stays bound to it across invocations."""
-    return asyncio.new_event_loop()
+    """One loop per container (per thread in the local stack): the pooled async client stays bound to it."""
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -73,5 +82,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def reset() -> None:
-    for factory in (boto_client, _secrets_provider, graph_client, event_loop, get_settings):
+    for factory in (boto_client, _secrets_provider, get_settings):
         factory.cache_clear()
+    _local.__dict__.clear()

@@ -1,0 +1,324 @@
+"""The Docker-free local stack: moto server, the Graph simulator, an HttpApi gateway and an SQS poller.
+
+Everything comes from template.yaml: resources (``mmapi.stack``), each function's handler, code folder and
+environment, the HttpApi routes and the SQS event sources. Handlers run in this process, one worker thread
+per function (a warm container), with the layer importable (``pip install -e .`` puts it on the path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl
+
+import boto3
+from aiohttp import web
+
+from mmapi.simulator import Simulator
+from mmapi.sqsevents import lambda_event, receive, settle
+from mmapi.stack import LocalStack
+
+REGION = "us-east-1"
+LOCAL_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+class LambdaContext:
+    """What handlers read from the Lambda context."""
+
+    def __init__(self, function_name: str, timeout_s: int = 30) -> None:
+        self.function_name = function_name
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+def load_function(stack: LocalStack, logical: str) -> Any:
+    """Import a function's handler module by file path, as Lambda does, and return the handler callable."""
+    module_file, _, attr = stack.handler(logical).rpartition(".")
+    path = stack.code_dir(logical) / f"{module_file.replace('.', '/')}.py"
+    name = f"fn_{logical}_{module_file}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+@dataclass
+class Function:
+    logical: str
+    handler: Any
+    worker: ThreadPoolExecutor  # one thread: a single warm container
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        return self.worker.submit(self.handler, event, LambdaContext(self.logical)).result()
+
+
+def http_event(
+    method: str,
+    route: str,
+    path: str,
+    params: dict[str, str],
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> dict[str, Any]:
+    """An API Gateway HttpApi payload v2.0 event, IAM-authorized like the deployed API."""
+    text = body.decode("utf-8", "surrogateescape")
+    binary = not _is_text(headers.get("content-type", ""))
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": [],
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "queryStringParameters": dict(parse_qsl(query)) or None,
+        "pathParameters": params or None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "authorizer": {
+                "iam": {
+                    "accountId": "123456789012",
+                    "callerId": "LOCAL",
+                    "userArn": "arn:aws:iam::123456789012:user/local",
+                    "userId": "LOCAL",
+                }
+            },
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": base64.b64encode(body).decode() if binary and body else text,
+        "isBase64Encoded": bool(binary and body),
+    }
+
+
+def _is_text(content_type: str) -> bool:
+    return not content_type or content_type.startswith(("text/", "application/json", "application/x-www"))
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+
+
+@dataclass
+class Runtime:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    port: int = 3000
+    seed: int = 1
+    simulator_options: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    poll: bool = True
+    log_level: str = "WARNING"
+
+    def start(self) -> Runtime:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(LOCAL_ENV)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, moto_port = self.moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{moto_port}"
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        self.session = boto3.Session(region_name=REGION)
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start_gateway(), self.loop).result(10)
+        self.api_url = f"http://127.0.0.1:{self.port}"
+
+        self.sim = Simulator(seed=self.seed, webhook_url=f"{self.api_url}/webhook", **self.simulator_options)
+        self.sim.start()
+        root, version = self.sim.base_url.rsplit("/", 1)
+        self.stack = LocalStack(
+            stack_name="mmapi-local",
+            region=REGION,
+            parameters={
+                "GraphBaseUrl": root,
+                "GraphApiVersion": version,
+                "PhoneNumberId": self.sim.phone_number_id,
+                "WabaId": self.sim.waba_id,
+                **self.parameters,
+            },
+            secret_overrides={
+                "access_token": self.sim.access_token,
+                "app_secret": self.sim.app_secret,
+                "verify_token": "local-verify-token",
+            },
+        ).create(self.session)
+        for logical in self.stack.functions():
+            os.environ.update(self.stack.environment(logical))
+        os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        self.functions = {
+            logical: Function(
+                logical, load_function(self.stack, logical), ThreadPoolExecutor(1, thread_name_prefix=logical)
+            )
+            for logical in self.stack.functions()
+        }
+        self.routes = [(m, _route_pattern(p), p, fn) for m, p, fn in self.stack.http_routes()]
+        self._stop = threading.Event()
+        self._pollers = (
+            [
+                threading.Thread(target=self._poll, args=src, name=f"poller-{src[1]}", daemon=True)
+                for src in self.stack.sqs_sources()
+            ]
+            if self.poll
+            else []
+        )
+        for poller in self._pollers:
+            poller.start()
+        return self
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for poller in self._pollers:
+            poller.join(timeout=10)
+        with suppress(Exception):
+            self.sim.stop()
+        with suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        for fn in getattr(self, "functions", {}).values():
+            fn.worker.shutdown(wait=False)
+        with suppress(Exception):
+            self.moto.stop()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+
+    # -------------------------------------------------------------- HTTP gateway
+
+    async def _start_gateway(self) -> None:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        for method, pattern, route, logical in self.routes:
+            match = pattern.match(request.path)
+            if match and method in (request.method, "ANY"):
+                body = await request.read()
+                event = http_event(
+                    request.method,
+                    route,
+                    request.path,
+                    match.groupdict(),
+                    request.query_string,
+                    dict(request.headers),
+                    body,
+                )
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, self.functions[logical].invoke, event
+                )
+                return _to_response(result)
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    # -------------------------------------------------------------- SQS event source mapping
+
+    def _poll(self, queue: str, logical: str, props: dict[str, Any]) -> None:
+        sqs = self.session.client("sqs")
+        url, arn = self.stack.physical[queue]["Ref"], self.stack.physical[queue]["Arn"]
+        batch_size = int(props.get("BatchSize", 10))
+        window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        while not self._stop.is_set():
+            messages: list[dict[str, Any]] = []
+            deadline = time.monotonic() + window
+            while len(messages) < batch_size and not self._stop.is_set():
+                got = receive(
+                    sqs, url, min(10, batch_size - len(messages)), wait_seconds=0 if messages else 1
+                )
+                messages.extend(got)
+                if not got and (messages or time.monotonic() >= deadline):
+                    break
+            if not messages:
+                continue
+            event = lambda_event(messages, arn, REGION)
+            try:
+                response = self.functions[logical].invoke(event)
+            except Exception as exc:  # like Lambda: the whole batch comes back after its visibility timeout
+                print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
+                continue
+            settle(sqs, url, event, response)
+
+    def queue_depth(self, queue: str = "SendQueue") -> int:
+        attrs = self.session.client("sqs").get_queue_attributes(
+            QueueUrl=self.stack.physical[queue]["Ref"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "api_url": self.api_url,
+            "aws_endpoint": self.aws_endpoint,
+            "graph": self.sim.base_url,
+            "resources": {k: v["Ref"] for k, v in self.stack.physical.items()},
+            "routes": [f"{m} {p}" for m, _, p, _ in self.routes],
+        }
+
+
+def _to_response(result: Any) -> web.Response:
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return web.Response(text=json.dumps(result), content_type="application/json")
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(values)
+    return web.Response(status=int(result["statusCode"]), body=data, headers=headers)
