@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An event from events/ (the files sam local invoke uses)."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def now_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+class LambdaContext:
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
 
 
 def load_handler(name: str) -> ModuleType:

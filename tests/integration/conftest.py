@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from aws import Stack, create_stack
-from handlers import load_handler
+from handlers import LambdaContext, load_event, load_handler, now_ms  # noqa: F401 - re-exported
 from moto import mock_aws
 
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmcore import clients
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
 
 
 @pytest.fixture
@@ -114,17 +106,6 @@ class SendEnv:
         return self.handler.sender().ledger.get_message(message_id)
 
 
-class LambdaContext:
-    function_name = "SendFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SendFunction"
-    aws_request_id = "test-request"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
-
-
 @pytest.fixture
 def send_env(aws, sim, monkeypatch):
     stack = create_stack(aws, "t", access_token=sim.access_token, app_secret=sim.app_secret)
@@ -146,7 +127,3 @@ def send_env(aws, sim, monkeypatch):
     handler = load_handler("send")
     yield SendEnv(stack, sim, aws.client("sqs"), handler)
     clients.reset()
-
-
-def now_ms() -> str:
-    return str(int(time.time() * 1000))

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import load_event, now_ms
+from handlers import load_event, now_ms
 
 from mmapi.sqsevents import lambda_event, receive
 from mmcore.messages import parse_send_request
