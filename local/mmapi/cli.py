@@ -1,0 +1,89 @@
+"""``mmapi``: the local tooling's command line. One subcommand per ``_add_*`` function below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Register = Callable[[Any], None]  # receives the subparsers action
+
+
+def _add_simulator(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "simulator",
+        help="run the local Graph API (Marketing Messages) simulator",
+        description="Serve a local model of Meta's Graph API. The first stdout line is a JSON object with"
+        " base_url, access_token, waba_id, phone_number_id and app_secret.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    parser.add_argument("--webhook-url", help="callback URL that receives signed status webhooks")
+    parser.add_argument("--graph-version", help="version in base_url (default: v24.0)")
+    parser.add_argument("--access-token", help="the Bearer token to accept")
+    parser.add_argument("--app-secret", help="key of the webhooks' X-Hub-Signature-256")
+    parser.add_argument("--mps", type=int, help="messages per second before 130429; 0 disables (default: 80)")
+    parser.add_argument("--not-onboarded", action="store_true", help="WABA not onboarded to MM API")
+    parser.add_argument("--fallback-ratio", type=float, help="share of recipients routed to Cloud API")
+    parser.add_argument("--ttl-on-wire", action="store_true", help="accept the seeds' time_to_live field")
+    parser.add_argument(
+        "--webhook-shape", choices=("v23", "v24"), help="v23 adds the conversation object (default: v24)"
+    )
+    parser.add_argument(
+        "--config", metavar="JSON_OR_PATH", help="any other knobs, as a JSON object or a JSON file"
+    )
+    parser.set_defaults(handler=_run_simulator)
+
+
+def _run_simulator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mmapi.simulator import SimulatorConfig
+    from mmapi.simulator.server import serve_forever
+
+    config = SimulatorConfig(seed=args.seed)
+    changes: dict[str, Any] = SimulatorConfig.from_json(args.config) if args.config else {}
+    flags = {
+        "webhook_url": args.webhook_url,
+        "graph_version": args.graph_version,
+        "access_token": args.access_token,
+        "app_secret": args.app_secret,
+        "mps": args.mps,
+        "fallback_ratio": args.fallback_ratio,
+        "onboarded": False if args.not_onboarded else None,
+        "ttl_on_wire": True if args.ttl_on_wire else None,
+        "include_conversation": {"v23": True, "v24": False}.get(args.webhook_shape),
+    }
+    changes.update({name: value for name, value in flags.items() if value is not None})
+    try:
+        config.update(**changes)
+    except ValueError as exc:
+        print(f"mmapi simulator: {exc}", file=sys.stderr)
+        return 2
+
+    def ready(info: dict[str, Any]) -> None:
+        print(json.dumps(info), flush=True)
+
+    asyncio.run(serve_forever(config, args.host, args.port, ready))
+    return 0
+
+
+COMMANDS: tuple[Register, ...] = (_add_simulator,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmapi", description="Local tooling for the WhatsApp MM API campaigns."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
