@@ -71,7 +71,61 @@ def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: tuple[Register, ...] = (_add_simulator,)
+def _add_local(subparsers: Any) -> None:
+    parser = subparsers.add_parser("local", help="the Docker-free local stack")
+    sub = parser.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    up = sub.add_parser(
+        "up", help="start moto server, the Graph simulator, the HttpApi gateway and the SQS poller"
+    )
+    up.add_argument("--port", type=int, default=3000, help="HttpApi gateway port (default: 3000)")
+    up.add_argument("--seed", type=int, default=1)
+    up.set_defaults(handler=_run_local_up)
+
+
+def _run_local_up(args: argparse.Namespace) -> int:
+    import time
+
+    from mmapi.runtime import Runtime
+
+    with Runtime(port=args.port, seed=args.seed) as runtime:
+        print(json.dumps(runtime.info()), flush=True)
+        print("Local stack running; Ctrl-C stops it.", file=sys.stderr)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping...", file=sys.stderr)
+    return 0
+
+
+def _add_invoke(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "invoke", help="run a function on an event, like sam local invoke (no Docker)"
+    )
+    parser.add_argument("function", help="the function's logical id in template.yaml, e.g. SendFunction")
+    parser.add_argument("-e", "--event", required=True, help="event file, e.g. events/send_seeds.json")
+    parser.set_defaults(
+        handler=lambda args: __import__("mmapi.invoke").invoke.main(args.function, args.event)
+    )
+
+
+def _add_demo(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="run a whole campaign on the local stack and print its report"
+    )
+    parser.add_argument("--recipients", type=int, default=2000, help="audience size (default: 2000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--html", default="reports/demo.html", help="where to write the HTML report")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from mmapi.demo import run
+
+    return run(size=args.recipients, seed=args.seed, html_path=args.html)
+
+
+COMMANDS: tuple[Register, ...] = (_add_simulator, _add_local, _add_invoke, _add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,234 @@
+"""``mmapi demo``: a whole campaign on the local stack, with its report (terminal and HTML).
+
+About 2,000 synthetic recipients across countries (India, Brazil, Indonesia; the US, blocked; the EEA and UK,
+limited; Russia; sanctioned Iran and Cuba; invalid numbers; users who opted out), sent through the real
+functions, with the simulator throttling part of the traffic, routing some of it through the Cloud API
+fallback and failing a few recipients the way Meta does.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from mmapi.runtime import Runtime
+
+# country -> share of the audience
+AUDIENCE = {
+    "IN": 0.55,
+    "BR": 0.1,
+    "ID": 0.08,
+    "US": 0.06,
+    "DE": 0.05,
+    "FR": 0.03,
+    "GB": 0.04,
+    "RU": 0.03,
+    "IR": 0.01,
+    "CU": 0.01,
+}
+INVALID_SHARE, OPT_OUT_SHARE = 0.02, 0.01
+FUNNEL = (
+    "queued",
+    "accepted",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "unknown",
+    "expired",
+    "blocked",
+    "suppressed",
+    "invalid",
+)
+
+
+def audience(size: int, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Recipients (valid numbers by country share, plus a few invalid ones) and the ones who opted out."""
+    rng = random.Random(seed)
+    recipients, opted_out, seen = [], [], set()
+    for country, share in AUDIENCE.items():
+        example = phonenumbers.example_number_for_type(country, PhoneNumberType.MOBILE)
+        base = str(example.national_number)
+        wanted = round(size * share)
+        while wanted:
+            national = base[:-4] + f"{rng.randrange(10_000):04d}"
+            number = phonenumbers.parse(f"+{example.country_code}{national}")
+            digits = f"{example.country_code}{national}"
+            if digits in seen or not phonenumbers.is_valid_number(number):
+                continue
+            seen.add(digits)
+            wanted -= 1
+            recipients.append(
+                {"to": "+" + digits, "variables": {"offer": f"{rng.choice([10, 15, 20, 25])}% OFF"}}
+            )
+    for i in range(round(size * INVALID_SHARE)):
+        recipients.append({"to": f"+91{i:05d}", "variables": {"offer": "20% OFF"}})
+    rng.shuffle(recipients)
+    indian = [r["to"].lstrip("+") for r in recipients if r["to"].startswith("+91") and len(r["to"]) == 13]
+    opted_out = indian[: round(size * OPT_OUT_SHARE)]
+    return recipients, opted_out
+
+
+def bar(done: int, total: int, width: int = 30) -> str:
+    filled = int(width * done / total) if total else width
+    return "█" * filled + "░" * (width - filled)
+
+
+def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = "reports/demo.html") -> int:
+    started = time.monotonic()
+    simulator = {
+        "mps": 300,  # below the sender's local rate: part of the traffic meets 130429 and is retried
+        "fallback_ratio": 0.2,  # a share routed through Cloud API (pricing category `marketing`)
+        "failure_ratios": {131026: 0.02, 131049: 0.02},
+        "delivered_ratio": 0.95,
+        "read_ratio": 0.6,
+        "webhook_batch_size": 50,
+        "pair_interval_seconds": None,
+    }
+    params = {"ThroughputMps": "1000", "SendMaxConcurrency": "2", "BusinessCountry": "IN"}
+    print("Starting the local stack (moto server, Graph simulator, HttpApi gateway, SQS poller)...")
+    with (
+        Runtime(port=port, seed=seed, simulator_options=simulator, parameters=params) as rt,
+        httpx.Client(base_url=rt.api_url, timeout=60) as api,
+    ):
+        recipients, opted_out = audience(size, seed)
+        for wa_id in opted_out:  # users who replied STOP earlier: their webhooks fill the suppression list
+            rt.sim.user_preference(wa_id, "stop")
+        rt.sim.wait_for_webhooks_idle(30)
+        print(f"  api {rt.api_url}   graph {rt.sim.base_url}   aws {rt.aws_endpoint}")
+        body = {
+            "name": "Festival offer (demo)",
+            "template": {
+                "name": "festival_offer",
+                "language": "en_US",
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}],
+            },
+            "recipients": recipients,
+            "product_policy": "CLOUD_API_FALLBACK",
+            "time_to_live": 86400,
+        }
+        created = api.post("/campaigns", json=body)
+        if created.status_code != 202:
+            print(f"POST /campaigns answered {created.status_code}: {created.text}", file=sys.stderr)
+            return 1
+        campaign = created.json()
+        campaign_id = campaign["campaign_id"]
+        print(f"Campaign {campaign_id}: {json.dumps(campaign.get('counts', {}))}")
+
+        report = _wait(api, rt, campaign_id, deadline=time.monotonic() + 120)
+        rt.sim.wait_for_webhooks_idle(30)
+        report = api.get(f"/campaigns/{campaign_id}").json()
+        elapsed = time.monotonic() - started
+        dupes = rt.sim.duplicates()
+        print(render_text(report, elapsed, dupes))
+        if html_path:
+            path = Path(html_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_html(report, elapsed, dupes))
+            print(f"HTML report: {path.resolve()}")
+        return 0 if not dupes else 1
+
+
+def _wait(api: httpx.Client, rt: Runtime, campaign_id: str, deadline: float) -> dict[str, Any]:
+    while True:
+        report = api.get(f"/campaigns/{campaign_id}").json()
+        by_status = report.get("by_status", {})
+        total = sum(by_status.values()) or 1
+        pending = by_status.get("queued", 0)
+        sys.stderr.write(f"\r  sending {bar(total - pending, total)} {total - pending}/{total}")
+        sys.stderr.flush()
+        if (pending == 0 and rt.queue_depth() == 0) or time.monotonic() > deadline:
+            sys.stderr.write("\n")
+            return report
+        time.sleep(0.5)
+
+
+def _funnel(report: dict[str, Any]) -> list[tuple[str, int]]:
+    by_status = Counter(report.get("by_status", {}))
+    return [(status, by_status[status]) for status in FUNNEL if by_status[status]] + [
+        (s, n) for s, n in by_status.items() if s not in FUNNEL and n
+    ]
+
+
+def render_text(report: dict[str, Any], elapsed: float, duplicates: dict[str, int]) -> str:
+    lines = ["", f"Campaign {report.get('campaign_id', '')}: {report.get('name', '')}", ""]
+    funnel = _funnel(report)
+    top = max((n for _, n in funnel), default=1)
+    lines.append(f"  {'status':<12}{'messages':>9}")
+    for status, count in funnel:
+        lines.append(f"  {status:<12}{count:>9}  {'█' * max(1, round(40 * count / top))}")
+    sections = [
+        ("failed by code", report.get("failures_by_code", {})),
+        ("blocked by reason", report.get("blocked_by_reason", {})),
+        (
+            "pricing category (marketing_lite = MM API, marketing = Cloud API fallback)",
+            report.get("by_pricing_category", {}),
+        ),
+        ("by country", report.get("by_country", {})),
+    ]
+    for title, counts in sections:
+        if counts:
+            lines += ["", f"  {title}:", "    " + ", ".join(f"{k}: {v}" for k, v in counts.items())]
+    if rates := report.get("rates"):
+        lines += [
+            "",
+            "  rates: "
+            + ", ".join(f"{k} {v:.1%}" if isinstance(v, float) else f"{k} {v}" for k, v in rates.items()),
+        ]
+    lines += [
+        "",
+        f"  duplicate POSTs seen by the simulator: {len(duplicates)}",
+        f"  elapsed: {elapsed:.1f} s",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_html(report: dict[str, Any], elapsed: float, duplicates: dict[str, int]) -> str:
+    funnel = _funnel(report)
+    top = max((n for _, n in funnel), default=1)
+    rows = "".join(
+        f"<tr><td>{html.escape(s)}</td><td class=n>{n}</td><td><div class=bar style='width:{400 * n / top:.0f}px'>"
+        f"</div></td></tr>"
+        for s, n in funnel
+    )
+
+    def table(title: str, counts: dict[str, Any]) -> str:
+        if not counts:
+            return ""
+        body = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td class=n>{v}</td></tr>" for k, v in counts.items()
+        )
+        return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
+
+    parts = [
+        table("Failed by code", report.get("failures_by_code", {})),
+        table("Blocked by reason", report.get("blocked_by_reason", {})),
+        table(
+            "Pricing category (marketing_lite = MM API, marketing = Cloud API fallback)",
+            report.get("by_pricing_category", {}),
+        ),
+        table("By country", report.get("by_country", {})),
+        table(
+            "Rates",
+            {k: f"{v:.1%}" if isinstance(v, float) else v for k, v in (report.get("rates") or {}).items()},
+        ),
+    ]
+    return (
+        "<!doctype html><meta charset=utf-8><title>Campaign report</title><style>"
+        "body{font:14px system-ui;margin:2em}td{padding:2px 8px}.n{text-align:right}"
+        ".bar{background:#25d366;height:12px}</style>"
+        f"<h1>Campaign {html.escape(str(report.get('campaign_id', '')))}</h1>"
+        f"<p>{html.escape(str(report.get('name', '')))} &middot; elapsed {elapsed:.1f} s &middot; "
+        f"duplicate POSTs: {len(duplicates)}</p><h2>Funnel</h2><table>{rows}</table>{''.join(parts)}"
+    )
