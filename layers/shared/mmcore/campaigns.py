@@ -43,8 +43,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -110,7 +111,6 @@ WRITERS = 8  # concurrent BatchWriteItem / SendMessageBatch calls
 _ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
 _VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
-_STATUS = r"^[a-z_]{1,32}$"
 _BSUID = re.compile(r"^user\.")
 
 # What a report shows, in this order; the sender's in-flight states count as queued.
@@ -345,7 +345,7 @@ class Planner:
         definition: CampaignDefinition,
         campaign_id: str,
         business_country: str,
-        today: Any,
+        today: date,
         *,
         phone_number_id: str | None,
         default_product_policy: str,
@@ -418,25 +418,55 @@ class Planner:
         return Planned(index, message_id, L.QUEUED, fields, request)
 
     def _problem(self, index: int, path: str, reason: str) -> _Problem:
-        # An error inside a value that holds placeholders is this recipient's: name the variables to fix.
-        if path == "template" or path.startswith("template."):
-            names = placeholders(_subtree(self.template, path.split(".")[1:]))
-            if names:
-                where = f"recipients.{index}.variables"
-                where += f".{next(iter(names))}" if len(names) == 1 else ""
-                return _Problem(where, f"{path} after substitution: {reason}", True)
-        return _Problem(path, reason, False)
+        """Whose fault is an error: the campaign's (reported once, with its path) or this recipient's values
+        (reported as ``recipients.<i>.variables.<name>``)."""
+        if not (path == "template" or path.startswith("template.")) or not self.names:
+            return _Problem(path, reason, False)
+        value, exact = _subtree(self.template, path.split(".")[1:])
+        names = placeholders(value)
+        # The failing value is a placeholder string: the substituted text broke the rule. Otherwise, an error
+        # the template also has with neutral values is structural (a wrong type, a missing field...).
+        if not (exact and isinstance(value, str) and names) and (path, reason) in self._structural:
+            return _Problem(path, reason, False)
+        where = f"recipients.{index}"
+        if names:
+            where += ".variables" + (f".{next(iter(names))}" if len(names) == 1 else "")
+        return _Problem(where, f"{path} after substitution: {reason}", True)
+
+    @cached_property
+    def _structural(self) -> frozenset[tuple[str, str]]:
+        # The errors of the template with every placeholder replaced by "0": a value nearly every field takes
+        # (alphanumeric, short, a valid button index), so what remains does not depend on the recipients.
+        neutral = {
+            **self.template,
+            "components": render(self.template["components"], dict.fromkeys(self.names, "0")),
+        }
+        body = {
+            **self.base,
+            "to": _NEUTRAL_NUMBER,
+            "template": neutral,
+            "message_id": f"{self.campaign_id}-0",
+        }
+        try:
+            parse_send_request(body)
+        except InvalidSendRequest as exc:
+            return frozenset((f, r) for f, r in exc.errors if f != "to")
+        return frozenset()
 
 
-def _subtree(value: Any, parts: list[str]) -> Any:
+_NEUTRAL_NUMBER = "919876543210"
+
+
+def _subtree(value: Any, parts: list[str]) -> tuple[Any, bool]:
+    """The deepest value of ``value`` along ``parts``, and whether the whole path was found."""
     for part in parts:
         if isinstance(value, Mapping) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            break
-    return value
+            return value, False
+    return value, True
 
 
 # ---------------------------------------------------------------- counts and reports (pure)
@@ -647,7 +677,8 @@ class Campaigns:
         try:
             run.enqueue(planned)
         except BaseException:
-            run.finish("incomplete")
+            if run.opened:
+                run.finish("incomplete")
             raise
         return run.finish()
 
@@ -803,6 +834,11 @@ class Run:
         self._seen: set[str] | None = set() if dedupe else None
         self._warmed = False
         self._opened = False  # the campaign item exists (created by this run)
+
+    @property
+    def opened(self) -> bool:
+        """Whether this run created its campaign item (so there is something to finish)."""
+        return self._opened
 
     # -------------------------------------------------------------- planning
 

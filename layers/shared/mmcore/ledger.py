@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -57,7 +58,8 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: _de.deserialize(v) for k, v in item.items()}
-    return {k: int(v) if hasattr(v, "as_integer_ratio") and v == int(v) else v for k, v in out.items()}
+    # DynamoDB numbers come back as Decimal: whole ones become int (booleans stay booleans).
+    return {k: int(v) if isinstance(v, Decimal) and v == int(v) else v for k, v in out.items()}
 
 
 def message_item(message_id: str, status: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mmcore import ledger as L
+from mmcore import statuses
 from mmcore.errors import MAX_SQS_DELAY, Action, GraphError, backoff_delay, retries_exhausted
 from mmcore.graph import Accepted, GraphClient, RateLimiter
 from mmcore.ledger import Ledger
@@ -235,7 +236,7 @@ class Sender:
             report.add(w.msg.record_id, result)
             items.extend(item)
         if items:
-            await loop.run_in_executor(self._pool, self.ledger.write, items)
+            await loop.run_in_executor(self._pool, self._record, items, report)
         self._reschedule(report, records)
         return report
 
@@ -331,6 +332,13 @@ class Sender:
         logger.info("failed", extra=log)
         item = L.message_item(mid, state=L.FAILED, error=error, attempts=attempt, **fields)
         return Result(L.FAILED, mid, detail=str(outcome.code)), [item]
+
+    def _record(self, items: list[dict[str, Any]], report: BatchReport) -> None:
+        """Write the outcomes, then apply statuses whose webhooks arrived before the wamid was recorded."""
+        self.ledger.write(items)
+        accepted = [(r.detail, r.message_id) for r in report.results.values() if r.outcome == L.ACCEPTED]
+        if accepted:
+            statuses.reconcile(self.ledger.client, self.ledger.table, accepted)
 
     def _reschedule(self, report: BatchReport, records: Sequence[Mapping[str, Any]]) -> None:
         """Give each retried record its delay: its visibility timeout, set in ChangeMessageVisibilityBatch."""
