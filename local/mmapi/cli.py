@@ -125,7 +125,92 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run(size=args.recipients, seed=args.seed, html_path=args.html)
 
 
-COMMANDS: tuple[Register, ...] = (_add_simulator, _add_local, _add_invoke, _add_demo)
+def _add_campaign(subparsers: Any) -> None:
+    parser = subparsers.add_parser("campaign", help="send a CSV campaign or print a campaign's report")
+    sub = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+    send = sub.add_parser("send", help="stream a CSV of any size into the send queue (same rules as the API)")
+    send.add_argument("csv", help="a `to` column plus one column per {{placeholder}}")
+    send.add_argument(
+        "--campaign", required=True, metavar="JSON_OR_PATH", help="the POST /campaigns body minus recipients"
+    )
+    send.add_argument("--campaign-id")
+    send.add_argument("--queue-url", help="default: SEND_QUEUE_URL")
+    send.add_argument("--table", help="default: TABLE_NAME")
+    send.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server)")
+    send.add_argument("--region")
+    send.add_argument("--no-progress", action="store_true")
+    send.set_defaults(handler=_run_campaign_send)
+    report = sub.add_parser("report", help="GET /campaigns/{id} from a local or deployed API")
+    report.add_argument("campaign_id")
+    report.add_argument("--api-url", default="http://127.0.0.1:3000", help="default: the local stack")
+    report.add_argument(
+        "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
+    )
+    report.set_defaults(handler=_run_campaign_report)
+
+
+def _run_campaign_send(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import boto3
+
+    from mmapi.csvsend import send_csv
+    from mmcore.campaigns import CampaignError
+    from mmcore.settings import get_settings
+
+    settings = get_settings()
+    raw = Path(args.campaign).read_text() if Path(args.campaign).is_file() else args.campaign
+    campaign = json.loads(raw)
+    if args.campaign_id:
+        campaign["campaign_id"] = args.campaign_id
+    session = boto3.Session(region_name=args.region)
+    kw = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    try:
+        result = send_csv(
+            args.csv,
+            args.queue_url or settings.send_queue_url,
+            campaign,
+            sqs=session.client("sqs", **kw),
+            dynamodb=session.client("dynamodb", **kw),
+            table_name=args.table,
+            settings=settings,
+            progress=not args.no_progress,
+        )
+    except CampaignError as exc:
+        errors = [{"field": f, "reason": r} for f, r in exc.errors]
+        print(json.dumps({"message": exc.message, "errors": errors}), file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _run_campaign_report(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = f"{args.api_url.rstrip('/')}/campaigns/{args.campaign_id}"
+    headers: dict[str, str] = {}
+    if args.iam:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        session = boto3.Session()
+        request = AWSRequest(method="GET", url=url)
+        SigV4Auth(session.get_credentials(), "execute-api", session.region_name or "us-east-1").add_auth(
+            request
+        )
+        headers = dict(request.headers)
+    answer = httpx.get(url, headers=headers, timeout=60)
+    if answer.status_code != 200:
+        print(f"{answer.status_code}: {answer.text}", file=sys.stderr)
+        return 1
+    from mmapi.demo import render_text
+
+    print(render_text(answer.json()))
+    return 0
+
+
+COMMANDS: tuple[Register, ...] = (_add_simulator, _add_local, _add_invoke, _add_demo, _add_campaign)
 
 
 def build_parser() -> argparse.ArgumentParser:

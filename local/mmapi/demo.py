@@ -110,7 +110,7 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
             "name": "Festival offer (demo)",
             "template": {
                 "name": "festival_offer",
-                "language": "en_US",
+                "language": {"code": "en_US"},
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}],
             },
             "recipients": recipients,
@@ -160,7 +160,9 @@ def _funnel(report: dict[str, Any]) -> list[tuple[str, int]]:
     ]
 
 
-def render_text(report: dict[str, Any], elapsed: float, duplicates: dict[str, int]) -> str:
+def render_text(
+    report: dict[str, Any], elapsed: float | None = None, duplicates: dict[str, int] | None = None
+) -> str:
     lines = ["", f"Campaign {report.get('campaign_id', '')}: {report.get('name', '')}", ""]
     funnel = _funnel(report)
     top = max((n for _, n in funnel), default=1)
@@ -185,12 +187,11 @@ def render_text(report: dict[str, Any], elapsed: float, duplicates: dict[str, in
             "  rates: "
             + ", ".join(f"{k} {v:.1%}" if isinstance(v, float) else f"{k} {v}" for k, v in rates.items()),
         ]
-    lines += [
-        "",
-        f"  duplicate POSTs seen by the simulator: {len(duplicates)}",
-        f"  elapsed: {elapsed:.1f} s",
-        "",
-    ]
+    if duplicates is not None:
+        lines += ["", f"  duplicate POSTs seen by the simulator: {len(duplicates)}"]
+    if elapsed is not None:
+        lines += [f"  elapsed: {elapsed:.1f} s"]
+    lines.append("")
     return "\n".join(lines)
 
 
