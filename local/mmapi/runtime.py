@@ -11,9 +11,10 @@ import asyncio
 import base64
 import importlib.util
 import json
-import logging
 import os
 import re
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -154,14 +155,9 @@ class Runtime:
     log_level: str = "WARNING"
 
     def start(self) -> Runtime:
-        from moto.server import ThreadedMotoServer
-
         os.environ.update(LOCAL_ENV)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, moto_port = self.moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{moto_port}"
+        # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
+        self.aws_endpoint = _start_moto(self)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         self.session = boto3.Session(region_name=REGION)
 
@@ -230,8 +226,10 @@ class Runtime:
         self.loop.call_soon_threadsafe(self.loop.stop)
         for fn in getattr(self, "functions", {}).values():
             fn.worker.shutdown(wait=False)
-        with suppress(Exception):
-            self.moto.stop()
+        if moto := getattr(self, "moto", None):
+            moto.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                moto.wait(5)
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
     # -------------------------------------------------------------- HTTP gateway
@@ -311,6 +309,31 @@ class Runtime:
             "resources": {k: v["Ref"] for k, v in self.stack.physical.items()},
             "routes": [f"{m} {p}" for m, _, p, _ in self.routes],
         }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_moto(runtime: Runtime, timeout: float = 30) -> str:
+    port = _free_port()
+    runtime.moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return url
+        except OSError:
+            if runtime.moto.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start on {url}") from None
+            time.sleep(0.1)
 
 
 def _to_response(result: Any) -> web.Response:

@@ -400,7 +400,7 @@ def test_summarize_counts_statuses_categories_countries_codes_and_rates():
     }
     assert report["by_pricing_category"] == {"marketing_lite": 2, "marketing": 1}
     assert report["by_country"] == {"DE": 1, "IN": 9, "IR": 1, "US": 1, "unknown": 1}
-    assert report["failures_by_code"] == {"131026": 2, "131049": 1}
+    assert report["failures_by_code"] == {"131026": 2}  # blocked (131049) counts by reason
     assert report["blocked_by_reason"] == {"sanctioned_recipient": 1, "us_recipient": 1}
     # And the rates: 2 of the 5 Meta took were delivered, 1 of the 2 delivered was read
     assert report["delivery_rate"] == 0.4

@@ -539,7 +539,7 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if item.get("pricing_category"):
             pricing[str(item["pricing_category"])] += 1
         countries[str(item.get("country") or "unknown")] += 1
-        if status in ("failed", "blocked") and (code := _error_code(item)) is not None:
+        if status == "failed" and (code := _error_code(item)) is not None:  # blocked: by reason, below
             codes[str(code)] += 1
         if status == "blocked":
             reasons[str(item.get("reason") or "unknown")] += 1

@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     business_country: str = Field(default="IN", pattern=r"^[A-Z]{2}$")
     throughput_mps: int = Field(default=80, ge=1, le=1000)
     send_max_concurrency: int = Field(default=5, ge=1, le=1000)
-    # Concurrent in-flight POSTs within one invocation (one warm container).
-    send_concurrency: int = Field(default=64, ge=1, le=1000)
+    # Concurrent in-flight POSTs within one invocation (one warm container). 16: httpcore rescans its pool
+    # on every request, so more connections cost CPU per message (benchmarks/README.md).
+    send_concurrency: int = Field(default=16, ge=1, le=1000)
     ttl_on_wire: bool = False
     default_product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] = "CLOUD_API_FALLBACK"
     # Re-send after an ambiguous outcome (timeout or 5xx with no code)? Off: Meta has no idempotency key.
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
     table_name: str = "mm-main"
     send_queue_url: str = ""
     secret_arn: str = ""
+    # EventBridge bus that receives customer replies for the business's bot ("" = don't publish).
+    event_bus_name: str = ""
     # Cache lifetime of the secret in a warm container (Powertools Parameters).
     secret_max_age_seconds: int = Field(default=300, ge=0)
 
