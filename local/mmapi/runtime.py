@@ -155,6 +155,7 @@ class Runtime:
     log_level: str = "WARNING"
 
     def start(self) -> Runtime:
+        self._saved_env = dict(os.environ)  # handlers read os.environ: restored by stop()
         os.environ.update(LOCAL_ENV)
         # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
         self.aws_endpoint = _start_moto(self)
@@ -230,7 +231,9 @@ class Runtime:
             moto.terminate()
             with suppress(subprocess.TimeoutExpired):
                 moto.wait(5)
-        os.environ.pop("AWS_ENDPOINT_URL", None)
+        if (saved := getattr(self, "_saved_env", None)) is not None:
+            os.environ.clear()
+            os.environ.update(saved)
 
     # -------------------------------------------------------------- HTTP gateway
 
