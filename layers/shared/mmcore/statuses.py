@@ -1,0 +1,387 @@
+"""How a message's delivery status advances: precedence, the per-wamid state, and its mirror on the message.
+
+Both sides call these functions: the webhook (a status arrived) and the sender (it just recorded the wamids
+Meta accepted, see :func:`reconcile`). Items (``pk`` / ``sk``), next to the sender's ``WAMID#<wamid>`` / ``LINK``:
+
+- ``WAMID#<wamid>`` / ``EVT#<timestamp>#<status>``: one status event as Meta sent it (``raw``), stored once.
+- ``WAMID#<wamid>`` / ``STATE``: the current delivery state of one wamid (``status``, ``status_rank``,
+  ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``, ``version``), written by conditional
+  updates that only move forward, so events may arrive late, twice, out of order or before the sender's
+  record. Kept lean: every attribute is one more clause in the hottest UpdateItem.
+- ``MSG#<message_id>`` / ``MSG``: the webhook sets ``status``, ``status_rank``, ``gsi2sk`` (reports list a
+  campaign's messages by status through gsi2), ``pricing_category``, ``path`` and ``error``; the sender's
+  ``state`` is never touched.
+
+Precedence (Meta: "Conflicting message delivery status", webhooks/reference/messages/status):
+``sent`` 1 < ``failed`` 2 < ``delivered`` 3 < ``read`` 4. ``read`` may come without ``delivered`` (implied);
+``delivered`` after ``failed`` wins (multi-device: at least one device got it) while the failure's errors stay
+on the state. Within one rank the later event timestamp wins, so the final state, timestamps included, is
+the same for every arrival order. Pricing comes from the highest-ranked event that carried it (Meta sends it
+with ``sent`` and one of ``delivered``/``read``). Statuses outside the table (``played``, ``deleted``...)
+are stored as events and never change the state.
+
+There are no counters: a campaign report counts its messages by status through gsi2, so every real
+transition is counted exactly once by construction (a duplicate or stale event changes nothing).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from mmcore.ledger import RETENTION_SECONDS, from_item, message_key, to_item
+
+RANK: Mapping[str, int] = MappingProxyType({"sent": 1, "failed": 2, "delivered": 3, "read": 4})
+
+# pricing.category (or conversation.origin.type before v24) -> the route the message took [MM-SEND].
+PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "marketing": "cloud_api_fallback"})
+
+STATE, LINK = "STATE", "LINK"
+_ORDER_SCALE = 10**11  # rank-major, timestamp-minor ordering: rank * scale + epoch seconds
+_BATCH_GET_MAX = 100
+
+
+def path_for(category: str | None) -> str | None:
+    """``mm_api`` / ``cloud_api_fallback`` for the two marketing categories; any other category as-is."""
+    if not category:
+        return None
+    return PATHS.get(category, category)
+
+
+def wamid_key(wamid: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": f"WAMID#{wamid}"}, "sk": {"S": sk}}
+
+
+def event_sk(timestamp: int, status: str) -> str:
+    return f"EVT#{timestamp}#{status}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """One ``statuses[]`` item, parsed. ``raw`` is the item as Meta sent it (JSON text)."""
+
+    wamid: str
+    status: str
+    timestamp: int
+    recipient_id: str = ""
+    recipient_user_id: str | None = None
+    pricing_category: str | None = None
+    billable: bool | None = None
+    pricing_model: str | None = None
+    pricing_type: str | None = None
+    origin_type: str | None = None
+    errors: tuple[Mapping[str, Any], ...] = ()
+    biz_opaque_callback_data: str | None = None
+    phone_number_id: str | None = None
+    waba_id: str | None = None
+    raw: str = "{}"
+    raw_truncated: bool = False
+
+    @property
+    def rank(self) -> int:
+        """Precedence rank; 0 for statuses that never change the state."""
+        return RANK.get(self.status, 0)
+
+    @property
+    def order(self) -> int:
+        return self.rank * _ORDER_SCALE + self.timestamp
+
+    @property
+    def path(self) -> str | None:
+        return path_for(self.pricing_category or self.origin_type)
+
+    @property
+    def sk(self) -> str:
+        return event_sk(self.timestamp, self.status)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The dedupe key: wamid + status + timestamp."""
+        return (self.wamid, self.sk)
+
+    def pricing(self) -> dict[str, Any]:
+        if not (self.pricing_category or self.origin_type):
+            return {}
+        return {
+            "pricing_category": self.pricing_category or self.origin_type,
+            "billable": self.billable,
+            "pricing_model": self.pricing_model,
+            "pricing_type": self.pricing_type,
+            "origin_type": self.origin_type,
+            "path": self.path,
+        }
+
+    def pricing_map(self) -> dict[str, Any]:
+        """Meta's ``pricing`` object (and ``conversation.origin.type``) as the state keeps it."""
+        values = {
+            "category": self.pricing_category,
+            "billable": self.billable,
+            "pricing_model": self.pricing_model,
+            "type": self.pricing_type,
+            "origin_type": self.origin_type,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def event_item(self, now: int) -> dict[str, Any]:
+        """The ``EVT#`` item: the raw event plus its parsed fields."""
+        return to_item(
+            {
+                "pk": f"WAMID#{self.wamid}",
+                "sk": self.sk,
+                "wamid": self.wamid,
+                "status": self.status,
+                "timestamp": self.timestamp,
+                "recipient_id": self.recipient_id or None,
+                "recipient_user_id": self.recipient_user_id,
+                "biz_opaque_callback_data": self.biz_opaque_callback_data,
+                "errors": list(self.errors) or None,
+                "phone_number_id": self.phone_number_id,
+                "waba_id": self.waba_id,
+                **self.pricing(),
+                "raw": self.raw,
+                "raw_truncated": self.raw_truncated or None,
+                "received_at": now,
+                "expires_at": now + RETENTION_SECONDS,
+            }
+        )
+
+
+# ---------------------------------------------------------------- the per-wamid state
+
+
+@dataclass(slots=True)
+class _Update:
+    sets: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, attribute: str, value: Any) -> None:
+        if value is None:
+            return
+        n = len(self.names)
+        self.names[f"#a{n}"] = attribute
+        self.values[f":a{n}"] = value
+        self.sets.append(f"#a{n} = :a{n}")
+
+    def expression(self, *, bump_version: bool = True) -> str:
+        return "SET " + ", ".join(self.sets) + (" ADD #version :one" if bump_version else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :func:`record` did: the newest ``STATE`` snapshot it saw (None for a status outside ``RANK``)
+    and whether it changed the state."""
+
+    state: dict[str, Any] | None
+    changed: bool
+
+
+_FORWARD = "(attribute_not_exists(status_order) OR status_order < :order)"
+_PRICING_NEWER = "(attribute_not_exists(pricing_order) OR pricing_order < :pricing)"
+_ERRORS_NEWER = "(attribute_not_exists(errors_order) OR errors_order < :errors)"
+
+
+def record(client: Any, table: str, event: StatusEvent, now: int | None = None) -> Recorded:
+    """Apply one status event to its wamid's ``STATE`` item.
+
+    One conditional UpdateItem moves the state forward (higher rank, or the same rank with a later
+    timestamp). When the event is older than the state, what it alone carries is still kept, each part
+    guarded by its own order: its pricing if no higher-ranked event brought one, and a failure's errors.
+    Every change bumps ``version``, which orders the snapshots mirrored onto the message. Safe to repeat.
+    """
+    if event.rank == 0:
+        return Recorded(None, False)
+    now = int(time.time()) if now is None else now
+    update = _forward(event, now)
+    _set_pricing(update, event)
+    _set_errors(update, event)
+    state, won = _update_state(client, table, event.wamid, update, _FORWARD, {":order": event.order})
+    if won:
+        return Recorded(state, True)
+    changed = False
+    for wanted, order_attribute, setter, guard, placeholder in (
+        (bool(event.pricing()), "pricing_order", _set_pricing, _PRICING_NEWER, ":pricing"),
+        (bool(event.errors), "errors_order", _set_errors, _ERRORS_NEWER, ":errors"),
+    ):
+        if not wanted or state.get(order_attribute, -1) >= event.order:
+            continue
+        update = _Update()
+        setter(update, event)
+        found, won = _update_state(
+            client,
+            table,
+            event.wamid,
+            update,
+            f"attribute_exists(pk) AND {guard}",
+            {placeholder: event.order},
+        )
+        changed |= won
+        if found.get("version", 0) >= state.get("version", 0):
+            state = found
+    return Recorded(state or None, changed)
+
+
+def record_all(client: Any, table: str, events: Sequence[StatusEvent], now: int | None = None) -> Recorded:
+    """Several events of one wamid (a batch, a backlog): one UpdateItem that applies them all when they
+    are all newer than the state, which is the usual case; else :func:`record` for each, lowest first."""
+    ranked = sorted((e for e in events if e.rank), key=lambda e: e.order)
+    if len(ranked) <= 1:
+        return record(client, table, ranked[0], now) if ranked else Recorded(None, False)
+    now = int(time.time()) if now is None else now
+    top = ranked[-1]
+    priced = next((e for e in reversed(ranked) if e.pricing()), None)
+    failed = next((e for e in reversed(ranked) if e.errors), None)
+    update = _forward(top, now)
+    condition, values = [_FORWARD], {":order": top.order}
+    if priced is not None:
+        _set_pricing(update, priced)
+        condition.append(_PRICING_NEWER)
+        values[":pricing"] = priced.order
+    if failed is not None:
+        _set_errors(update, failed)
+        condition.append(_ERRORS_NEWER)
+        values[":errors"] = failed.order
+    state, won = _update_state(client, table, top.wamid, update, " AND ".join(condition), values)
+    if won:
+        return Recorded(state, True)
+    changed = False
+    for event in ranked:
+        recorded = record(client, table, event, now)
+        changed |= recorded.changed
+        if recorded.state and recorded.state.get("version", 0) >= state.get("version", 0):
+            state = recorded.state
+    return Recorded(state or None, changed)
+
+
+def _forward(event: StatusEvent, now: int) -> _Update:
+    update = _Update()
+    for attribute, value in (
+        ("status", event.status),
+        ("status_rank", event.rank),
+        ("status_order", event.order),
+        ("status_at", event.timestamp),
+        ("expires_at", now + RETENTION_SECONDS),
+    ):
+        update.set(attribute, value)
+    return update
+
+
+def _set_pricing(update: _Update, event: StatusEvent) -> None:
+    pricing = event.pricing()
+    if pricing:
+        update.set("pricing", event.pricing_map())
+        update.set("path", pricing["path"])
+        update.set("pricing_order", event.order)
+
+
+def _set_errors(update: _Update, event: StatusEvent) -> None:
+    if event.errors:
+        update.set("errors", list(event.errors))
+        update.set("errors_order", event.order)
+
+
+def _update_state(
+    client: Any, table: str, wamid: str, update: _Update, condition: str, values: dict[str, int]
+) -> tuple[dict[str, Any], bool]:
+    """(the item after the update, True) or (the item as found, False) when the condition failed."""
+    try:
+        answer = client.update_item(
+            TableName=table,
+            Key=wamid_key(wamid, STATE),
+            UpdateExpression=update.expression(),
+            ConditionExpression=condition,
+            ExpressionAttributeNames={**update.names, "#version": "version"},
+            ExpressionAttributeValues=to_item({**update.values, **values, ":one": 1}),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        return from_item(exc.response.get("Item") or {}), False
+    return from_item(answer["Attributes"]), True
+
+
+# ---------------------------------------------------------------- the mirror on the message
+
+
+def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[str, Any]) -> bool:
+    """Mirror a ``STATE`` snapshot onto ``MSG#<message_id>``; False when the message already has it (or a
+    newer one) or does not exist. Never creates a message and never touches the sender's ``state``.
+
+    The guard is the state's ``version``: snapshots only move forward, so a stale one (a concurrent webhook,
+    a reconcile racing the webhook) is refused. A sender rewrite of the item drops ``state_version``, which
+    lets the next snapshot in.
+    """
+    status = state["status"]
+    update = _Update()
+    update.set("status", status)
+    update.set("status_rank", int(state["status_rank"]))
+    update.set("state_version", int(state["version"]))
+    update.set("gsi2sk", f"{status}#{message_id}")
+    pricing = state.get("pricing") or {}
+    update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
+    update.set("path", state.get("path"))
+    errors = state.get("errors") or []
+    failed = status == "failed" and errors
+    if failed:
+        update.set("error", dict(errors[0]))
+    expression = update.expression(bump_version=False)
+    names = dict(update.names)
+    if not failed:
+        names["#error"] = "error"
+        expression += " REMOVE #error"
+    try:
+        client.update_item(
+            TableName=table,
+            Key=message_key(message_id),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk) AND "
+            "(attribute_not_exists(state_version) OR state_version < :version)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item({**update.values, ":version": int(state["version"])}),
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def reconcile(client: Any, table: str, accepted: Sequence[tuple[str, str]]) -> int:
+    """For wamids the sender just recorded (``(wamid, message_id)`` pairs): apply the statuses that arrived
+    before the record. One consistent BatchGetItem per 100 wamids, then one conditional update per wamid
+    that has a state. Returns how many messages changed. Call it after the ``LINK`` and ``MSG`` writes."""
+    by_wamid = {wamid: message_id for wamid, message_id in accepted if wamid}
+    if not by_wamid:
+        return 0
+    applied = 0
+    for item in batch_get(client, table, [wamid_key(w, STATE) for w in by_wamid]):
+        state = from_item(item)
+        if apply_to_message(client, table, by_wamid[item["pk"]["S"].removeprefix("WAMID#")], state):
+            applied += 1
+    return applied
+
+
+def batch_get(
+    client: Any, table: str, keys: Sequence[Mapping[str, Any]], attributes: Sequence[str] = ()
+) -> Iterator[dict[str, Any]]:
+    """Consistent BatchGetItem over any number of keys (duplicates dropped), unprocessed keys retried.
+    ``attributes`` limits what is read (the keys are always included)."""
+    unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
+    extra: dict[str, Any] = {}
+    if attributes:
+        names = {f"#p{i}": name for i, name in enumerate(dict.fromkeys(["pk", "sk", *attributes]))}
+        extra = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    for start in range(0, len(unique), _BATCH_GET_MAX):
+        request: dict[str, Any] | None = {
+            table: {"Keys": unique[start : start + _BATCH_GET_MAX], "ConsistentRead": True, **extra}
+        }
+        for attempt in itertools.count():
+            answer = client.batch_get_item(RequestItems=request)
+            yield from answer["Responses"].get(table, [])
+            request = answer.get("UnprocessedKeys") or None
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
