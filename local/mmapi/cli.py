@@ -113,7 +113,12 @@ def _add_demo(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo", help="run a whole campaign on the local stack and print its report"
     )
-    parser.add_argument("--recipients", type=int, default=2000, help="audience size (default: 2000)")
+    parser.add_argument(
+        "--recipients",
+        type=int,
+        default=500,
+        help="audience size (default: 500; moto server paces the local stack at tens of messages/s)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--html", default="reports/demo.html", help="where to write the HTML report")
     parser.set_defaults(handler=_run_demo)

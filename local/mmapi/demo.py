@@ -1,6 +1,6 @@
 """``mmapi demo``: a whole campaign on the local stack, with its report (terminal and HTML).
 
-About 2,000 synthetic recipients across countries (India, Brazil, Indonesia; the US, blocked; the EEA and UK,
+Synthetic recipients (500 by default) across countries (India, Brazil, Indonesia; the US, blocked; the EEA and UK,
 limited; Russia; sanctioned Iran and Cuba; invalid numbers; users who opted out), sent through the real
 functions, with the simulator throttling part of the traffic, routing some of it through the Cloud API
 fallback and failing a few recipients the way Meta does.
@@ -84,7 +84,7 @@ def bar(done: int, total: int, width: int = 30) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = "reports/demo.html") -> int:
+def run(size: int = 500, seed: int = 7, port: int = 0, html_path: str | None = "reports/demo.html") -> int:
     started = time.monotonic()
     simulator = {
         "mps": 400,  # below the sender's local rate: part of the traffic meets 130429 and is retried
