@@ -15,13 +15,30 @@ from mmapi.runtime import Runtime
 
 pytestmark = pytest.mark.e2e
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-FINAL = {"accepted", "sent", "delivered", "read", "failed", "unknown", "expired", "blocked", "suppressed", "invalid"}
+FINAL = {
+    "accepted",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "unknown",
+    "expired",
+    "blocked",
+    "suppressed",
+    "invalid",
+}
 
 
 @pytest.fixture(scope="module")
 def stack():
-    options = {"mps": 200, "fallback_ratio": 0.25, "failure_ratios": {131026: 0.05}, "webhook_batch_size": 20,
-               "pair_interval_seconds": None, "read_ratio": 0.5}
+    options = {
+        "mps": 200,
+        "fallback_ratio": 0.25,
+        "failure_ratios": {131026: 0.05},
+        "webhook_batch_size": 20,
+        "pair_interval_seconds": None,
+        "read_ratio": 0.5,
+    }
     params = {"ThroughputMps": "1000", "SendMaxConcurrency": "2"}
     with Runtime(port=0, seed=3, simulator_options=options, parameters=params) as runtime:
         yield runtime
@@ -52,8 +69,11 @@ def test_campaign_from_post_to_final_report_matches_what_meta_saw(api, stack):
     stack.sim.wait_for_webhooks_idle(10)
     body = {
         "name": "e2e",
-        "template": {"name": "festival_offer", "language": {"code": "en_US"},
-                     "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}]},
+        "template": {
+            "name": "festival_offer",
+            "language": {"code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}],
+        },
         "recipients": recipients,
     }
     # When the campaign is posted and the stack runs it
@@ -69,8 +89,9 @@ def test_campaign_from_post_to_final_report_matches_what_meta_saw(api, stack):
     assert stack.sim.duplicates() == {}
     accepted_by_meta = sum(stack.sim.sends_by_recipient(accepted_only=True).values())
     sent_ok = sum(by_status.get(s, 0) for s in ("accepted", "sent", "delivered", "read"))
-    failed_async = sum(n for code, n in report["failures_by_code"].items() if str(code) in {"131026", "131049",
-                                                                                              "131050"})
+    failed_async = sum(
+        n for code, n in report["failures_by_code"].items() if str(code) in {"131026", "131049", "131050"}
+    )
     assert accepted_by_meta == sent_ok + failed_async
     assert by_status.get("blocked", 0) >= 1 and by_status.get("invalid", 0) >= 1
     # MM API vs Cloud API fallback, as Meta's webhooks said
@@ -85,19 +106,31 @@ def test_optimization_change_round_trip(api, stack):
     template_id = json.loads((EVENTS / "optimizations_template_put.json").read_text())["pathParameters"][
         "template_id"
     ]
-    answer = api.put(f"/templates/{template_id}/optimizations",
-                     json={"features": {"auto_promotion_tag": "OPT_IN", "product_extensions": "OPT_OUT"}})
+    answer = api.put(
+        f"/templates/{template_id}/optimizations",
+        json={"features": {"auto_promotion_tag": "OPT_IN", "product_extensions": "OPT_OUT"}},
+    )
     assert answer.status_code == 200, answer.text
     history = api.get(f"/templates/{template_id}/optimizations/history").json()
     assert history["items"] or history.get("records")
 
 
 def test_webhook_handshake(api):
-    ok = api.get("/webhook", params={"hub.mode": "subscribe", "hub.verify_token": "local-verify-token",
-                                     "hub.challenge": "1158201444"})
+    ok = api.get(
+        "/webhook",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "local-verify-token",
+            "hub.challenge": "1158201444",
+        },
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
-    assert api.get("/webhook", params={"hub.mode": "subscribe", "hub.verify_token": "nope",
-                                       "hub.challenge": "1"}).status_code == 403
+    assert (
+        api.get(
+            "/webhook", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+        ).status_code
+        == 403
+    )
 
 
 def _function_for(stack: Runtime, event: dict) -> str | None:
