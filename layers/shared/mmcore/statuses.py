@@ -316,6 +316,8 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     a reconcile racing the webhook) is refused. A sender rewrite of the item drops ``state_version``, which
     lets the next snapshot in.
     """
+    if "status" not in state or "version" not in state:  # not a snapshot :func:`record` returned
+        return False
     status = state["status"]
     update = _Update()
     update.set("status", status)

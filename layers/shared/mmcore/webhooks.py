@@ -673,7 +673,6 @@ class Ingestor:
         ]
         outcomes = self._run(
             tasks
-            + [lambda group=group: self._suppress(group, now) for group in by_user.values()]
             + [lambda group=group: self._template(group, now) for group in by_template.values()]
             + [lambda a=a: self._account(a, now) for a in batch.accounts]
             + [lambda o=o: self._other(o, now) for o in batch.other]
@@ -686,6 +685,10 @@ class Ingestor:
         for outcome in outcomes[len(tasks) :]:
             if isinstance(outcome, Counter):
                 counts.update(outcome)
+        # Opt-outs are transactions and rare: one after another, once the other writes are done, so no
+        # transaction races a write of the same POST.
+        for group in by_user.values():
+            counts.update(self._suppress(group, now))
         counts["other"] += len(batch.other)
         counts["invalid"] += sum(1 for o in batch.other if o.kind == "invalid")
 
