@@ -35,9 +35,9 @@ def aws(monkeypatch):
 
 
 @pytest.fixture
-def sim():
-    with Simulator(seed=7) as simulator:
-        yield simulator
+def sim(simulator):
+    """The Graph simulator (``simulator`` in tests/conftest.py) under the short name handler tests use."""
+    return simulator
 
 
 @dataclass
