@@ -123,8 +123,8 @@ class Sender:
         today = datetime.fromtimestamp(now, UTC).date()
         work: list[_Work] = []
         unclaimed: list[
-            tuple[str, str, str, dict[str, Any], Result]
-        ] = []  # record, id, state, fields, result
+            tuple[str, dict[str, Any], Result]
+        ] = []  # final before any claim: record, fields, result
 
         for record in records:
             msg = SqsMessage.from_record(record)
@@ -142,13 +142,7 @@ class Sender:
             deadline = request.deadline(msg.sent_at)
             if deadline is not None and deadline.timestamp() <= now:
                 unclaimed.append(
-                    (
-                        msg.record_id,
-                        message_id,
-                        L.EXPIRED,
-                        {**fields, "reason": "deadline passed"},
-                        Result(L.EXPIRED, message_id),
-                    )
+                    (msg.record_id, {**fields, "reason": "deadline passed"}, Result(L.EXPIRED, message_id))
                 )
                 continue
             if not request.to.startswith("user."):
@@ -164,13 +158,7 @@ class Sender:
                         "details": verdict.message,
                     }
                     unclaimed.append(
-                        (
-                            msg.record_id,
-                            message_id,
-                            L.BLOCKED,
-                            blocked,
-                            Result(L.BLOCKED, message_id, detail=verdict.reason),
-                        )
+                        (msg.record_id, blocked, Result(L.BLOCKED, message_id, detail=verdict.reason))
                     )
                     continue
             work.append(_Work(msg, request, message_id, fields))
@@ -194,29 +182,22 @@ class Sender:
                     w.msg.record_id, Result("halted", w.message_id, retry_in=wait, detail=halt["reason"])
                 )
             elif w.request.to in pre.suppressed:
+                why = "on the suppression list (opted out, or resting after a per-user limit)"
                 unclaimed.append(
-                    (
-                        w.msg.record_id,
-                        w.message_id,
-                        L.SUPPRESSED,
-                        {**w.fields, "reason": "recipient opted out of marketing messages"},
-                        Result(L.SUPPRESSED, w.message_id),
-                    )
+                    (w.msg.record_id, {**w.fields, "reason": why}, Result(L.SUPPRESSED, w.message_id))
                 )
             else:
                 ready.append(w)
 
         loop = asyncio.get_running_loop()
         finishing = [
-            loop.run_in_executor(self._pool, self.ledger.finish_unclaimed, mid, state, f)
-            for _, mid, state, f, _ in unclaimed
+            loop.run_in_executor(self._pool, self.ledger.finish_unclaimed, r.message_id, r.outcome, f)
+            for _, f, r in unclaimed
         ]
         claims = await asyncio.gather(
             *(loop.run_in_executor(self._pool, self._claim, w, int(now)) for w in ready)
         )
-        for (record_id, _, _, _, result), recorded in zip(
-            unclaimed, await asyncio.gather(*finishing), strict=True
-        ):
+        for (record_id, _, result), recorded in zip(unclaimed, await asyncio.gather(*finishing), strict=True):
             report.add(record_id, result if recorded else Result("duplicate", result.message_id))
 
         to_send = []
