@@ -20,6 +20,23 @@ for _var, _value in {
 }.items():
     os.environ.setdefault(_var, _value)
 
+
+def _serialize_moto() -> None:
+    """moto's in-process backends are not thread-safe (the sender and the webhook make DynamoDB calls from a
+    thread pool); real DynamoDB applies each request atomically. One lock per request gives tests that."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock, handle = threading.RLock(), BotocoreStubber.__call__
+
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return handle(self, *args, **kwargs)
+
+    BotocoreStubber.__call__ = locked  # type: ignore[method-assign]
+
+
+_serialize_moto()
+
 if TYPE_CHECKING:
     import httpx
 

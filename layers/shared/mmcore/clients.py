@@ -45,8 +45,10 @@ def _secrets_provider() -> Any:
 @cache
 def boto_client(service: str) -> Any:
     import boto3
+    from botocore.config import Config
 
-    return boto3.client(service)
+    # The sender and the webhook overlap DynamoDB calls on 16 threads: a pool of 10 would queue them.
+    return boto3.client(service, config=Config(max_pool_connections=32))
 
 
 _local = threading.local()
