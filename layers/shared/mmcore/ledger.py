@@ -12,6 +12,12 @@ Item shapes (``pk`` / ``sk``):
   or resting after a per-user limit (``until``, epoch seconds).
 - ``HALT#<scope>#<key>`` / ``HALT``: sending stopped for a scope until ``until`` (epoch seconds).
 
+Written by the webhook (``mmcore.statuses`` / ``mmcore.webhooks``): ``WAMID#<wamid>`` / ``STATE`` (the
+delivery status, only moving forward) and ``EVT#<ts>#<status>`` (each status event, once);
+``INBOUND#<wamid>`` / ``MSG`` (replies); ``SUPPRESS#<digits>`` / ``RESUME``; ``TEMPLATE#<name>:<lang>`` /
+``STATUS``; ``ACCOUNT#<waba>`` / ``ONBOARDING``. On ``MSG`` items the webhook sets ``status``, ``status_rank``,
+``state_version``, ``gsi2sk``, ``pricing_category``, ``path`` and ``error``, never ``state``.
+
 Exactly once: a message is *claimed* (conditional write) before its POST. Only ``queued`` and ``retry``
 messages can be claimed; a ``sending`` message whose lease ran out was interrupted between POST and record,
 so it becomes ``unknown`` (Meta has no idempotency key) unless the caller asks to re-send such messages.
