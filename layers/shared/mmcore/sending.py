@@ -319,7 +319,10 @@ class Sender:
         self.ledger.write(items)
         accepted = [(r.detail, r.message_id) for r in report.results.values() if r.outcome == L.ACCEPTED]
         if accepted:
-            statuses.reconcile(self.ledger.client, self.ledger.table, accepted)
+            try:
+                statuses.reconcile(self.ledger.client, self.ledger.table, accepted)
+            except Exception:  # the outcomes are recorded; a later webhook for these wamids applies its state
+                logger.exception("reconcile failed", extra={"wamids": len(accepted)})
 
     def _reschedule(self, report: BatchReport, records: Sequence[Mapping[str, Any]]) -> None:
         """Give each retried record its delay: its visibility timeout, set in ChangeMessageVisibilityBatch."""
