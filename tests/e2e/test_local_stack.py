@@ -12,21 +12,11 @@ import pytest
 from mmapi.demo import audience
 from mmapi.invoke import invoke_in_process
 from mmapi.runtime import Runtime
+from mmcore import ledger
 
 pytestmark = pytest.mark.e2e
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-FINAL = {
-    "accepted",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "unknown",
-    "expired",
-    "blocked",
-    "suppressed",
-    "invalid",
-}
+FINAL = ledger.FINAL | {"sent", "delivered", "read"}  # the sender's final states, then the webhook's
 
 
 @pytest.fixture(scope="module")
