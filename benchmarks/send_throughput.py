@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import importlib.util
 import json
 import os
 import pstats
@@ -38,8 +37,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from benchmarks._common import cpu_seconds, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -154,26 +154,7 @@ def start_simulator(children: list[Child], config: dict[str, Any], timeout: floa
     return info
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of another process (Linux /proc), to show what moto and the simulator cost."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 # ---------------------------------------------------------------------------------------- inputs
-
-
-def load_module(relative: str, name: str) -> ModuleType:
-    """tests/aws.py and tests/handlers.py, imported by path (tests/ is not a package on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def recipients(variant: str, count: int) -> list[str]:

@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import signal
@@ -45,8 +44,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from benchmarks._common import cpu_seconds, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -105,25 +105,6 @@ def moto_server(timeout: float) -> Iterator[tuple[str, int]]:
                 proc.kill()
                 proc.wait(timeout=5)
         errors.close()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of another process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def load_module(relative: str, name: str) -> ModuleType:
-    """tests/aws.py and tests/handlers.py, imported by path (tests/ is not a package on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def add_latency(client: Any, seconds: float) -> None:
