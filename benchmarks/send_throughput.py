@@ -9,7 +9,7 @@ Three variants POST the same marketing template bodies to ``/marketing_messages`
 
 Every dependency runs in its own process, so ``time.process_time()`` deltas here are the client's own CPU
 (the handler's threads included, moto's and the simulator's not): DynamoDB, SQS and Secrets Manager are
-``moto.server``; the Graph API is ``mmapi simulator`` (mps and pair limits off, each message to a distinct
+``mmapi.motoserver`` (moto.server, see local/mmapi/motoserver.py); the Graph API is ``mmapi simulator`` (mps and pair limits off, each message to a distinct
 valid Indian number). Run from the repo root (``make bench`` runs every benchmark):
 
     python -m benchmarks.send_throughput [-n 5000] [--baseline-n 300] [--profile send.prof]
@@ -123,7 +123,7 @@ def start_moto(children: list[Child], timeout: float) -> str:
     import httpx
 
     port = _free_port()
-    child = Child("moto", [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"])
+    child = Child("moto", [sys.executable, "-m", "mmapi.motoserver", "-p", str(port), "-H", "127.0.0.1"])
     children.append(child)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -1,6 +1,6 @@
 """Webhook benchmark: the webhook handler vs a naive one-write-per-event loop, statuses/s and CPU per status.
 
-Four runs in one process, against DynamoDB as ``python -m moto.server`` in its own process (so
+Four runs in one process, against DynamoDB as ``python -m mmapi.motoserver`` (moto.server with the fix in local/mmapi/motoserver.py) in its own process (so
 ``time.process_time()`` here is the handler's CPU, every thread of it, and not moto's):
 
 (a) handler, 1-status POSTs    ``functions/webhook/app.py``'s ``lambda_handler`` (imported as Lambda does),
@@ -69,13 +69,13 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server(timeout: float) -> Iterator[tuple[str, int]]:
-    """``python -m moto.server`` on a free port of 127.0.0.1, stopped (by its pid) on exit."""
+    """``python -m mmapi.motoserver`` (moto.server with the fix in local/mmapi/motoserver.py) on a free port of 127.0.0.1, stopped (by its pid) on exit."""
     import httpx
 
     port = _free_port()
     errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
+        [sys.executable, "-m", "mmapi.motoserver", "-p", str(port), "-H", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=errors,
         stdin=subprocess.DEVNULL,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mmapi import motoserver
+
 # Set before any handler or mmcore.observability import: Powertools reads them at construction.
 for _var, _value in {
     "POWERTOOLS_SERVICE_NAME": "whatsapp-mm-campaigns",
@@ -36,6 +38,7 @@ def _serialize_moto() -> None:
 
 
 _serialize_moto()
+motoserver.install()  # the same moto the local stack serves (its transactions roll back touched items only)
 
 if TYPE_CHECKING:
     import httpx

@@ -323,7 +323,7 @@ def _free_port() -> int:
 def _start_moto(runtime: Runtime, timeout: float = 30) -> str:
     port = _free_port()
     runtime.moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "mmapi.motoserver", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -157,7 +157,8 @@ class WebhookEnv:
     # what the sender does around a POST to Meta
     def claim(self, message_id: str, campaign: str = "camp-1", to: str = "919876543210") -> None:
         ledger = L.Ledger(self.ddb, self.table)
-        assert ledger.claim(message_id, int(time.time()), 60, {"campaign_id": campaign, "to": to}).won
+        fields = {"campaign_id": campaign, "to": to}
+        assert not ledger.apply([L.claim(message_id, None, fields, int(time.time()), 60)])
 
     def record_link(self, wamid: str, message_id: str, campaign: str = "camp-1") -> None:
         L.Ledger(self.ddb, self.table).write([L.wamid_link_item(wamid, message_id, campaign)])

@@ -905,12 +905,14 @@ class Run:
                 entry["DelaySeconds"] = delay
             entries.append(entry)
         unsent = [e for failed in c.pool.map(self._send, list(sqs_batches(entries))) for e in failed]
+        failed = []
         for entry, why in unsent:
             p = queued[int(entry["Id"])]
             fields = {**p.fields, "reason": "enqueue_failed", "details": why}
-            c.ledger.finish_unclaimed(p.message_id, L.FAILED, fields)
+            failed.append(L.finish(p.message_id, {"state": L.QUEUED}, L.FAILED, fields))
             self.counts.queued -= 1
             self.counts.enqueue_failed += 1
+        c.ledger.apply(failed)  # unless a sender got the message after all (it is then no longer queued)
         if unsent:
             logger.error(
                 "messages could not be enqueued",

@@ -18,15 +18,18 @@ delivery status, only moving forward) and ``EVT#<ts>#<status>`` (each status eve
 ``STATUS``; ``ACCOUNT#<waba>`` / ``ONBOARDING``. On ``MSG`` items the webhook sets ``status``, ``status_rank``,
 ``state_version``, ``gsi2sk``, ``pricing_category``, ``path`` and ``error``, never ``state``.
 
-Exactly once: a message is *claimed* (conditional write) before its POST. Only ``queued`` and ``retry``
-messages can be claimed; a ``sending`` message whose lease ran out was interrupted between POST and record,
-so it becomes ``unknown`` (Meta has no idempotency key) unless the caller asks to re-send such messages.
+Exactly once: a message is *claimed* before its POST, by a Put conditioned on its version (``state``,
+``attempts``, ``lease_until``) being what the batch read; a batch's claims go in one TransactWriteItems
+(:meth:`Ledger.apply`). Only ``queued`` and ``retry`` messages are claimed; a ``sending`` message whose lease
+ran out was interrupted between POST and record, so it becomes ``unknown`` (Meta has no idempotency key)
+unless the caller asks to re-send such messages.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,7 +43,9 @@ CLAIMABLE = (QUEUED, RETRY)
 FINAL = frozenset({ACCEPTED, FAILED, UNKNOWN, EXPIRED, BLOCKED, SUPPRESSED, INVALID})
 
 RETENTION_SECONDS = 90 * 24 * 3600  # items expire (DynamoDB TTL) 90 days after their last write
-_BATCH_GET_MAX, _BATCH_WRITE_MAX = 100, 25
+_BATCH_GET_MAX, _BATCH_WRITE_MAX, _TRANSACT_MAX, _TRANSACT_ROUNDS = 100, 25, 100, 3
+# What a conditional transition compares: every claim adds an attempt, every other write changes the state.
+_VERSION = ("state", "attempts", "lease_until")
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
@@ -104,24 +109,72 @@ def wamid_link_item(wamid: str, message_id: str, campaign_id: str | None) -> dic
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """The answer to a claim: ``won`` or the state the message already had."""
+class Change:
+    """One message's next item, to be written only if the message is still as ``seen`` (the item as read,
+    :func:`from_item` form; None: it did not exist)."""
 
-    won: bool
-    state: str | None = None
-    lease_until: int = 0
-    attempts: int = 0
+    message_id: str
+    seen: Mapping[str, Any] | None
+    item: dict[str, Any]
+
+    def put(self, table: str) -> dict[str, Any]:
+        """The TransactWriteItems entry: a Put conditioned on the version attributes being unchanged."""
+        put: dict[str, Any] = {
+            "TableName": table,
+            "Item": self.item,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if self.seen is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+            return {"Put": put}
+        clauses, names, values = [], {}, {}
+        for i, name in enumerate(_VERSION):
+            names[f"#v{i}"] = name
+            if self.seen.get(name) is None:
+                clauses.append(f"attribute_not_exists(#v{i})")
+            else:
+                clauses.append(f"#v{i} = :v{i}")
+                values[f":v{i}"] = self.seen[name]
+        put.update(ConditionExpression=" AND ".join(clauses), ExpressionAttributeNames=names)
+        if values:
+            put["ExpressionAttributeValues"] = to_item(values)
+        return {"Put": put}
+
+
+def claim(
+    message_id: str, seen: Mapping[str, Any] | None, fields: Mapping[str, Any], now: int, lease_seconds: int
+) -> Change:
+    """Take a message for sending: ``sending`` with a lease, one more attempt."""
+    attempts = int((seen or {}).get("attempts") or 0) + 1
+    item = message_item(
+        message_id, state=SENDING, lease_until=now + lease_seconds, attempts=attempts, **fields
+    )
+    return Change(message_id, seen, item)
+
+
+def finish(message_id: str, seen: Mapping[str, Any] | None, state: str, fields: Mapping[str, Any]) -> Change:
+    """End a message that is not sent now (expired, blocked, suppressed, unknown after an interrupted send,
+    failed to enqueue), keeping its attempt count."""
+    attempts = (seen or {}).get("attempts")
+    return Change(message_id, seen, message_item(message_id, state=state, attempts=attempts, **fields))
 
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
     suppressed: frozenset[str]
     halted: Mapping[tuple[str, str], dict[str, Any]]  # (scope, key) -> halt record, only live halts
+    messages: Mapping[str, dict[str, Any]]  # message_id -> its version attributes, for those that exist
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+_PREFETCHED = {
+    "ProjectionExpression": "pk, #s, attempts, lease_until, #u, reason, code",
+    "ExpressionAttributeNames": {"#s": "state", "#u": "until"},
+}
 
 
 class Ledger:
@@ -133,130 +186,75 @@ class Ledger:
 
     # -------------------------------------------------------------- reads amortized over a batch
 
-    def prefetch(self, recipients: Iterable[str], halts: Iterable[tuple[str, str]], now: int) -> Prefetched:
-        """Which recipients opted out and which halt scopes are live: one BatchGetItem per 100 keys."""
-        keys = [suppression_key(r) for r in set(recipients)] + [halt_key(s, k) for s, k in set(halts)]
-        suppressed, halted = set(), {}
+    def prefetch(
+        self,
+        recipients: Iterable[str],
+        halts: Iterable[tuple[str, str]],
+        now: int,
+        message_ids: Iterable[str] = (),
+    ) -> Prefetched:
+        """Which recipients opted out, which halt scopes are live and where each message stands: one
+        consistent BatchGetItem per 100 keys, only the attributes these decisions read."""
+        keys = (
+            [suppression_key(r) for r in set(recipients)]
+            + [halt_key(s, k) for s, k in set(halts)]
+            + [message_key(m) for m in set(message_ids)]
+        )
+        suppressed, halted, messages = set(), {}, {}
         for item in self._batch_get(keys):
             pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
-            if pk.startswith("SUPPRESS#"):
+            if pk.startswith("MSG#"):
+                messages[pk.removeprefix("MSG#")] = from_item(item)
+            elif pk.startswith("SUPPRESS#"):
                 if not until or until > now:  # no `until`: suppressed until the user resumes
                     suppressed.add(pk.removeprefix("SUPPRESS#"))
             elif until > now:
                 _, scope, key = pk.split("#", 2)
                 halted[(scope, key)] = from_item(item)
-        return Prefetched(frozenset(suppressed), halted)
+        return Prefetched(frozenset(suppressed), halted, messages)
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for chunk in _chunks(keys, _BATCH_GET_MAX):
-            request = {self.table: {"Keys": chunk, "ConsistentRead": True}}
+            request = {self.table: {"Keys": chunk, "ConsistentRead": True, **_PREFETCHED}}
             while request:
                 answer = self.client.batch_get_item(RequestItems=request)
                 yield from answer["Responses"].get(self.table, [])
                 request = answer.get("UnprocessedKeys") or None
 
-    # -------------------------------------------------------------- claims
+    # -------------------------------------------------------------- conditional transitions, batched
 
-    def claim(
-        self,
-        message_id: str,
-        now: int,
-        lease_seconds: int,
-        fields: Mapping[str, Any],
-        *,
-        resend_interrupted: bool = False,
-    ) -> Claim:
-        """Claim a message for sending: one conditional UpdateItem.
-
-        Won when the message is new, ``queued`` or ``retry`` (and, with ``resend_interrupted``, ``sending``
-        with an expired lease). Otherwise the answer carries the state found, so the caller can tell a
-        duplicate (final state), a copy in flight (live lease) and an interrupted send (expired lease).
-        """
-        condition = "attribute_not_exists(pk) OR #state IN (:queued, :retry)"
-        values = {
-            ":queued": QUEUED,
-            ":retry": RETRY,
-            ":sending": SENDING,
-            ":lease": now + lease_seconds,
-            ":one": 1,
-            ":now": now,
-            ":gsk": f"{SENDING}#{message_id}",
-        }
-        if resend_interrupted:
-            condition += " OR (#state = :sending AND lease_until < :now)"
-        names = {"#state": "state", "#status": "status"}
-        sets = [
-            "#state = :sending",
-            "#status = :sending",
-            "lease_until = :lease",
-            "updated_at = :now",
-            "gsi2sk = :gsk",
-            "message_id = :mid",
-            "gsi2pk = :gpk",
-        ]
-        values[":mid"] = message_id
-        values[":gpk"] = f"CAMPAIGN#{fields.get('campaign_id') or '-'}"
-        for i, (name, value) in enumerate(fields.items()):
-            if value is not None:
-                names[f"#f{i}"] = name
-                values[f":f{i}"] = value
-                sets.append(f"#f{i} = :f{i}")
-        try:
-            answer = self.client.update_item(
-                TableName=self.table,
-                Key=message_key(message_id),
-                UpdateExpression="SET " + ", ".join(sets) + " ADD attempts :one",
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
-                ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException as exc:
-            old = from_item(exc.response.get("Item") or {})
-            return Claim(False, old.get("state"), old.get("lease_until", 0), old.get("attempts", 0))
-        return Claim(True, SENDING, now + lease_seconds, int(answer["Attributes"]["attempts"]["N"]))
-
-    def finish_unclaimed(self, message_id: str, state: str, fields: Mapping[str, Any]) -> bool:
-        """Record a final state reached before any claim (expired, blocked, suppressed, invalid).
-
-        Conditional, so it never overwrites a message another copy already claimed or finished.
-        Returns False when the message was not claimable (a duplicate).
-        """
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=message_item(message_id, state=state, **fields),
-                ConditionExpression="attribute_not_exists(pk) OR #state IN (:queued, :retry)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item({":queued": QUEUED, ":retry": RETRY}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def mark_interrupted(self, message_id: str, lease_until: int) -> bool:
-        """A claim whose lease ran out without a record: the POST may or may not have happened -> unknown."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=message_key(message_id),
-                UpdateExpression="SET #state = :unknown, #status = :unknown, gsi2sk = :gsk, reason = :why",
-                ConditionExpression="#state = :sending AND lease_until = :lease",
-                ExpressionAttributeNames={"#state": "state", "#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":unknown": UNKNOWN,
-                        ":sending": SENDING,
-                        ":lease": lease_until,
-                        ":gsk": f"{UNKNOWN}#{message_id}",
-                        ":why": "interrupted between POST and record",
-                    }
-                ),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+    def apply(self, changes: Sequence[Change]) -> dict[str, dict[str, Any] | None]:
+        """Write each change only if its message is still as the batch read it: one TransactWriteItems per
+        100 changes (all-or-nothing, so a chunk whose condition failed somewhere is re-sent without the
+        losers). Returns the changes that lost, by message id, with the message as it is now (None when
+        DynamoDB did not say, e.g. still conflicting after a few rounds: the caller retries later)."""
+        lost: dict[str, dict[str, Any] | None] = {}
+        for pending in _chunks(list(changes), _TRANSACT_MAX):
+            for _ in range(_TRANSACT_ROUNDS):
+                if not pending:
+                    break
+                try:
+                    self.client.transact_write_items(
+                        TransactItems=[change.put(self.table) for change in pending],
+                        ClientRequestToken=uuid.uuid4().hex,  # botocore's own retries are idempotent
+                    )
+                    pending = []
+                except self.client.exceptions.TransactionCanceledException as exc:
+                    reasons = exc.response.get("CancellationReasons") or []
+                    if len(reasons) != len(pending):
+                        raise
+                    retry = []
+                    for change, reason in zip(pending, reasons, strict=True):
+                        code = reason.get("Code")
+                        if code == "ConditionalCheckFailed":
+                            lost[change.message_id] = from_item(reason["Item"]) if "Item" in reason else None
+                        elif code in (None, "None", "TransactionConflict"):
+                            retry.append(change)  # rolled back with the others, or raced: try again
+                        else:
+                            raise
+                    pending = retry
+            lost.update((change.message_id, None) for change in pending)
+        return lost
 
     # -------------------------------------------------------------- writes amortized over a batch
 

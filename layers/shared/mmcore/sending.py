@@ -2,9 +2,11 @@
 
 validate -> deadline -> region rules -> suppression / halts -> claim -> POST -> classify -> record
 
-DynamoDB work is amortized over the batch: one BatchGetItem for suppressions and halts, one conditional
-claim per message, one BatchWriteItem per 25 outcome items. POSTs go out concurrently over one pooled
-client, under a token-bucket rate limit (the number's throughput shared by the concurrent pollers).
+DynamoDB work is amortized over the batch: one consistent BatchGetItem per 100 keys (suppressions, halts and
+where each message stands), one TransactWriteItems for every claim and every other transition of the batch
+(each conditioned on the message being as read), one BatchWriteItem per 25 outcome items. POSTs go out
+concurrently over one pooled client, under a token-bucket rate limit (the number's throughput shared by the
+concurrent pollers).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from mmcore.regions import evaluate
 from mmcore.settings import Settings
 
 HALT_SECONDS = MAX_SQS_DELAY  # a halted scope is probed again after this long
+LOST_RETRY_SECONDS = 5  # a claim lost to a writer we could not see: look again this soon
 ACCOUNT_SCOPE = ("account", "*")
 
 
@@ -91,12 +93,13 @@ class _Work:
     request: SendRequest
     message_id: str
     fields: dict[str, Any]
-    claim: L.Claim | None = None
+    ended: tuple[str, dict[str, Any], str] | None = None  # not to be sent: (state, extra fields, detail)
+    attempts: int = 1
 
 
 class Sender:
-    """Runs batches. Build one per warm container; it keeps the pooled Graph client and a thread pool for
-    the synchronous boto3 calls that may overlap."""
+    """Runs batches. Build one per warm container; it keeps the pooled Graph client. The few DynamoDB calls
+    of a batch are synchronous: nothing else runs on the loop while they are in flight."""
 
     def __init__(
         self,
@@ -114,99 +117,38 @@ class Sender:
         self.queue_url = queue_url
         self.clock = clock
         self.limiter = RateLimiter(settings.per_invocation_mps)
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ddb")
         self._lease = int(settings.graph_timeout_seconds * 3) + 30
 
     async def run(self, records: Sequence[Mapping[str, Any]]) -> BatchReport:
         report = BatchReport()
         now = self.clock()
-        today = datetime.fromtimestamp(now, UTC).date()
-        work: list[_Work] = []
-        unclaimed: list[
-            tuple[str, dict[str, Any], Result]
-        ] = []  # final before any claim: record, fields, result
-
-        for record in records:
-            msg = SqsMessage.from_record(record)
-            try:
-                request = parse_send_request(msg.body)
-            except InvalidSendRequest as exc:
-                # Poison message: fail only this record; it reaches the DLQ after maxReceiveCount.
-                logger.error(
-                    "invalid send request", extra={"sqs_message_id": msg.record_id, "reason": str(exc)}
-                )
-                report.add(msg.record_id, Result(L.INVALID, retry_in=0, detail=str(exc)))
-                continue
-            message_id = request.identity()
-            fields = self._fields(request, msg)
-            deadline = request.deadline(msg.sent_at)
-            if deadline is not None and deadline.timestamp() <= now:
-                unclaimed.append(
-                    (msg.record_id, {**fields, "reason": "deadline passed"}, Result(L.EXPIRED, message_id))
-                )
-                continue
-            if not request.to.startswith("user."):
-                verdict = evaluate(request.to, self.settings.business_country, today)
-                fields["country"] = verdict.recipient_country
-                if verdict.disabled_features:
-                    fields["disabled_features"] = sorted(verdict.disabled_features)
-                if not verdict.allowed:
-                    blocked = {
-                        **fields,
-                        "reason": verdict.reason,
-                        "code": verdict.code,
-                        "details": verdict.message,
-                    }
-                    unclaimed.append(
-                        (msg.record_id, blocked, Result(L.BLOCKED, message_id, detail=verdict.reason))
-                    )
-                    continue
-            work.append(_Work(msg, request, message_id, fields))
-
+        work = self._parse(records, report, now)
         pre = self.ledger.prefetch(
-            (w.request.to for w in work),
+            [w.request.to for w in work if w.ended is None],
             [s for w in work for s in self._scopes(w)],
             int(now),
+            [w.message_id for w in work],
         )
-        ready: list[_Work] = []
-        seen: set[str] = set()
-        for w in work:
-            if w.message_id in seen:  # the same message twice in one batch: one claim is enough
-                report.add(w.msg.record_id, Result("duplicate", w.message_id, detail="twice in one batch"))
-                continue
-            seen.add(w.message_id)
-            halt = next((pre.halted[s] for s in self._scopes(w) if s in pre.halted), None)
-            if halt is not None:
-                wait = min(max(int(halt["until"] - now), 1), MAX_SQS_DELAY)
-                report.add(
-                    w.msg.record_id, Result("halted", w.message_id, retry_in=wait, detail=halt["reason"])
-                )
-            elif w.request.to in pre.suppressed:
-                why = "on the suppression list (opted out, or resting after a per-user limit)"
-                unclaimed.append(
-                    (w.msg.record_id, {**w.fields, "reason": why}, Result(L.SUPPRESSED, w.message_id))
-                )
-            else:
-                ready.append(w)
 
-        loop = asyncio.get_running_loop()
-        finishing = [
-            loop.run_in_executor(self._pool, self.ledger.finish_unclaimed, r.message_id, r.outcome, f)
-            for _, f, r in unclaimed
-        ]
-        claims = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, self._claim, w, int(now)) for w in ready)
-        )
-        for (record_id, _, result), recorded in zip(unclaimed, await asyncio.gather(*finishing), strict=True):
-            report.add(record_id, result if recorded else Result("duplicate", result.message_id))
+        # Decide every record from what the ledger says, then write all transitions in one transaction.
+        changes: list[tuple[_Work, L.Change, Result | None]] = []  # no Result: a claim, to be sent
+        for w in work:
+            decided = self._decide(w, pre, int(now))
+            if isinstance(decided, Result):
+                report.add(w.msg.record_id, decided)
+            else:
+                changes.append((w, *decided))
+        lost = self.ledger.apply([change for _, change, _ in changes])
 
         to_send = []
-        for w, claim in zip(ready, claims, strict=True):
-            w.claim = claim
-            if claim.won:
+        for w, change, result in changes:
+            if change.message_id in lost:
+                report.add(w.msg.record_id, self._lost(w, lost[change.message_id], int(now)))
+            elif result is None:
+                w.attempts = int(change.item["attempts"]["N"])
                 to_send.append(w)
             else:
-                report.add(w.msg.record_id, await self._lost_claim(w, claim, int(now)))
+                report.add(w.msg.record_id, result)
 
         semaphore = asyncio.Semaphore(self.settings.send_concurrency)
         outcomes = await asyncio.gather(*(self._post(w, semaphore) for w in to_send))
@@ -217,7 +159,7 @@ class Sender:
             report.add(w.msg.record_id, result)
             items.extend(item)
         if items:
-            await loop.run_in_executor(self._pool, self._record, items, report)
+            self._record(items, report)
         self._reschedule(report, records)
         return report
 
@@ -241,23 +183,82 @@ class Sender:
             ("template", f"{w.request.template.name}:{w.request.template.language.code}"),
         ]
 
-    def _claim(self, w: _Work, now: int) -> L.Claim:
-        return self.ledger.claim(
-            w.message_id, now, self._lease, w.fields, resend_interrupted=self.settings.retry_unknown
-        )
+    def _parse(self, records: Sequence[Mapping[str, Any]], report: BatchReport, now: float) -> list[_Work]:
+        """Validate every record and apply the rules that need no I/O: deadline, then region."""
+        today = datetime.fromtimestamp(now, UTC).date()
+        work, seen = [], set()
+        for record in records:
+            msg = SqsMessage.from_record(record)
+            try:
+                request = parse_send_request(msg.body)
+            except InvalidSendRequest as exc:
+                # Poison message: fail only this record; it reaches the DLQ after maxReceiveCount.
+                logger.error(
+                    "invalid send request", extra={"sqs_message_id": msg.record_id, "reason": str(exc)}
+                )
+                report.add(msg.record_id, Result(L.INVALID, retry_in=0, detail=str(exc)))
+                continue
+            message_id = request.identity()
+            if message_id in seen:  # the same message twice in one batch: one decision is enough
+                report.add(msg.record_id, Result("duplicate", message_id, detail="twice in one batch"))
+                continue
+            seen.add(message_id)
+            w = _Work(msg, request, message_id, self._fields(request, msg))
+            deadline = request.deadline(msg.sent_at)
+            if deadline is not None and deadline.timestamp() <= now:
+                w.ended = (L.EXPIRED, {"reason": "deadline passed"}, "")
+            elif not request.to.startswith("user."):
+                verdict = evaluate(request.to, self.settings.business_country, today)
+                w.fields["country"] = verdict.recipient_country
+                if verdict.disabled_features:
+                    w.fields["disabled_features"] = sorted(verdict.disabled_features)
+                if not verdict.allowed:
+                    why = {"reason": verdict.reason, "code": verdict.code, "details": verdict.message}
+                    w.ended = (L.BLOCKED, why, verdict.reason or "")
+            work.append(w)
+        return work
 
-    async def _lost_claim(self, w: _Work, claim: L.Claim, now: int) -> Result:
-        if claim.state in L.FINAL:
-            logger.info("duplicate: already %s", claim.state, extra={"message_id": w.message_id})
-            return Result("duplicate", w.message_id, detail=claim.state or "")
-        if claim.state == L.SENDING and claim.lease_until > now:
-            # Another copy is being sent right now: look again once its lease has run out.
-            return Result("in_flight", w.message_id, retry_in=min(claim.lease_until - now + 1, MAX_SQS_DELAY))
-        # A claim left behind by a crash between POST and record: Meta may have the message.
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self.ledger.mark_interrupted, w.message_id, claim.lease_until)
-        logger.warning("interrupted send recorded as unknown", extra={"message_id": w.message_id})
-        return Result(L.UNKNOWN, w.message_id, detail="interrupted between POST and record")
+    def _decide(self, w: _Work, pre: L.Prefetched, now: int) -> Result | tuple[L.Change, Result | None]:
+        """What to do with one message given the ledger: a result with nothing to write, or the transition
+        to write with its result (None: the transition is a claim, and the message is sent if it wins)."""
+        current = pre.messages.get(w.message_id)
+        state = (current or {}).get("state")
+        if state in L.FINAL:
+            logger.info("duplicate: already %s", state, extra={"message_id": w.message_id})
+            return Result("duplicate", w.message_id, detail=state)
+        if state == L.SENDING:
+            lease = int(current.get("lease_until") or 0)
+            if lease > now:  # another copy is being sent right now: look again once its lease has run out
+                return Result("in_flight", w.message_id, retry_in=min(lease - now + 1, MAX_SQS_DELAY))
+            if not self.settings.retry_unknown:  # interrupted between POST and record: Meta may have it
+                why = "interrupted between POST and record"
+                logger.warning("interrupted send recorded as unknown", extra={"message_id": w.message_id})
+                change = L.finish(w.message_id, current, L.UNKNOWN, {**w.fields, "reason": why})
+                return change, Result(L.UNKNOWN, w.message_id, detail=why)
+        if w.ended is not None:
+            ended, extra, detail = w.ended
+            return L.finish(w.message_id, current, ended, {**w.fields, **extra}), Result(
+                ended, w.message_id, detail=detail
+            )
+        halt = next((pre.halted[s] for s in self._scopes(w) if s in pre.halted), None)
+        if halt is not None:
+            wait = min(max(int(halt["until"] - now), 1), MAX_SQS_DELAY)
+            return Result("halted", w.message_id, retry_in=wait, detail=halt["reason"])
+        if w.request.to in pre.suppressed:
+            why = "on the suppression list (opted out, or resting after a per-user limit)"
+            change = L.finish(w.message_id, current, L.SUPPRESSED, {**w.fields, "reason": why})
+            return change, Result(L.SUPPRESSED, w.message_id)
+        return L.claim(w.message_id, current, w.fields, now, self._lease), None
+
+    def _lost(self, w: _Work, current: Mapping[str, Any] | None, now: int) -> Result:
+        """Another writer changed the message since the batch read it (a duplicate in another batch)."""
+        state = (current or {}).get("state")
+        if state in L.FINAL:
+            return Result("duplicate", w.message_id, detail=state)
+        lease = (
+            int((current or {}).get("lease_until") or 0) if state == L.SENDING else now + LOST_RETRY_SECONDS
+        )
+        return Result("in_flight", w.message_id, retry_in=min(max(lease - now + 1, 1), MAX_SQS_DELAY))
 
     async def _post(self, w: _Work, semaphore: asyncio.Semaphore) -> Accepted | GraphError:
         request = w.request
@@ -274,7 +275,7 @@ class Sender:
     def _classify(
         self, w: _Work, outcome: Accepted | GraphError, report: BatchReport
     ) -> tuple[Result, list[dict[str, Any]]]:
-        fields, mid, attempt = w.fields, w.message_id, w.claim.attempts if w.claim else 1
+        fields, mid, attempt = w.fields, w.message_id, w.attempts
         if isinstance(outcome, Accepted):
             item = L.message_item(
                 mid,
