@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Environment variable names are the field names in upper case (e.g. ``GRAPH_API_VERSION``)."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    # defer_build: the validator is built by the first get_settings(), not at import (cold start).
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False, defer_build=True)
 
     graph_api_version: str = Field(default="v24.0", pattern=r"^v\d+\.\d+$")
     graph_base_url: str = Field(default="https://graph.facebook.com", pattern=r"^https?://[^/\s]+(/\S*)?$")
@@ -25,9 +26,9 @@ class Settings(BaseSettings):
     business_country: str = Field(default="IN", pattern=r"^[A-Z]{2}$")
     throughput_mps: int = Field(default=80, ge=1, le=1000)
     send_max_concurrency: int = Field(default=5, ge=1, le=1000)
-    # Concurrent in-flight POSTs within one invocation (one warm container). 16: httpcore rescans its pool
-    # on every request, so more connections cost CPU per message (benchmarks/README.md).
-    send_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Concurrent in-flight POSTs within one invocation (one warm container): a batch of 100 (the template's
+    # BatchSize) goes out in one round trip; the rate limiter, not this, keeps to the number's throughput.
+    send_concurrency: int = Field(default=100, ge=1, le=1000)
     ttl_on_wire: bool = False
     default_product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] = "CLOUD_API_FALLBACK"
     # Re-send after an ambiguous outcome (timeout or 5xx with no code)? Off: Meta has no idempotency key.
