@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,18 +21,30 @@ from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 
 app = APIGatewayHttpResolver(enable_validation=True)
-app.configure_openapi(
-    title="WhatsApp MM campaigns: optimization configuration",
-    version="1.0.0",
-    description="Creative optimizations of a template or of the whole WABA (Meta's degrees_of_freedom_spec), "
-    "template TTL, MM API onboarding status, and the audit trail of every change. Every route needs AWS IAM "
-    "(SigV4) authentication.",
-    security_schemes={
-        "sigv4": APIKey(name="Authorization", in_=APIKeyIn.header, description="AWS SigV4 (IAM)")
-    },
-    security=[{"sigv4": []}],
-)
-app.enable_swagger(path="/openapi")
+
+# The OpenAPI document and the Swagger UI are set up by the first request for one of them, not at init: no
+# other route needs Powertools' OpenAPI models, and importing them is a quarter of this function's cold start
+# (benchmarks/cold_start.py).
+DOCS_PATHS = ("/openapi", "/openapi.json")
+
+
+@cache
+def document_api() -> None:
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    app.configure_openapi(
+        title="WhatsApp MM campaigns: optimization configuration",
+        version="1.0.0",
+        description="Creative optimizations of a template or of the whole WABA (Meta's "
+        "degrees_of_freedom_spec), template TTL, MM API onboarding status, and the audit trail of every "
+        "change. Every route needs AWS IAM (SigV4) authentication.",
+        security_schemes={
+            "sigv4": APIKey(name="Authorization", in_=APIKeyIn.header, description="AWS SigV4 (IAM)")
+        },
+        security=[{"sigv4": []}],
+    )
+    app.enable_swagger(path="/openapi")
+
 
 EX = opt.openapi_examples()
 
@@ -282,6 +293,7 @@ def get_onboarding() -> opt.Onboarding:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
+    document_api()
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, app.get_openapi_json_schema())
 
 
@@ -333,4 +345,6 @@ def _no_route(exc: Exception) -> Response:
 @metrics.log_metrics
 @tracer().capture_lambda_handler(capture_response=False)
 def lambda_handler(event, context):
+    if str(event.get("rawPath", "")).endswith(DOCS_PATHS):
+        document_api()  # registers the Swagger UI route before the request is routed
     return app.resolve(event, context)

@@ -1,18 +1,27 @@
 """Send function: SQS batch -> /marketing_messages, once per message; partial batch failures reported."""
 
+from __future__ import annotations
+
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mmcore import clients
-from mmcore.ledger import Ledger
 from mmcore.observability import logger, metrics, tracer
-from mmcore.sending import Sender
 from mmcore.settings import get_settings
+
+if TYPE_CHECKING:
+    from mmcore.sending import Sender
 
 
 @cache
 def sender() -> Sender:
+    # Imported on the first batch, not at init: the send path (its pydantic models, the Graph client, boto3,
+    # phonenumbers) was most of the cold start (benchmarks/cold_start.py).
+    from mmcore.ledger import Ledger
+    from mmcore.sending import Sender
+
     settings = get_settings()
     return Sender(
         settings,

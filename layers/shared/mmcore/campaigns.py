@@ -45,10 +45,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any, Literal
 
-from boto3.dynamodb.types import TypeDeserializer
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -168,7 +167,8 @@ VariableValue = Annotated[StrictStr, StringConstraints(max_length=TEXT_PARAM_MAX
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model's validator is built when first used, not at import (cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Recipient(_Model):
@@ -571,12 +571,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-_deserialize = TypeDeserializer().deserialize
+@cache
+def _deserializer() -> Callable[[Mapping[str, Any]], Any]:
+    from boto3.dynamodb.types import TypeDeserializer  # boto3: on the first read, not at import
+
+    return TypeDeserializer().deserialize
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as plain JSON-ready values (booleans stay booleans, unlike ``ledger.from_item``)."""
-    return {k: plain(_deserialize(v)) for k, v in item.items()}
+    deserialize = _deserializer()
+    return {k: plain(deserialize(v)) for k, v in item.items()}
 
 
 def _public(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,8 +36,6 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 QUEUED, SENDING, RETRY = "queued", "sending", "retry"
 ACCEPTED, FAILED, UNKNOWN = "accepted", "failed", "unknown"
 EXPIRED, BLOCKED, SUPPRESSED, INVALID = "expired", "blocked", "suppressed", "invalid"
@@ -49,7 +47,6 @@ _BATCH_GET_MAX, _BATCH_WRITE_MAX, _TRANSACT_MAX, _TRANSACT_ROUNDS = 100, 25, 100
 # What a conditional transition compares: every claim adds an attempt, every other write changes the state.
 _VERSION = ("state", "attempts", "lease_until")
 
-_ser, _de = TypeSerializer(), TypeDeserializer()
 T, R = TypeVar("T"), TypeVar("R")
 
 
@@ -65,13 +62,23 @@ def halt_key(scope: str, key: str) -> dict[str, Any]:
     return {"pk": {"S": f"HALT#{scope}#{key}"}, "sk": {"S": "HALT"}}
 
 
+@cache
+def _codec() -> tuple[Any, Any]:
+    """boto3's DynamoDB serializer and deserializer, imported on first use (cold start)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values -> DynamoDB attribute values (None dropped; ints, not floats)."""
-    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+    serialize = _codec()[0].serialize
+    return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: _de.deserialize(v) for k, v in item.items()}
+    deserialize = _codec()[1].deserialize
+    out = {k: deserialize(v) for k, v in item.items()}
     # DynamoDB numbers come back as Decimal: whole ones become int (booleans stay booleans).
     return {k: int(v) if isinstance(v, Decimal) and v == int(v) else v for k, v in out.items()}
 

@@ -62,7 +62,8 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 class _Model(BaseModel):
     # Unknown fields are errors that name the field: Meta's schema is additionalProperties: false.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model's validator is built when first used, not at import (cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- parameters

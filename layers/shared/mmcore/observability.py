@@ -3,7 +3,7 @@
 Phone numbers never reach a log line unmasked: use ``mmcore.phones.mask``.
 
 Tracing: ``Tracing: Active`` in template.yaml gives every invocation its X-Ray segment. Powertools' Tracer
-(subsegments) needs ``aws-xray-sdk``, which pulls a second botocore into the layer (50 MB instead of 18), so
+(subsegments) needs ``aws-xray-sdk``, which pulls a second botocore into the layer (41 MB instead of 13), so
 the layer leaves it out: add AWS's managed Powertools layer to get it. Without it ``tracer()`` is a no-op.
 """
 
