@@ -531,3 +531,12 @@ def test_the_openapi_document_lists_every_route_with_examples(api):
     assert seeds["features"] == {k: v["enroll_status"] for k, v in SEEDS_TEMPLATE.items()}
     assert {"404", "422", "429", "502"} <= set(put["responses"])
     assert answer.body["components"]["securitySchemes"]["sigv4"]["in"] == "header"
+
+
+def test_the_swagger_ui_is_served_next_to_the_document(api):
+    event = load_event("optimizations_openapi_get.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/openapi"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /openapi"
+    response = api.handler.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 200
+    assert "text/html" in response["headers"]["Content-Type"] and "swagger" in response["body"].lower()
