@@ -144,6 +144,15 @@ def _route_pattern(path: str) -> re.Pattern[str]:
 
 
 @dataclass
+class PollStats:
+    """One SQS poller's progress (written by its thread only)."""
+
+    received: int = 0
+    settled: int = 0
+    idle: bool = False  # its last receive found no visible record
+
+
+@dataclass
 class Runtime:
     """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
 
@@ -161,6 +170,7 @@ class Runtime:
         self.aws_endpoint = _start_moto(self)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         self.session = boto3.Session(region_name=REGION)
+        self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
 
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
@@ -198,6 +208,7 @@ class Runtime:
         }
         self.routes = [(m, _route_pattern(p), p, fn) for m, p, fn in self.stack.http_routes()]
         self._stop = threading.Event()
+        self._poll_stats = {src[0]: PollStats() for src in self.stack.sqs_sources()} if self.poll else {}
         self._pollers = (
             [
                 threading.Thread(target=self._poll, args=src, name=f"poller-{src[1]}", daemon=True)
@@ -269,6 +280,7 @@ class Runtime:
     # -------------------------------------------------------------- SQS event source mapping
 
     def _poll(self, queue: str, logical: str, props: dict[str, Any]) -> None:
+        stats = self._poll_stats[queue]
         sqs = self.session.client("sqs")
         url, arn = self.stack.physical[queue]["Ref"], self.stack.physical[queue]["Arn"]
         batch_size = int(props.get("BatchSize", 10))
@@ -283,26 +295,36 @@ class Runtime:
                 messages.extend(got)
                 if not got and (messages or time.monotonic() >= deadline):
                     break
+            stats.idle = not messages
             if not messages:
                 continue
+            stats.received += len(messages)
             event = lambda_event(messages, arn, REGION)
             try:
                 response = self.functions[logical].invoke(event)
             except Exception as exc:  # like Lambda: the whole batch comes back after its visibility timeout
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
                 continue
-            settle(sqs, url, event, response)
+            stats.settled += settle(sqs, url, event, response)
+
+    def settled(self, queue: str = "SendQueue") -> int:
+        """Records of ``queue`` its function handled for good (deleted; retries come back, not counted)."""
+        stats = self._poll_stats.get(queue)
+        return stats.settled if stats else 0
+
+    def drained(self, queue: str = "SendQueue") -> bool:
+        """Nothing left in ``queue``: its poller found no visible record and the queue holds none in flight
+        or delayed. Cheap while the poller is busy: the queue is only asked once the poller saw it empty."""
+        stats = self._poll_stats.get(queue)
+        return (stats is None or stats.idle) and self.queue_depth(queue) == 0
 
     def queue_depth(self, queue: str = "SendQueue") -> int:
-        attrs = self.session.client("sqs").get_queue_attributes(
+        """Messages in ``queue``: visible, in flight (being sent, or waiting for their retry) and delayed."""
+        attrs = self._sqs.get_queue_attributes(
             QueueUrl=self.stack.physical[queue]["Ref"],
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
+            AttributeNames=["All"],  # moto builds the attributes once for "All", once per name otherwise
         )["Attributes"]
-        return sum(int(v) for v in attrs.values())
+        return sum(int(attrs.get(name, 0)) for name in _DEPTH)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -312,6 +334,13 @@ class Runtime:
             "resources": {k: v["Ref"] for k, v in self.stack.physical.items()},
             "routes": [f"{m} {p}" for m, _, p, _ in self.routes],
         }
+
+
+_DEPTH = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 def _free_port() -> int:

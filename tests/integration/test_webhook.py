@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmapi.simulator import Simulator
-from mmcore import clients, statuses
+from mmcore import clients, statuses, webhooks
 from mmcore import ledger as L
 from mmcore.webhooks import sign
 
@@ -587,6 +588,73 @@ def test_pricing_comes_from_the_highest_status_that_carries_it_in_any_order(env)
         state = env.state(wamid)
         results.add((state["status"], state["pricing"]["category"], state["path"]))
     assert results == {("read", "marketing", "cloud_api_fallback")}
+
+
+def _events(*items: dict[str, Any]) -> list[statuses.StatusEvent]:
+    """Status items as the webhook parses them."""
+    return webhooks.parse(json.dumps(envelope(statuses_change(*items))).encode()).statuses
+
+
+def test_a_state_written_between_the_read_and_the_put_is_merged_not_lost(env):
+    # Given the state as a webhook read it (sent), then another POST that moves it to delivered meanwhile
+    env.claim("m-race")
+    env.record_send("wamid.RACE", "m-race")
+    env.post(envelope(statuses_change(status("wamid.RACE", "sent", 1750000000))))
+    read = env.state("wamid.RACE")
+    fallback = {**PRICING, "category": "marketing"}
+    env.post(envelope(statuses_change(status("wamid.RACE", "delivered", 1750000002, pricing=fallback))))
+    # When the first webhook puts what it merged from its read: a failure, older than delivered
+    recorded = statuses.advance(env.ddb, env.table, _events(status("wamid.RACE", "failed", 1750000001)), read)
+    # Then the put on the stale version is refused and merged again: delivered stays, the errors are kept
+    state = env.state("wamid.RACE")
+    assert (state["status"], state["errors"][0]["code"], state["pricing"]["category"]) == (
+        "delivered",
+        131026,
+        "marketing",
+    )
+    assert recorded.changed and recorded.state["version"] == state["version"] == 3
+    # And nothing changes for the same events again (no write at all)
+    again = statuses.advance(env.ddb, env.table, _events(status("wamid.RACE", "failed", 1750000001)), state)
+    assert not again.changed and env.state("wamid.RACE") == state
+
+
+def test_a_state_without_version_is_advanced_by_the_conditional_updates(env):
+    env.ddb.put_item(
+        TableName=env.table,
+        Item=L.to_item({"pk": "WAMID#wamid.OLD", "sk": "STATE", "status": "sent", "status_order": 10**11}),
+    )
+    found = env.state("wamid.OLD")
+    recorded = statuses.advance(env.ddb, env.table, _events(status("wamid.OLD", "read", 1750000003)), found)
+    assert recorded.changed and env.state("wamid.OLD")["status"] == "read"
+
+
+def test_a_batch_costs_less_than_one_dynamodb_call_per_status(env):
+    for i in range(50):
+        env.claim(f"m-c{i}")
+        env.record_send(f"wamid.C{i}", f"m-c{i}")
+    items = [
+        status(f"wamid.C{i}", name, 1750000000 + k)
+        for i in range(50)
+        for k, name in enumerate(("sent", "delivered", "read"))
+    ]
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client = env.handler.ingestor().client
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        assert env.post(envelope(statuses_change(*items)))["statusCode"] == 200
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+    # One read (events, states, links: 250 keys), one state put and one message update per wamid, and
+    # the 150 events 25 a call: 109 calls for 150 statuses
+    assert calls == {"BatchGetItem": 3, "PutItem": 50, "UpdateItem": 50, "BatchWriteItem": 6}
+    assert {env.message(f"m-c{i}")["status"] for i in range(50)} == {"read"}
+    assert (
+        len([k for k in env.items() if k[0].startswith("WAMID#wamid.C") and k[1].startswith("EVT#")]) == 150
+    )
 
 
 # ---------------------------------------------------------------- status before the sender's record

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmcore import statuses
 from mmcore.statuses import StatusEvent
@@ -82,3 +85,68 @@ def test_the_state_keeps_metas_pricing_object():
         "origin_type": "marketing",
     }
     assert StatusEvent("w", "read", 1).pricing_map() == {}
+
+
+# ---------------------------------------------------------------- merge: the state a set of events makes
+
+_ERRORS = ({"code": 131026, "title": "Message undeliverable"},)
+
+
+def _event(status: str, at: int, priced: bool, category: str = "marketing_lite") -> StatusEvent:
+    pricing = {"pricing_category": category, "billable": True, "pricing_model": "PMP"} if priced else {}
+    errors = _ERRORS if status == "failed" else ()
+    return StatusEvent("w", status, 1_750_000_000 + at, errors=errors, **pricing)
+
+
+_EVENTS = st.lists(
+    st.builds(
+        _event,
+        st.sampled_from(["sent", "failed", "delivered", "read", "played"]),
+        st.integers(0, 5),
+        st.booleans(),
+        st.sampled_from(["marketing_lite", "marketing"]),
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda e: e.key,
+)
+_SETTLED = ("status", "status_rank", "status_order", "status_at", "pricing", "path", "errors")
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=_EVENTS, data=st.data())
+def test_merge_ends_the_same_for_any_order_split_and_repetition(events, data):
+    # Given the events all at once, and the same events in another order, in batches, some twice
+    whole = statuses.merge(None, events, now=1)
+    shuffled = data.draw(st.permutations(events))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(events) - 1)), max_size=3)))
+    batches = [shuffled[a:b] for a, b in itertools.pairwise([0, *cuts, len(shuffled)])]
+    batches += data.draw(st.lists(st.sampled_from(batches), max_size=2))  # Meta's retries
+    state, changes = None, 0
+    for batch in batches:
+        merged = statuses.merge(state, batch, now=2)
+        if merged is not None:
+            state, changes = merged, changes + 1
+    # Then the state is the same, each change bumped the version once, and nothing more changes it
+    if whole is None:  # only statuses outside the precedence table
+        assert state is None and not any(e.rank for e in events)
+        return
+    assert {k: state.get(k) for k in _SETTLED} == {k: whole.get(k) for k in _SETTLED}
+    assert state["version"] == changes and whole["version"] == 1
+    assert statuses.merge(state, events, now=3) is None
+
+
+def test_merge_keeps_each_part_from_its_own_newest_event():
+    sent = _event("sent", 0, True, "marketing")
+    failed = _event("failed", 1, False)
+    read = _event("read", 2, False)
+    state = statuses.merge(None, [read], now=5)
+    assert (state["status"], state.get("pricing"), state.get("errors")) == ("read", None, None)
+    state = statuses.merge(state, [sent, failed], now=6)  # older: only what read lacked
+    assert (state["status"], state["pricing"]["category"], state["errors"][0]["code"]) == (
+        "read",
+        "marketing",
+        131026,
+    )
+    assert state["path"] == "cloud_api_fallback" and state["version"] == 2
+    assert state["expires_at"] == 5 + 90 * 24 * 3600  # moves with the status only

@@ -5,9 +5,10 @@ Meta accepted, see :func:`reconcile`). Items (``pk`` / ``sk``), next to the send
 
 - ``WAMID#<wamid>`` / ``EVT#<timestamp>#<status>``: one status event as Meta sent it (``raw``), stored once.
 - ``WAMID#<wamid>`` / ``STATE``: the current delivery state of one wamid (``status``, ``status_rank``,
-  ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``, ``version``), written by conditional
-  updates that only move forward, so events may arrive late, twice, out of order or before the sender's
-  record. Kept lean: every attribute is one more clause in the hottest UpdateItem.
+  ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``, ``version``), written only forward, so
+  events may arrive late, twice, out of order or before the sender's record: the webhook reads it, merges
+  its events (:func:`merge`) and puts the result on condition that the ``version`` it read is still there
+  (:func:`advance`); :func:`record` does the same with conditional UpdateItems, needing no read.
 - ``MSG#<message_id>`` / ``MSG``: the webhook sets ``status``, ``status_rank``, ``gsi2sk`` (reports list a
   campaign's messages by status through gsi2), ``pricing_category``, ``path`` and ``error``; the sender's
   ``state`` is never touched.
@@ -44,6 +45,8 @@ PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "market
 STATE, LINK = "STATE", "LINK"
 _ORDER_SCALE = 10**11  # rank-major, timestamp-minor ordering: rank * scale + epoch seconds
 _BATCH_GET_MAX = 100
+_BATCH_WRITE_MAX = 25
+_PUT_ATTEMPTS = 4  # optimistic state writes before falling back to the UpdateItems
 
 
 def path_for(category: str | None) -> str | None:
@@ -258,6 +261,90 @@ def record_all(client: Any, table: str, events: Sequence[StatusEvent], now: int 
     return Recorded(state or None, changed)
 
 
+def merge(state: Mapping[str, Any] | None, events: Sequence[StatusEvent], now: int) -> dict[str, Any] | None:
+    """The ``STATE`` item (plain values) after ``events`` on ``state`` (None: no item yet), or None when they
+    change nothing. The same rules as :func:`record` and :func:`record_all`, computed in one place: each part
+    comes from the highest-ordered event that carries it (the status from any ranked event, the pricing from
+    one that has pricing, the errors from a failure) and replaces the state's only when that event is newer
+    than the one it came from. Every change bumps ``version``; ``expires_at`` moves with the status."""
+    ranked = [e for e in events if e.rank]
+    if not ranked:
+        return None
+    old = state or {}
+    new = dict(old)
+    top = max(ranked, key=_order_of)
+    if top.order > old.get("status_order", -1):
+        new.update(
+            status=top.status,
+            status_rank=top.rank,
+            status_order=top.order,
+            status_at=top.timestamp,
+            expires_at=now + RETENTION_SECONDS,
+        )
+    priced = max((e for e in ranked if e.pricing()), key=_order_of, default=None)
+    if priced is not None and priced.order > old.get("pricing_order", -1):
+        new.update(pricing=priced.pricing_map(), path=priced.path, pricing_order=priced.order)
+    failed = max((e for e in ranked if e.errors), key=_order_of, default=None)
+    if failed is not None and failed.order > old.get("errors_order", -1):
+        new.update(errors=list(failed.errors), errors_order=failed.order)
+    if new == old:
+        return None
+    new["version"] = int(old.get("version", 0)) + 1
+    return new
+
+
+def advance(
+    client: Any,
+    table: str,
+    events: Sequence[StatusEvent],
+    found: Mapping[str, Any] | None,
+    now: int | None = None,
+) -> Recorded:
+    """Apply several events of one wamid whose ``STATE`` was just read in full (``found``, None: no item).
+
+    One conditional PutItem of the :func:`merge` result, guarded by what was read: no item yet, or the same
+    ``version`` (every writer of the state bumps it). Nothing is written when the events change nothing (a
+    duplicate, a stale event). A concurrent writer makes the put fail with the item as it is now: merged again
+    on that (a few times), then the lock-free UpdateItems of :func:`record_all`. A PutItem is several times
+    cheaper than the UpdateItem expressions (for DynamoDB's request size and for moto's parser alike), and
+    the state ends the same: the merge is order-independent."""
+    if not any(e.rank for e in events):
+        return Recorded(None, False)
+    now = int(time.time()) if now is None else now
+    state = dict(found) if found else None
+    wamid = events[0].wamid
+    for _attempt in range(_PUT_ATTEMPTS):
+        new = merge(state, events, now)
+        if new is None:
+            return Recorded(state, False)
+        if state is None:
+            guard: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        elif isinstance(state.get("version"), int):
+            guard = {
+                "ConditionExpression": "#version = :version",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": to_item({":version": state["version"]}),
+            }
+        else:  # not an item this module wrote: leave it to the UpdateItems
+            break
+        try:
+            client.put_item(
+                TableName=table,
+                Item={**to_item(new), **wamid_key(wamid, STATE)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **guard,
+            )
+        except client.exceptions.ConditionalCheckFailedException as exc:
+            state = from_item(exc.response.get("Item") or {}) or None
+            continue
+        return Recorded({**new, **from_item(wamid_key(wamid, STATE))}, True)
+    return record_all(client, table, events, now)
+
+
+def _order_of(event: StatusEvent) -> int:
+    return event.order
+
+
 def _forward(event: StatusEvent, now: int) -> _Update:
     update = _Update()
     for attribute, value in (
@@ -308,6 +395,9 @@ def _update_state(
 # ---------------------------------------------------------------- the mirror on the message
 
 
+_MIRRORED = ("status", "status_rank", "version", "pricing", "path", "errors")  # what a mirror reads
+
+
 def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[str, Any]) -> bool:
     """Mirror a ``STATE`` snapshot onto ``MSG#<message_id>``; False when the message already has it (or a
     newer one) or does not exist. Never creates a message and never touches the sender's ``state``.
@@ -333,7 +423,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
         update.set("error", dict(errors[0]))
     expression = update.expression(bump_version=False)
     names = dict(update.names)
-    if not failed:
+    if errors and not failed:  # only a state with errors can have put one on the message
         names["#error"] = "error"
         expression += " REMOVE #error"
     try:
@@ -353,15 +443,31 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
 
 def reconcile(client: Any, table: str, accepted: Sequence[tuple[str, str]]) -> int:
     """For wamids the sender just recorded (``(wamid, message_id)`` pairs): apply the statuses that arrived
-    before the record. One consistent BatchGetItem per 100 wamids, then one conditional update per wamid
-    that has a state. Returns how many messages changed. Call it after the ``LINK`` and ``MSG`` writes."""
+    before the record. One consistent BatchGetItem per 100 wamids; for those that have a state, one per 100
+    messages (a webhook that read the new link may have mirrored the state already: nothing to write), then
+    one conditional update per message still behind its state. Returns how many messages changed. Call it
+    after the ``LINK`` and ``MSG`` writes."""
     by_wamid = {wamid: message_id for wamid, message_id in accepted if wamid}
     if not by_wamid:
         return 0
+    keys = [wamid_key(w, STATE) for w in by_wamid]
+    states = {
+        by_wamid[item["pk"]["S"].removeprefix("WAMID#")]: from_item(item)
+        for item in batch_get(client, table, keys, _MIRRORED)
+    }
+    if not states:
+        return 0
+    mirrored = {
+        item["pk"]["S"].removeprefix("MSG#"): from_item(item).get("state_version", -1)
+        for item in batch_get(client, table, [message_key(m) for m in states], ("state_version",))
+    }
     applied = 0
-    for item in batch_get(client, table, [wamid_key(w, STATE) for w in by_wamid]):
-        state = from_item(item)
-        if apply_to_message(client, table, by_wamid[item["pk"]["S"].removeprefix("WAMID#")], state):
+    for message_id, state in states.items():
+        version = state.get("version")
+        # Not a snapshot, no message, or one already at this version: the update would be refused.
+        if not isinstance(version, int) or mirrored.get(message_id, version) >= version:
+            continue
+        if apply_to_message(client, table, message_id, state):
             applied += 1
     return applied
 
@@ -387,3 +493,19 @@ def batch_get(
             if not request:
                 break
             time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
+
+
+def batch_write(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> None:
+    """Unconditional puts, 25 a BatchWriteItem, unprocessed items retried with backoff. Only for items whose
+    key decides their content (a status event: wamid + status + timestamp), so a second put of the same
+    event leaves one item: the writes are idempotent, and the caller skips what it read as stored."""
+    for start in range(0, len(items), _BATCH_WRITE_MAX):
+        request: dict[str, Any] | None = {
+            table: [{"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_MAX]]
+        }
+        for attempt in itertools.count():
+            answer = client.batch_write_item(RequestItems=request)
+            request = answer.get("UnprocessedItems") or None
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed items mean throttling: back off

@@ -54,10 +54,10 @@ from pydantic_core import from_json
 
 from mmcore import statuses
 from mmcore.errors import GraphError
-from mmcore.ledger import RETENTION_SECONDS, Ledger, halt_key, suppression_key, to_item
+from mmcore.ledger import RETENTION_SECONDS, Ledger, from_item, halt_key, suppression_key, to_item
 from mmcore.observability import logger
 from mmcore.phones import mask
-from mmcore.statuses import LINK, StatusEvent
+from mmcore.statuses import LINK, STATE, StatusEvent
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # [WH-OVR] maximum payload size
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -68,7 +68,7 @@ EVENT_DETAIL_TYPE = "WhatsApp Message Received"
 _EVENT_MAX_BYTES = 250_000  # PutEvents: 256 KB per entry, envelope included
 _PUT_EVENTS_MAX = 10
 
-PRECHECK_MIN_STATUSES = 10
+_BATCH_WRITE_MAX = 25
 _RAW_MAX_CHARS = 64_000  # <= 256 KB of UTF-8: the raw copy always fits a 400 KB item
 _TEXT_MAX = 1024
 _ERRORS_MAX = 5
@@ -642,15 +642,19 @@ class Ingestor:
         inbound = list({m.wamid: m for m in batch.inbound}.values())
         counts["duplicates"] += len(batch.statuses) - len(events) + len(batch.inbound) - len(inbound)
 
-        # 1. What is already stored (each event's own item is written last): skip it. Replies always (they
-        # are published once); statuses when there are enough of them to pay for the read: a duplicate that
-        # goes through costs two refused conditional writes, the read costs one call per POST.
-        precheck = events if len(events) >= PRECHECK_MIN_STATUSES else []
-        stored = self._existing(
-            [statuses.wamid_key(e.wamid, e.sk) for e in precheck] + [_inbound_key(m.wamid) for m in inbound]
+        # 1. One consistent read (BatchGetItem, 100 keys a call, in parallel): what is already stored (each
+        # event's own item is written last: skip it), and each wamid's STATE and LINK. Keys that are not there
+        # cost DynamoDB next to nothing, which is the common case for events.
+        wamids = list(dict.fromkeys(e.wamid for e in events if e.rank))
+        contexts = [m.context_id for m in inbound if m.context_id]
+        found = self._read(
+            [statuses.wamid_key(e.wamid, e.sk) for e in events]
+            + [_inbound_key(m.wamid) for m in inbound]
+            + [statuses.wamid_key(w, STATE) for w in wamids]
+            + [statuses.wamid_key(w, LINK) for w in dict.fromkeys([*wamids, *contexts])]
         )
-        new_events = [e for e in events if (f"WAMID#{e.wamid}", e.sk) not in stored]
-        new_inbound = [m for m in inbound if (f"INBOUND#{m.wamid}", "MSG") not in stored]
+        new_events = [e for e in events if (f"WAMID#{e.wamid}", e.sk) not in found]
+        new_inbound = [m for m in inbound if (f"INBOUND#{m.wamid}", "MSG") not in found]
         counts["duplicates"] += len(events) - len(new_events) + len(inbound) - len(new_inbound)
         counts["statuses"] += len(new_events)
         counts["unknown_statuses"] += sum(1 for e in new_events if e.rank == 0)
@@ -661,7 +665,8 @@ class Ingestor:
         # 2. State first (then links, read consistently: see mmcore.statuses.reconcile), side effects.
         by_wamid: dict[str, list[StatusEvent]] = defaultdict(list)
         for e in new_events:
-            by_wamid[e.wamid].append(e)
+            if e.rank:
+                by_wamid[e.wamid].append(e)
         by_user: dict[str, list[_Suppression]] = defaultdict(list)
         for s in self._suppressions(new_events, batch.preferences, now, counts):
             by_user[s.digits].append(s)
@@ -669,7 +674,8 @@ class Ingestor:
         for t in batch.templates:
             by_template[f"{t.name}:{t.language}"].append(t)
         tasks: list[Callable[[], Any]] = [
-            lambda group=group: self._advance(group, now) for group in by_wamid.values()
+            lambda wamid=wamid, group=group: self._advance(group, found.get((f"WAMID#{wamid}", STATE)), now)
+            for wamid, group in by_wamid.items()
         ]
         outcomes = self._run(
             tasks
@@ -692,8 +698,11 @@ class Ingestor:
         counts["other"] += len(batch.other)
         counts["invalid"] += sum(1 for o in batch.other if o.kind == "invalid")
 
-        # 3. Links: which message each wamid (and each reply's context) belongs to.
-        links = self._links([*latest, *(m.context_id for m in new_inbound if m.context_id)])
+        # 3. Links: which message each wamid (and each reply's context) belongs to. A link never changes, so
+        # the ones step 1 found hold; the others are read again, now that the state is written.
+        links = {pk.removeprefix("WAMID#"): _link(item) for (pk, sk), item in found.items() if sk == LINK}
+        wanted = [*latest, *(m.context_id for m in new_inbound if m.context_id)]
+        links.update(self._links([w for w in wanted if w not in links]))
 
         # 4. Mirror onto the messages; hand replies to the bus.
         mirror = [
@@ -708,14 +717,17 @@ class Ingestor:
         counts["mirrored"] += sum(applied[: len(mirror)])
         counts["published"] += sum(applied[len(mirror) :])
 
-        # 5. Each event's own item, last: the "done" marker a retry checks.
+        # 5. Each event's own item, last: the "done" marker a retry checks. Events in BatchWriteItems (an
+        # event's key decides its content: writing it twice leaves one item), replies one conditional put each.
+        items = [e.event_item(now) for e in new_events]
+        chunks = [items[i : i + _BATCH_WRITE_MAX] for i in range(0, len(items), _BATCH_WRITE_MAX)]
         written = self._run(
-            [lambda e=e: self._put_new(e.event_item(now)) for e in new_events]
+            [lambda c=c: statuses.batch_write(self.client, self.table, c) for c in chunks]
             + [lambda m=m: self._put_new(_inbound_item(m, links, now)) for m in new_inbound]
         )
-        counts["stored"] += sum(written[: len(new_events)])
-        counts["inbound"] += sum(written[len(new_events) :])
-        counts["duplicates"] += written.count(False)
+        counts["stored"] += len(new_events)
+        counts["inbound"] += sum(written[len(chunks) :])
+        counts["duplicates"] += written[len(chunks) :].count(False)
         return summary
 
     # -------------------------------------------------------------- steps
@@ -728,12 +740,12 @@ class Ingestor:
         wait(futures)
         return [f.result() for f in futures]
 
-    def _existing(self, keys: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
-        found = self._run(
-            [lambda c=c: list(statuses.batch_get(self.client, self.table, c, ("pk",))) for c in chunks]
-        )
-        return {(item["pk"]["S"], item["sk"]["S"]) for items in found for item in items}
+    def _read(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Consistent BatchGetItems, in parallel: (pk, sk) -> the item (plain values) for those that exist."""
+        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
+        chunks = [unique[i : i + 100] for i in range(0, len(unique), 100)]
+        found = self._run([lambda c=c: list(statuses.batch_get(self.client, self.table, c)) for c in chunks])
+        return {(item["pk"]["S"], item["sk"]["S"]): from_item(item) for items in found for item in items}
 
     def _links(self, wamids: list[str]) -> dict[str, dict[str, str]]:
         keys = [statuses.wamid_key(w, LINK) for w in dict.fromkeys(wamids)]
@@ -747,16 +759,16 @@ class Ingestor:
             ]
         )
         return {
-            item["pk"]["S"].removeprefix("WAMID#"): {
-                k: item[k]["S"] for k in ("message_id", "campaign_id") if "S" in item.get(k, {})
-            }
+            item["pk"]["S"].removeprefix("WAMID#"): _link(from_item(item))
             for items in found
             for item in items
         }
 
-    def _advance(self, events: list[StatusEvent], now: int) -> tuple[dict[str, Any] | None, bool]:
-        """One wamid's events: (the newest state snapshot, whether they changed it)."""
-        recorded = statuses.record_all(self.client, self.table, events, now)
+    def _advance(
+        self, events: list[StatusEvent], found: Mapping[str, Any] | None, now: int
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """One wamid's events, on its state as read: (the newest state snapshot, whether they changed it)."""
+        recorded = statuses.advance(self.client, self.table, events, found, now)
         return recorded.state, recorded.changed
 
     def _put_new(self, item: dict[str, Any]) -> bool:
@@ -1068,6 +1080,10 @@ class Ingestor:
         if m.timestamp:
             entry["Time"] = datetime.fromtimestamp(m.timestamp, UTC)
         return entry
+
+
+def _link(item: Mapping[str, Any]) -> dict[str, str]:
+    return {k: item[k] for k in ("message_id", "campaign_id") if isinstance(item.get(k), str)}
 
 
 def _inbound_key(wamid: str) -> dict[str, Any]:

@@ -208,6 +208,11 @@ class Simulator:
     def webhook_deliveries(self) -> list[Delivery]:
         return list(self._server.dispatcher.deliveries)
 
+    @property
+    def webhooks_pending(self) -> int:
+        """Status and other webhook POSTs not yet delivered (or given up), retries included."""
+        return self._server.dispatcher.pending
+
     def wait_for_webhooks_idle(self, timeout: float = 5.0) -> None:
         """Block until every scheduled webhook was delivered or given up; TimeoutError after ``timeout``."""
         dispatcher = self._server.dispatcher
