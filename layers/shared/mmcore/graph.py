@@ -8,7 +8,7 @@ message is decided here, from how the transport failed.
 The transport is :class:`KeepAlivePool`: HTTP/1.1 over asyncio streams, parsed by h11 (the parser httpx
 uses underneath), with a free list of idle connections. It exists for CPU: per POST it costs ~0.18 ms where
 ``httpx.AsyncClient`` cost 0.45-0.9 ms (its pool walks every connection for every request; measured in
-benchmarks/send_throughput.py's history), and a sender at Meta's 1,000 messages/s has ~1 ms per message.
+benchmarks/README.md), and a sender at Meta's 1,000 messages/s has ~1 ms per message.
 """
 
 from __future__ import annotations
