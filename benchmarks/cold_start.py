@@ -47,11 +47,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import Requirement
 
-from benchmarks._common import ROOT
+from benchmarks._common import ROOT, BenchTimeout, table, time_budget
 from mmapi.stack import LocalStack
 
 REGION = "us-east-1"
@@ -87,10 +86,6 @@ sys.stdout.write(json.dumps({"seconds": elapsed, "modules": len(sys.modules), "b
 
 def log(message: str) -> None:
     print(f"[cold_start] {message}", file=sys.stderr, flush=True)
-
-
-class BenchTimeout(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------------- targets
@@ -352,16 +347,6 @@ def layer_report(stack: LocalStack, args: argparse.Namespace, tmp: Path) -> tupl
 # ---------------------------------------------------------------------------------------- report
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def report(all_targets: list[Target], args: argparse.Namespace) -> tuple[bool, str]:
     base = statistics.median(all_targets[0].seconds)
     rows = [
@@ -437,14 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     deadline = time.monotonic() + args.timeout
 
-    def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGALRM:
-            raise BenchTimeout(f"whole run over its {args.timeout:g} s budget")
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(int(args.timeout) + 60)  # hard stop past the soft deadline checks
+    time_budget(args.timeout)
     stack = template_stack()
     try:
         with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:

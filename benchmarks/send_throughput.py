@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import cpu_seconds, load_module
+from benchmarks._common import BenchTimeout, CallTracker, cpu_seconds, load_module, table, time_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -52,10 +52,6 @@ MIN_SPEEDUP = 20.0
 
 # Recipient ranges (national numbers after +91 98): one per variant, so duplicates are told apart.
 RANGES = {"warmup": 90_000_000, "handler": 0, "naive": 50_000_000, "pywa": 60_000_000}
-
-
-class BenchTimeout(Exception):
-    pass
 
 
 def log(message: str) -> None:
@@ -321,40 +317,6 @@ def stdout_to(path: str, keep: bool) -> Iterator[dict[str, int]]:
                 os.unlink(path)
 
 
-class CallTracker:
-    """botocore hooks on one client: API calls by operation (``before-call``) and the wall time during which
-    at least one call is in flight (``before-call`` to ``after-call``, across the pool's threads)."""
-
-    def __init__(self, client: Any, service: str) -> None:
-        self.calls: Counter[str] = Counter()
-        self.busy = 0.0
-        self._inflight = 0
-        self._since = 0.0
-        self._lock = threading.Lock()
-        events = client.meta.events
-        events.register(f"before-call.{service}", self._before)
-        events.register(f"after-call.{service}", self._after)
-        events.register(f"after-call-error.{service}", self._after)
-
-    def _before(self, model: Any, **_: Any) -> None:
-        with self._lock:
-            self.calls[model.name] += 1
-            if not self._inflight:
-                self._since = time.perf_counter()
-            self._inflight += 1
-
-    def _after(self, **_: Any) -> None:
-        with self._lock:
-            self._inflight -= 1
-            if not self._inflight:
-                self.busy += time.perf_counter() - self._since
-
-    def reset(self) -> None:
-        with self._lock:
-            self.calls.clear()
-            self.busy = 0.0
-
-
 class LambdaContext:
     function_name = "SendFunction"
     memory_limit_in_mb = 512
@@ -585,18 +547,6 @@ def sends(control: str) -> Counter[str]:
     return Counter(answer["by_recipient"])
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def report(args: argparse.Namespace, results: list[Result], by_recipient: Counter[str]) -> bool:
     naive = next((r for r in results if r.variant.startswith("(b)")), None)
     rows = [
@@ -775,14 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     deadline = time.monotonic() + args.timeout
 
-    def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGALRM:
-            raise BenchTimeout(f"whole run over its {args.timeout:g} s budget")
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(int(args.timeout) + 60)  # hard stop if a call hangs past the soft deadline checks
+    time_budget(args.timeout)
 
     # Fake credentials and Powertools as template.yaml configures it (no X-Ray daemon here: tracing off).
     os.environ.update(

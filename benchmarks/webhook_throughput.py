@@ -39,14 +39,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import cpu_seconds, load_module
+from benchmarks._common import CallTracker, cpu_seconds, load_module, table
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -112,37 +111,6 @@ def add_latency(client: Any, seconds: float) -> None:
     moto does not have (the wait releases the GIL, as a socket read would)."""
     if seconds > 0:
         client.meta.events.register("before-send.dynamodb", lambda **_: time.sleep(seconds))
-
-
-class CallCounter:
-    """DynamoDB API calls made through one client (botocore ``before-call`` hook) and the wall time during
-    which at least one was in flight."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls = 0
-        self.busy = 0.0
-        self._inflight, self._since = 0, 0.0
-        self._lock = threading.Lock()
-        client.meta.events.register("before-call.dynamodb", self._before)
-        client.meta.events.register("after-call.dynamodb", self._after)
-        client.meta.events.register("after-call-error.dynamodb", self._after)
-
-    def _before(self, **_: Any) -> None:
-        with self._lock:
-            self.calls += 1
-            if not self._inflight:
-                self._since = time.perf_counter()
-            self._inflight += 1
-
-    def _after(self, **_: Any) -> None:
-        with self._lock:
-            self._inflight -= 1
-            if not self._inflight:
-                self.busy += time.perf_counter() - self._since
-
-    def reset(self) -> None:
-        with self._lock:
-            self.calls, self.busy = 0, 0.0
 
 
 @contextlib.contextmanager
@@ -315,7 +283,7 @@ def measure(
     shape: str,
     handle: Callable[[dict[str, Any]], int],
     events: list[dict[str, Any]],
-    counter: CallCounter,
+    counter: CallTracker,
     moto_pid: int,
     deadline: float,
 ) -> Result:
@@ -336,17 +304,7 @@ def measure(
     moto_after = cpu_seconds(moto_pid)
     moto = moto_after - moto_before if moto_after is not None and moto_before is not None else None
     count = sum(len(json.loads(e["body"])["entry"][0]["changes"][0]["value"]["statuses"]) for e in events)
-    return Result(name, shape, count, wall, cpu, counter.calls, counter.busy, moto, latencies)
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return Result(name, shape, count, wall, cpu, sum(counter.calls.values()), counter.busy, moto, latencies)
 
 
 def report(results: list[Result], args: argparse.Namespace, workers: int) -> str:
@@ -460,11 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         with quiet_stdout():
             for w in singles[:5]:  # cold start: imports, secret, clients; not counted
                 handler(post_event([status(w, at)]))
-        handler_counter = CallCounter(app.ingestor().client)
+        handler_counter = CallTracker(app.ingestor().client, "dynamodb")
         naive_client = session.client("dynamodb")
         add_latency(app.ingestor().client, args.latency_ms / 1000)
         add_latency(naive_client, args.latency_ms / 1000)
-        naive_counter = CallCounter(naive_client)
+        naive_counter = CallTracker(naive_client, "dynamodb")
         naive = naive_handler(naive_client, stack.table)
         workers = app.ingestor()._pool._max_workers
 
