@@ -27,6 +27,7 @@ unless the caller asks to re-send such messages.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -181,10 +182,8 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
-_PREFETCHED = {
-    "ProjectionExpression": "pk, #s, attempts, lease_until, #u, reason, code",
-    "ExpressionAttributeNames": {"#s": "state", "#u": "until"},
-}
+# What the send path's prefetch reads of each item (the keys are always included).
+_PREFETCHED = ("state", "attempts", "lease_until", "until", "reason", "code")
 
 
 @cache
@@ -197,6 +196,54 @@ def _in_parallel(call: Callable[[T], R], chunks: list[T]) -> list[R]:
     if len(chunks) <= 1:
         return [call(chunk) for chunk in chunks]
     return list(_threads().map(call, chunks))
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys or items mean throttling: back off
+
+
+def batch_get(
+    client: Any, table: str, keys: Iterable[Mapping[str, Any]], attributes: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Consistent BatchGetItem over any number of ``pk``/``sk`` keys (duplicates dropped): 100 a call, the
+    calls in parallel, unprocessed keys retried with backoff. ``attributes`` limits what is read (the keys
+    are always included). Returns the items found, as DynamoDB attribute values."""
+    unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
+    extra: dict[str, Any] = {}
+    if attributes:
+        names = {f"#p{i}": name for i, name in enumerate(dict.fromkeys(["pk", "sk", *attributes]))}
+        extra = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+    def get(chunk: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        request: dict[str, Any] | None = {table: {"Keys": chunk, "ConsistentRead": True, **extra}}
+        items: list[dict[str, Any]] = []
+        for attempt in itertools.count():
+            answer = client.batch_get_item(RequestItems=request)
+            items.extend(answer["Responses"].get(table, []))
+            request = answer.get("UnprocessedKeys") or None
+            if not request:
+                break
+            _backoff(attempt)
+        return items
+
+    return [item for items in _in_parallel(get, list(_chunks(unique, _BATCH_GET_MAX))) for item in items]
+
+
+def batch_write(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> None:
+    """Unconditional puts: 25 a BatchWriteItem, the calls in parallel, unprocessed items retried with
+    backoff. Only for items the caller owns (a claimed message, its wamid link) or whose key decides their
+    content (a status event: wamid + status + timestamp), so that a second put changes nothing."""
+
+    def put(chunk: list[Mapping[str, Any]]) -> None:
+        request: dict[str, Any] | None = {table: [{"PutRequest": {"Item": item}} for item in chunk]}
+        for attempt in itertools.count():
+            answer = client.batch_write_item(RequestItems=request)
+            request = answer.get("UnprocessedItems") or None
+            if not request:
+                break
+            _backoff(attempt)
+
+    _in_parallel(put, list(_chunks(list(items), _BATCH_WRITE_MAX)))
 
 
 class Ledger:
@@ -223,7 +270,7 @@ class Ledger:
             + [message_key(m) for m in set(message_ids)]
         )
         suppressed, halted, messages = set(), {}, {}
-        for item in self._batch_get(keys):
+        for item in batch_get(self.client, self.table, keys, _PREFETCHED):
             pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
             if pk.startswith("MSG#"):
                 messages[pk.removeprefix("MSG#")] = from_item(item)
@@ -234,19 +281,6 @@ class Ledger:
                 _, scope, key = pk.split("#", 2)
                 halted[(scope, key)] = from_item(item)
         return Prefetched(frozenset(suppressed), halted, messages)
-
-    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for items in _in_parallel(self._get_chunk, list(_chunks(keys, _BATCH_GET_MAX))):
-            yield from items
-
-    def _get_chunk(self, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        request = {self.table: {"Keys": chunk, "ConsistentRead": True, **_PREFETCHED}}
-        items = []
-        while request:
-            answer = self.client.batch_get_item(RequestItems=request)
-            items.extend(answer["Responses"].get(self.table, []))
-            request = answer.get("UnprocessedKeys") or None
-        return items
 
     # -------------------------------------------------------------- conditional transitions, batched
 
@@ -286,14 +320,8 @@ class Ledger:
     # -------------------------------------------------------------- writes amortized over a batch
 
     def write(self, items: list[dict[str, Any]]) -> None:
-        """Put items we own (claimed messages, wamid links): one BatchWriteItem per 25 items, in parallel."""
-        _in_parallel(self._write_chunk, list(_chunks(items, _BATCH_WRITE_MAX)))
-
-    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
-        request = {self.table: [{"PutRequest": {"Item": item}} for item in chunk]}
-        while request:
-            answer = self.client.batch_write_item(RequestItems=request)
-            request = answer.get("UnprocessedItems") or None
+        """Put items we own (claimed messages, wamid links): :func:`batch_write`."""
+        batch_write(self.client, self.table, items)
 
     def halt(self, scope: str, key: str, until: int, code: int | None, reason: str) -> None:
         """Stop sending for a scope until ``until``: the first send after it probes whether it healed."""

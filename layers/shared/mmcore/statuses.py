@@ -27,15 +27,13 @@ transition is counted exactly once by construction (a duplicate or stale event c
 
 from __future__ import annotations
 
-import itertools
-import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from mmcore.ledger import RETENTION_SECONDS, from_item, message_key, to_item
+from mmcore.ledger import RETENTION_SECONDS, batch_get, from_item, message_key, to_item
 
 RANK: Mapping[str, int] = MappingProxyType({"sent": 1, "failed": 2, "delivered": 3, "read": 4})
 
@@ -44,8 +42,6 @@ PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "market
 
 STATE, LINK = "STATE", "LINK"
 _ORDER_SCALE = 10**11  # rank-major, timestamp-minor ordering: rank * scale + epoch seconds
-_BATCH_GET_MAX = 100
-_BATCH_WRITE_MAX = 25
 _PUT_ATTEMPTS = 4  # optimistic state writes before falling back to the UpdateItems
 
 
@@ -470,42 +466,3 @@ def reconcile(client: Any, table: str, accepted: Sequence[tuple[str, str]]) -> i
         if apply_to_message(client, table, message_id, state):
             applied += 1
     return applied
-
-
-def batch_get(
-    client: Any, table: str, keys: Sequence[Mapping[str, Any]], attributes: Sequence[str] = ()
-) -> Iterator[dict[str, Any]]:
-    """Consistent BatchGetItem over any number of keys (duplicates dropped), unprocessed keys retried.
-    ``attributes`` limits what is read (the keys are always included)."""
-    unique = list({json.dumps(k, sort_keys=True): k for k in keys}.values())
-    extra: dict[str, Any] = {}
-    if attributes:
-        names = {f"#p{i}": name for i, name in enumerate(dict.fromkeys(["pk", "sk", *attributes]))}
-        extra = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
-    for start in range(0, len(unique), _BATCH_GET_MAX):
-        request: dict[str, Any] | None = {
-            table: {"Keys": unique[start : start + _BATCH_GET_MAX], "ConsistentRead": True, **extra}
-        }
-        for attempt in itertools.count():
-            answer = client.batch_get_item(RequestItems=request)
-            yield from answer["Responses"].get(table, [])
-            request = answer.get("UnprocessedKeys") or None
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
-
-
-def batch_write(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> None:
-    """Unconditional puts, 25 a BatchWriteItem, unprocessed items retried with backoff. Only for items whose
-    key decides their content (a status event: wamid + status + timestamp), so a second put of the same
-    event leaves one item: the writes are idempotent, and the caller skips what it read as stored."""
-    for start in range(0, len(items), _BATCH_WRITE_MAX):
-        request: dict[str, Any] | None = {
-            table: [{"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_MAX]]
-        }
-        for attempt in itertools.count():
-            answer = client.batch_write_item(RequestItems=request)
-            request = answer.get("UnprocessedItems") or None
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed items mean throttling: back off

@@ -54,7 +54,16 @@ from pydantic_core import from_json
 
 from mmcore import statuses
 from mmcore.errors import GraphError
-from mmcore.ledger import RETENTION_SECONDS, Ledger, from_item, halt_key, suppression_key, to_item
+from mmcore.ledger import (
+    RETENTION_SECONDS,
+    Ledger,
+    batch_get,
+    batch_write,
+    from_item,
+    halt_key,
+    suppression_key,
+    to_item,
+)
 from mmcore.observability import logger
 from mmcore.phones import mask
 from mmcore.statuses import LINK, STATE, StatusEvent
@@ -68,7 +77,6 @@ EVENT_DETAIL_TYPE = "WhatsApp Message Received"
 _EVENT_MAX_BYTES = 250_000  # PutEvents: 256 KB per entry, envelope included
 _PUT_EVENTS_MAX = 10
 
-_BATCH_WRITE_MAX = 25
 _RAW_MAX_CHARS = 64_000  # <= 256 KB of UTF-8: the raw copy always fits a 400 KB item
 _TEXT_MAX = 1024
 _ERRORS_MAX = 5
@@ -720,14 +728,13 @@ class Ingestor:
         # 5. Each event's own item, last: the "done" marker a retry checks. Events in BatchWriteItems (an
         # event's key decides its content: writing it twice leaves one item), replies one conditional put each.
         items = [e.event_item(now) for e in new_events]
-        chunks = [items[i : i + _BATCH_WRITE_MAX] for i in range(0, len(items), _BATCH_WRITE_MAX)]
         written = self._run(
-            [lambda c=c: statuses.batch_write(self.client, self.table, c) for c in chunks]
+            [lambda: batch_write(self.client, self.table, items)]
             + [lambda m=m: self._put_new(_inbound_item(m, links, now)) for m in new_inbound]
-        )
+        )[1:]
         counts["stored"] += len(new_events)
-        counts["inbound"] += sum(written[len(chunks) :])
-        counts["duplicates"] += written[len(chunks) :].count(False)
+        counts["inbound"] += sum(written)
+        counts["duplicates"] += written.count(False)
         return summary
 
     # -------------------------------------------------------------- steps
@@ -741,28 +748,14 @@ class Ingestor:
         return [f.result() for f in futures]
 
     def _read(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Consistent BatchGetItems, in parallel: (pk, sk) -> the item (plain values) for those that exist."""
-        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
-        chunks = [unique[i : i + 100] for i in range(0, len(unique), 100)]
-        found = self._run([lambda c=c: list(statuses.batch_get(self.client, self.table, c)) for c in chunks])
-        return {(item["pk"]["S"], item["sk"]["S"]): from_item(item) for items in found for item in items}
+        """Consistent reads: (pk, sk) -> the item (plain values) for those that exist."""
+        found = batch_get(self.client, self.table, keys)
+        return {(item["pk"]["S"], item["sk"]["S"]): from_item(item) for item in found}
 
     def _links(self, wamids: list[str]) -> dict[str, dict[str, str]]:
-        keys = [statuses.wamid_key(w, LINK) for w in dict.fromkeys(wamids)]
-        chunks = [keys[i : i + 100] for i in range(0, len(keys), 100)]
-        found = self._run(
-            [
-                lambda c=c: list(
-                    statuses.batch_get(self.client, self.table, c, ("message_id", "campaign_id"))
-                )
-                for c in chunks
-            ]
-        )
-        return {
-            item["pk"]["S"].removeprefix("WAMID#"): _link(from_item(item))
-            for items in found
-            for item in items
-        }
+        keys = [statuses.wamid_key(w, LINK) for w in wamids]
+        found = batch_get(self.client, self.table, keys, ("message_id", "campaign_id"))
+        return {item["pk"]["S"].removeprefix("WAMID#"): _link(from_item(item)) for item in found}
 
     def _advance(
         self, events: list[StatusEvent], found: Mapping[str, Any] | None, now: int
