@@ -6,31 +6,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
+from simsend import sim_send
 
 from mmapi.simulator import Simulator
 
 INDIA = "919876543210"
-HTTP = httpx.Client(timeout=5)  # one client: building one per request costs ~20 ms (TLS context)
-
-
-def send(sim: Simulator, to: str = INDIA, name: str = "summer_sale", **extra: Any) -> str:
-    body = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "template",
-        "template": {"name": name, "language": {"code": "en_US"}},
-        **extra,
-    }
-    response = HTTP.post(
-        f"{sim.base_url}/{sim.phone_number_id}/marketing_messages", json=body, headers=sim.auth_headers
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["messages"][0]["id"]
 
 
 def statuses(received) -> list[dict]:
@@ -51,7 +34,7 @@ def sim(webhook_receiver) -> Iterator[Simulator]:
 
 
 def test_status_webhooks_are_signed_over_the_raw_body(sim, webhook_receiver):
-    send(sim)
+    sim_send(sim)
     sim.wait_for_webhooks_idle(5)
     assert webhook_receiver.received
     for hook in webhook_receiver.received:
@@ -62,7 +45,7 @@ def test_status_webhooks_are_signed_over_the_raw_body(sim, webhook_receiver):
 
 def test_envelope_and_v24_status_shape(sim, webhook_receiver):
     sim.config.read_ratio = 1.0
-    wamid = send(sim)
+    wamid = sim_send(sim)
     received = webhook_receiver.wait_for(3)
     payload = json.loads(received[0].body)
     assert payload["object"] == "whatsapp_business_account"
@@ -89,7 +72,7 @@ def test_envelope_and_v24_status_shape(sim, webhook_receiver):
 def test_v23_shape_carries_the_conversation(sim, webhook_receiver):
     sim.config.include_conversation = True
     sim.config.read_ratio = 0.0
-    send(sim)
+    sim_send(sim)
     events = {s["status"]: s for s in statuses(webhook_receiver.wait_for(2))}
     assert events["sent"]["conversation"]["origin"] == {"type": "marketing_lite"}
     assert events["sent"]["conversation"]["expiration_timestamp"].isdigit()
@@ -100,7 +83,7 @@ def test_v23_shape_carries_the_conversation(sim, webhook_receiver):
 def test_cloud_api_fallback_is_priced_as_marketing(sim, webhook_receiver):
     sim.set_onboarded(False)
     sim.config.include_conversation = True
-    send(sim, product_policy="CLOUD_API_FALLBACK")
+    sim_send(sim, product_policy="CLOUD_API_FALLBACK")
     sim.wait_for_webhooks_idle(5)
     sent = next(s for s in statuses(webhook_receiver.received) if s["status"] == "sent")
     assert sent["pricing"]["category"] == "marketing"
@@ -109,7 +92,7 @@ def test_cloud_api_fallback_is_priced_as_marketing(sim, webhook_receiver):
 
 def test_failed_status_with_errors_and_no_pricing(sim, webhook_receiver):
     sim.config.failure_ratios = {131049: 1.0}
-    wamid = send(sim)
+    wamid = sim_send(sim)
     sim.wait_for_webhooks_idle(5)
     [failed] = statuses(webhook_receiver.received)
     assert (failed["id"], failed["status"]) == (wamid, "failed")
@@ -121,7 +104,7 @@ def test_failed_status_with_errors_and_no_pricing(sim, webhook_receiver):
 
 
 def test_undeliverable_and_invalid_numbers_fail_with_131026(sim, webhook_receiver):
-    send(sim, to="9100000")  # libphonenumber: not a valid Indian number
+    sim_send(sim, to="9100000")  # libphonenumber: not a valid Indian number
     sim.wait_for_webhooks_idle(5)
     [failed] = statuses(webhook_receiver.received)
     assert failed["errors"][0]["code"] == 131026
@@ -132,7 +115,7 @@ def test_failures_are_chosen_by_seed_and_recipient():
         with Simulator(seed=11, webhook_url="http://127.0.0.1:9/unused", webhook_max_retries=0) as simulator:
             simulator.config.failure_ratios = {131026: 0.3, 131049: 0.2}
             for i in range(30):
-                send(simulator, to=f"9198765{i:05d}")
+                sim_send(simulator, to=f"9198765{i:05d}")
             simulator.wait_for_webhooks_idle(5)
             return {
                 s["recipient_id"] + ":" + str(s["errors"][0]["code"])
@@ -158,7 +141,7 @@ def test_opt_out_stop_then_send_fails_with_131050(sim, webhook_receiver):
         "stop",
         "marketing_messages",
     )
-    wamid = send(sim)  # accepted, as Meta does; the failure comes by webhook
+    wamid = sim_send(sim)  # accepted, as Meta does; the failure comes by webhook
     sim.wait_for_webhooks_idle(5)
     [failed] = statuses(webhook_receiver.received)
     assert (failed["id"], failed["errors"][0]["code"]) == (wamid, 131050)
@@ -166,7 +149,7 @@ def test_opt_out_stop_then_send_fails_with_131050(sim, webhook_receiver):
 
 def test_inbound_text_and_quick_reply_button(sim, webhook_receiver):
     sim.config.delivered_ratio = 0.0
-    wamid = send(sim)
+    wamid = sim_send(sim)
     webhook_receiver.wait_for(1)
     sim.inbound_text(INDIA, "Is the sale on tomorrow?")
     reply_id = sim.inbound_button(INDIA, "STOP_PROMOS", text="Stop promos")
@@ -204,7 +187,7 @@ def test_control_endpoints_trigger_inbound_and_preferences(sim, webhook_receiver
 def test_non_200_is_retried_with_the_same_signed_bytes(sim, webhook_receiver):
     sim.config.read_ratio = sim.config.delivered_ratio = 0.0
     webhook_receiver.responses = [500, 503]
-    send(sim)
+    sim_send(sim)
     sim.wait_for_webhooks_idle(5)
     attempts = webhook_receiver.received
     assert len(attempts) == 3
@@ -216,14 +199,14 @@ def test_retries_are_bounded(sim, webhook_receiver):
     sim.config.read_ratio = sim.config.delivered_ratio = 0.0
     sim.config.webhook_max_retries = 2
     webhook_receiver.responses = [500] * 10
-    send(sim)
+    sim_send(sim)
     sim.wait_for_webhooks_idle(5)
     assert len(webhook_receiver.received) == 3
 
 
 def test_unreachable_callback_is_given_up_after_retries():
     with Simulator(webhook_url="http://127.0.0.1:9/nothing-listens", webhook_retry_backoff=0.01) as sim:
-        send(sim)
+        sim_send(sim)
         sim.wait_for_webhooks_idle(5)
         deliveries = sim.webhook_deliveries()
         assert deliveries and all(d.status is None and d.error for d in deliveries)
@@ -233,7 +216,7 @@ def test_unreachable_callback_is_given_up_after_retries():
 def test_duplicated_deliveries(sim, webhook_receiver):
     sim.config.duplicate_ratio = 1.0
     sim.config.read_ratio = 0.0
-    send(sim)
+    sim_send(sim)
     sim.wait_for_webhooks_idle(5)
     bodies = [hook.body for hook in webhook_receiver.received]
     assert len(bodies) == 4 and len(set(bodies)) == 2
@@ -247,7 +230,7 @@ def ordered(webhook_receiver) -> Iterator[Simulator]:
 
 def test_reorder_posts_statuses_newest_first(ordered, webhook_receiver):
     ordered.config.reorder_ratio = 1.0
-    send(ordered)
+    sim_send(ordered)
     ordered.wait_for_webhooks_idle(5)
     assert [s["status"] for s in statuses(webhook_receiver.received)] == ["read", "delivered", "sent"]
     timestamps = [int(s["timestamp"]) for s in statuses(webhook_receiver.received)]
@@ -256,7 +239,7 @@ def test_reorder_posts_statuses_newest_first(ordered, webhook_receiver):
 
 def test_in_order_with_one_worker_and_delays(ordered, webhook_receiver):
     ordered.config.sent_delay = ordered.config.delivered_delay = ordered.config.read_delay = 0.02
-    send(ordered)
+    sim_send(ordered)
     ordered.wait_for_webhooks_idle(5)
     assert [s["status"] for s in statuses(webhook_receiver.received)] == ["sent", "delivered", "read"]
 
@@ -265,8 +248,8 @@ def test_batching_puts_several_statuses_in_one_post(ordered, webhook_receiver):
     ordered.config.webhook_batch_size = 100
     ordered.config.sent_delay = 0.05  # lets both messages' statuses queue up together
     ordered.config.pair_interval_seconds = None
-    send(ordered)
-    send(ordered, to="447911123456")
+    sim_send(ordered)
+    sim_send(ordered, to="447911123456")
     ordered.wait_for_webhooks_idle(5)
     assert len(statuses(webhook_receiver.received)) == 6
     assert (
@@ -279,6 +262,6 @@ def test_batching_puts_several_statuses_in_one_post(ordered, webhook_receiver):
 
 
 def test_no_webhook_url_means_nothing_is_scheduled(simulator):
-    send(simulator)
+    sim_send(simulator)
     simulator.wait_for_webhooks_idle(1)
     assert simulator.webhook_deliveries() == []

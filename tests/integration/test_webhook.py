@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from aws import Stack, create_stack
 from handlers import LambdaContext, load_event, load_handler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from simsend import sim_send
 
 from mmapi.simulator import Simulator
 from mmcore import clients, statuses, webhooks
@@ -30,7 +30,6 @@ from mmcore.webhooks import sign
 VERIFY_TOKEN = "local-verify-token"  # what events/webhook_get_verify.json carries
 EVENTS_SECRET = "sim-app-secret"  # what signs events/webhook_post_*.json (the simulator's default)
 WAMID = "wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgSQzQ1RjhCQzE3NUQ3MzdEQjQ5AA=="  # in the event files
-HTTP = httpx.Client(timeout=5)
 
 
 # ---------------------------------------------------------------- wiring
@@ -266,21 +265,6 @@ def receiver(env, sim) -> Iterator[Receiver]:
     yield receiver
     sim.config.webhook_url = None
     receiver.close()
-
-
-def sim_send(sim: Simulator, to: str = "919876543210", name: str = "summer_sale") -> str:
-    body = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "template",
-        "template": {"name": name, "language": {"code": "en_US"}},
-    }
-    response = HTTP.post(
-        f"{sim.base_url}/{sim.phone_number_id}/marketing_messages", json=body, headers=sim.auth_headers
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["messages"][0]["id"]
 
 
 def delivered_statuses(sim: Simulator) -> dict[str, set[str]]:
