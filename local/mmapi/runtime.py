@@ -322,9 +322,9 @@ class Runtime:
         """Messages in ``queue``: visible, in flight (being sent, or waiting for their retry) and delayed."""
         attrs = self._sqs.get_queue_attributes(
             QueueUrl=self.stack.physical[queue]["Ref"],
-            AttributeNames=["All"],  # moto builds the attributes once for "All", once per name otherwise
+            AttributeNames=list(_DEPTH),
         )["Attributes"]
-        return sum(int(attrs.get(name, 0)) for name in _DEPTH)
+        return sum(int(v) for v in attrs.values())
 
     def info(self) -> dict[str, Any]:
         return {
