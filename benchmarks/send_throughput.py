@@ -434,7 +434,8 @@ def run_handler(args: argparse.Namespace, sim: dict[str, Any], moto_pid: int, de
         result.errors.append(f"{len(failures)} records reported in batchItemFailures")
 
     # Every message must have ended `accepted` (with a wamid) in the ledger: read back with our own client.
-    from mmcore.ledger import from_item, message_key
+    from mmcore.store.codec import from_item
+    from mmcore.store.keys import message as message_key
 
     reader = session.client("dynamodb")
     states: Counter[str] = Counter()
@@ -459,7 +460,7 @@ def run_handler(args: argparse.Namespace, sim: dict[str, Any], moto_pid: int, de
 
 
 def wire_bodies(bodies: list[dict[str, Any]]) -> list[bytes]:
-    from mmcore.messages import parse_send_request, wire_bytes
+    from mmcore.meta.messages import parse_send_request, wire_bytes
 
     return [wire_bytes(parse_send_request(body)) for body in bodies]
 

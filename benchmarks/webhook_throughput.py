@@ -389,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
 
         aws = load_module("tests/aws.py", "bench_aws")
         handlers = load_module("tests/handlers.py", "bench_handlers")
-        from mmcore import ledger
+        from mmcore.store import keys
+        from mmcore.store import messages as ledger
 
         session = boto3.Session(region_name=REGION)
         stack = aws.create_stack(session, "wbench", access_token="x", app_secret=SECRET)
@@ -479,9 +480,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Every status reached its message.
         for w in [*singles, *[w for b in batches for w in b]]:
-            item = client.get_item(
-                TableName=stack.table, Key=ledger.message_key("m-" + w.removeprefix("wamid."))
-            )
+            item = client.get_item(TableName=stack.table, Key=keys.message("m-" + w.removeprefix("wamid.")))
             if item["Item"]["status"]["S"] != "delivered":
                 raise RuntimeError(f"{w}: status not on its message")
 

@@ -21,9 +21,9 @@ from mmcore.campaigns import (
     InvalidInput,
     NotFound,
 )
-from mmcore.ledger import Ledger
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
+from mmcore.store.messages import Ledger
 
 app = APIGatewayHttpResolver(enable_validation=True)
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 def sender() -> Sender:
     # Imported on the first batch, not at init: the send path (its pydantic models, the Graph client, boto3,
     # phonenumbers) was most of the cold start (benchmarks/cold_start.py).
-    from mmcore.ledger import Ledger
     from mmcore.sending import Sender
+    from mmcore.store.messages import Ledger
 
     settings = get_settings()
     return Sender(

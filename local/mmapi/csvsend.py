@@ -27,8 +27,8 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from mmcore.campaigns import CampaignDefinition, Campaigns, InvalidInput, Recipient
-from mmcore.ledger import Ledger
 from mmcore.settings import Settings, get_settings
+from mmcore.store.messages import Ledger
 
 __all__ = ["ProgressBar", "send_csv"]
 

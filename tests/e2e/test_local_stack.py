@@ -12,7 +12,7 @@ import pytest
 from mmapi.demo import audience
 from mmapi.invoke import invoke_in_process
 from mmapi.runtime import Runtime
-from mmcore import ledger
+from mmcore.store import messages as ledger
 
 pytestmark = pytest.mark.e2e
 EVENTS = Path(__file__).resolve().parents[2] / "events"

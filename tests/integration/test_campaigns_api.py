@@ -15,8 +15,9 @@ from aws import create_stack
 from handlers import LambdaContext, load_event, load_handler
 
 from mmcore import clients
-from mmcore.ledger import message_item, to_item
-from mmcore.messages import parse_send_request, to_wire
+from mmcore.meta.messages import parse_send_request, to_wire
+from mmcore.store.codec import to_item
+from mmcore.store.messages import message_item
 
 PHONE_NUMBER_ID = "106540352242922"
 

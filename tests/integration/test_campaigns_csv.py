@@ -13,9 +13,9 @@ from aws import create_stack
 
 from mmapi.csvsend import send_csv
 from mmcore.campaigns import CampaignCreate, CampaignExists, Campaigns, InvalidInput
-from mmcore.ledger import Ledger
-from mmcore.messages import parse_send_request
+from mmcore.meta.messages import parse_send_request
 from mmcore.settings import Settings
+from mmcore.store.messages import Ledger
 
 PHONE_NUMBER_ID = "106540352242922"
 CAMPAIGN = {

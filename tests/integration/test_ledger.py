@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aws import create_stack
 
-from mmcore import ledger as L
+from mmcore.store import keys
+from mmcore.store import messages as L
 
 NOW = 1_900_000_000
 FIELDS = {"campaign_id": "c1", "to": "+919800000001", "template": "festival_offer", "language": "en"}
@@ -22,9 +23,9 @@ def seen(ledger: L.Ledger, *ids: str) -> dict[str, dict]:
 
 
 def test_claims_of_new_and_queued_messages_win_and_count_attempts(ledger):
-    ledger.write([L.message_item("queued", state=L.QUEUED, **FIELDS)])
+    ledger.write([L.message_item("queued", state=L.State.QUEUED, **FIELDS)])
     before = seen(ledger, "new", "queued")
-    assert set(before) == {"queued"} and before["queued"]["state"] == L.QUEUED
+    assert set(before) == {"queued"} and before["queued"]["state"] == L.State.QUEUED
 
     lost = ledger.apply([L.claim(m, before.get(m), FIELDS, NOW, 60) for m in ("new", "queued")])
 
@@ -32,8 +33,8 @@ def test_claims_of_new_and_queued_messages_win_and_count_attempts(ledger):
     for message_id in ("new", "queued"):
         item = ledger.get_message(message_id)
         assert (item["state"], item["status"], item["attempts"], item["lease_until"]) == (
-            L.SENDING,
-            L.SENDING,
+            L.State.SENDING,
+            L.State.SENDING,
             1,
             NOW + 60,
         )
@@ -41,7 +42,7 @@ def test_claims_of_new_and_queued_messages_win_and_count_attempts(ledger):
 
 
 def test_a_stale_read_loses_with_the_current_item_and_the_rest_of_the_batch_is_written(ledger):
-    ledger.write([L.message_item(m, state=L.QUEUED, **FIELDS) for m in ("a", "b", "c")])
+    ledger.write([L.message_item(m, state=L.State.QUEUED, **FIELDS) for m in ("a", "b", "c")])
     stale = seen(ledger, "a", "b", "c")
     # Another copy of "b" (a duplicate in another batch) claims it after this batch read it.
     assert ledger.apply([L.claim("b", stale["b"], FIELDS, NOW, 60)]) == {}
@@ -49,14 +50,14 @@ def test_a_stale_read_loses_with_the_current_item_and_the_rest_of_the_batch_is_w
     lost = ledger.apply([L.claim(m, stale[m], FIELDS, NOW + 1, 60) for m in ("a", "b", "c")])
 
     assert set(lost) == {"b"}
-    assert lost["b"]["state"] == L.SENDING and lost["b"]["lease_until"] == NOW + 60
+    assert lost["b"]["state"] == L.State.SENDING and lost["b"]["lease_until"] == NOW + 60
     assert ledger.get_message("a")["lease_until"] == NOW + 61  # rolled back with "b", then written again
-    assert ledger.get_message("c")["state"] == L.SENDING
+    assert ledger.get_message("c")["state"] == L.State.SENDING
     assert ledger.get_message("b")["lease_until"] == NOW + 60  # the winner's claim is untouched
 
 
 def test_every_write_moves_the_version_so_a_retry_is_claimed_once(ledger):
-    ledger.write([L.message_item("r", state=L.RETRY, attempts=2, **FIELDS)])
+    ledger.write([L.message_item("r", state=L.State.RETRY, attempts=2, **FIELDS)])
     first, second = seen(ledger, "r")["r"], seen(ledger, "r")["r"]
 
     assert ledger.apply([L.claim("r", first, FIELDS, NOW, 60)]) == {}
@@ -65,18 +66,18 @@ def test_every_write_moves_the_version_so_a_retry_is_claimed_once(ledger):
 
 
 def test_a_final_state_needs_the_message_still_claimable(ledger):
-    ledger.write([L.message_item("done", state=L.ACCEPTED, wamid="wamid.1", attempts=1, **FIELDS)])
+    ledger.write([L.message_item("done", state=L.State.ACCEPTED, wamid="wamid.1", attempts=1, **FIELDS)])
     current = seen(ledger, "done", "fresh")
 
     lost = ledger.apply(
         [
-            L.finish("fresh", None, L.BLOCKED, {**FIELDS, "reason": "us_recipient"}),
-            L.finish("done", {"state": L.QUEUED}, L.EXPIRED, FIELDS),  # as a stale reader saw it
+            L.finish("fresh", None, L.State.BLOCKED, {**FIELDS, "reason": "us_recipient"}),
+            L.finish("done", {"state": L.State.QUEUED}, L.State.EXPIRED, FIELDS),  # as a stale reader saw it
         ]
     )
 
-    assert set(lost) == {"done"} and lost["done"]["state"] == L.ACCEPTED
-    assert ledger.get_message("done")["state"] == L.ACCEPTED
+    assert set(lost) == {"done"} and lost["done"]["state"] == L.State.ACCEPTED
+    assert ledger.get_message("done")["state"] == L.State.ACCEPTED
     assert ledger.get_message("fresh")["reason"] == "us_recipient"
     assert current["done"]["attempts"] == 1
 
@@ -96,20 +97,20 @@ def test_more_than_one_transaction_for_more_than_100_changes(ledger):
 
 def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger):
     """local/mmapi/motoserver.py saves only the touched items: a cancelled transaction leaves no trace."""
-    ledger.write([L.message_item(m, state=L.QUEUED, **FIELDS) for m in ("kept", "updated")])
+    ledger.write([L.message_item(m, state=L.State.QUEUED, **FIELDS) for m in ("kept", "updated")])
     client, table = ledger.client, ledger.table
 
     with pytest.raises(client.exceptions.TransactionCanceledException):
         client.transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": table, "Item": L.message_item("new", state=L.SENDING, **FIELDS)}},
+                {"Put": {"TableName": table, "Item": L.message_item("new", state=L.State.SENDING, **FIELDS)}},
                 {
                     "Update": {
                         "TableName": table,
-                        "Key": L.message_key("updated"),
+                        "Key": keys.message("updated"),
                         "UpdateExpression": "SET #s = :s",
                         "ExpressionAttributeNames": {"#s": "state"},
-                        "ExpressionAttributeValues": {":s": {"S": L.SENDING}},
+                        "ExpressionAttributeValues": {":s": {"S": L.State.SENDING}},
                     }
                 },
                 {"Put": {**L.claim("kept", None, FIELDS, NOW, 60).put(table)["Put"]}},  # exists: fails
@@ -117,5 +118,5 @@ def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger):
         )
 
     assert ledger.get_message("new") is None
-    assert ledger.get_message("updated")["state"] == L.QUEUED
-    assert ledger.get_message("kept")["state"] == L.QUEUED
+    assert ledger.get_message("updated")["state"] == L.State.QUEUED
+    assert ledger.get_message("kept")["state"] == L.State.QUEUED

@@ -16,8 +16,8 @@ from httpx_transport import HttpxTransport
 
 from mmapi.simulator import Simulator
 from mmcore import clients
-from mmcore.creative import BY_KEY
 from mmcore.graph import GraphClient
+from mmcore.meta.creative import BY_KEY
 
 SUMMER_SALE = "1234567890000002"  # the simulator's seeded summer_sale, as in the events
 MISSING = "1234567899999999"

@@ -9,7 +9,7 @@ import pytest
 from handlers import load_event, now_ms
 
 from mmapi.sqsevents import lambda_event, receive
-from mmcore.messages import parse_send_request
+from mmcore.meta.messages import parse_send_request
 
 SEED_EVENT = "send_seeds.json"
 

@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from simsend import sim_send
 
 from mmapi.simulator import Simulator
-from mmcore import clients, statuses, webhooks
-from mmcore import ledger as L
+from mmcore import clients, webhooks
+from mmcore.store import messages as L
+from mmcore.store import statuses
+from mmcore.store.codec import from_item, to_item
 from mmcore.webhooks import sign
 
 VERIFY_TOKEN = "local-verify-token"  # what events/webhook_get_verify.json carries
@@ -128,7 +130,7 @@ class WebhookEnv:
         while True:
             page = self.ddb.scan(**kwargs)
             for item in page["Items"]:
-                out[(item["pk"]["S"], item["sk"]["S"])] = L.from_item(item)
+                out[(item["pk"]["S"], item["sk"]["S"])] = from_item(item)
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -137,7 +139,7 @@ class WebhookEnv:
         found = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
         )
-        return L.from_item(found["Item"]) if "Item" in found else None
+        return from_item(found["Item"]) if "Item" in found else None
 
     def state(self, wamid: str) -> dict[str, Any] | None:
         return self.item(f"WAMID#{wamid}", "STATE")
@@ -149,7 +151,7 @@ class WebhookEnv:
             ExpressionAttributeValues={":pk": {"S": f"WAMID#{wamid}"}, ":evt": {"S": "EVT#"}},
             ConsistentRead=True,
         )
-        return [L.from_item(i) for i in answer["Items"]]
+        return [from_item(i) for i in answer["Items"]]
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         return L.Ledger(self.ddb, self.table).get_message(message_id)
@@ -164,7 +166,7 @@ class WebhookEnv:
         L.Ledger(self.ddb, self.table).write([L.wamid_link_item(wamid, message_id, campaign)])
 
     def record_message(self, wamid: str, message_id: str, campaign: str = "camp-1", to: str = "919876543210"):
-        item = L.message_item(message_id, state=L.ACCEPTED, wamid=wamid, campaign_id=campaign, to=to)
+        item = L.message_item(message_id, state=L.State.ACCEPTED, wamid=wamid, campaign_id=campaign, to=to)
         L.Ledger(self.ddb, self.table).write([item])
 
     def record_send(self, wamid: str, message_id: str, campaign: str = "camp-1", to: str = "919876543210"):
@@ -605,7 +607,7 @@ def test_a_state_written_between_the_read_and_the_put_is_merged_not_lost(env):
 def test_a_state_without_version_is_advanced_by_the_conditional_updates(env):
     env.ddb.put_item(
         TableName=env.table,
-        Item=L.to_item({"pk": "WAMID#wamid.OLD", "sk": "STATE", "status": "sent", "status_order": 10**11}),
+        Item=to_item({"pk": "WAMID#wamid.OLD", "sk": "STATE", "status": "sent", "status_order": 10**11}),
     )
     found = env.state("wamid.OLD")
     recorded = statuses.advance(env.ddb, env.table, _events(status("wamid.OLD", "read", 1750000003)), found)

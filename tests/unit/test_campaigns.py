@@ -25,7 +25,7 @@ from mmcore.campaigns import (
     sqs_batches,
     summarize,
 )
-from mmcore.messages import parse_send_request, to_wire
+from mmcore.meta.messages import parse_send_request, to_wire
 from mmcore.settings import Settings
 
 TODAY = dt.date(2026, 11, 23)

@@ -3,7 +3,7 @@ display names resolve, paused and unknown features warn, and bad input names wha
 
 import pytest
 
-from mmcore.creative import (
+from mmcore.meta.creative import (
     BY_KEY,
     DEFAULT_ENROLL_STATUS,
     FEATURES,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mmcore.errors import (
+from mmcore.meta.errors import (
     AMBIGUOUS,
     CATALOG,
     MAX_SQS_DELAY,

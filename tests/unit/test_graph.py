@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mmcore.errors import NOT_SENT, GraphError
 from mmcore.graph import Accepted, GraphClient
+from mmcore.meta.errors import NOT_SENT, GraphError
 
 OK = json.dumps(
     {

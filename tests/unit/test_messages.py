@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmcore.messages import (
+from mmcore.meta.messages import (
     TTL_MAX,
     TTL_MIN,
     InvalidSendRequest,

@@ -14,10 +14,10 @@ import pytest
 from httpx_transport import HttpxTransport
 from pydantic import ValidationError
 
-from mmcore import creative
 from mmcore import optimizations as opt
-from mmcore.errors import GraphError
 from mmcore.graph import GraphClient
+from mmcore.meta import creative
+from mmcore.meta.errors import GraphError
 from mmcore.settings import Settings
 
 TEMPLATE, WABA, PHONE = "1234567890000002", "102290129340398", "106540352242922"

@@ -1,4 +1,4 @@
-"""mmcore.phones: parsing recipient numbers, locating them, masking them."""
+"""mmcore.meta.phones: parsing recipient numbers, locating them, masking them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pickle
 import phonenumbers
 import pytest
 
-from mmcore import phones
-from mmcore.phones import (
+from mmcore.meta import phones
+from mmcore.meta.phones import (
     CRIMEA,
     DONETSK,
     LUHANSK,

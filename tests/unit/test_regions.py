@@ -1,4 +1,4 @@
-"""mmcore.regions: Meta's geographic rules evaluated for (recipient, business country, date)."""
+"""mmcore.meta.regions: Meta's geographic rules evaluated for (recipient, business country, date)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from mmcore.phones import parse_recipient
-from mmcore.regions import (
+from mmcore.meta.phones import parse_recipient
+from mmcore.meta.regions import (
     ALL_FEATURES,
     EEA,
     PRIVACY_RESTRICTED,

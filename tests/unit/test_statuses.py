@@ -10,8 +10,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmcore import statuses
-from mmcore.statuses import StatusEvent
+from mmcore.store import keys, statuses
+from mmcore.store.statuses import StatusEvent
 
 
 def test_precedence_sent_failed_delivered_read():
@@ -37,7 +37,7 @@ def test_order_is_rank_first_then_time():
 def test_dedupe_key_is_wamid_status_timestamp():
     event = StatusEvent("wamid.1", "delivered", 1750030075)
     assert event.key == ("wamid.1", "EVT#1750030075#delivered")
-    assert statuses.wamid_key("wamid.1", "STATE") == {"pk": {"S": "WAMID#wamid.1"}, "sk": {"S": "STATE"}}
+    assert keys.wamid_state("wamid.1") == {"pk": {"S": "WAMID#wamid.1"}, "sk": {"S": "STATE"}}
 
 
 def test_pricing_prefers_the_pricing_category_over_the_conversation_origin():

@@ -1,7 +1,7 @@
 """Campaigns: one template to many recipients, enqueued as validated send requests, and their reports.
 
 A campaign is the body of ``POST /campaigns`` (or a CSV streamed by the local CLI): a template, shared send
-options and recipients. Each recipient becomes one :class:`~mmcore.messages.SendRequest` (the same
+options and recipients. Each recipient becomes one :class:`~mmcore.meta.messages.SendRequest` (the same
 validation as any send request) with the envelope fields ``campaign_id``, ``message_id``
 (``<campaign_id>-<index>``, deterministic) and ``phone_number_id``. Then:
 
@@ -61,10 +61,8 @@ from pydantic import (
     model_validator,
 )
 
-from mmcore import ledger as L
-from mmcore.errors import MAX_SQS_DELAY
-from mmcore.ledger import Ledger, message_item, message_key, to_item
-from mmcore.messages import (
+from mmcore.meta.errors import MAX_SQS_DELAY
+from mmcore.meta.messages import (
     TEXT_PARAM_MAX,
     TTL_MAX,
     TTL_MIN,
@@ -73,9 +71,13 @@ from mmcore.messages import (
     SendRequest,
     parse_send_request,
 )
+from mmcore.meta.regions import evaluate
 from mmcore.observability import logger
-from mmcore.regions import evaluate
 from mmcore.settings import Settings
+from mmcore.store import keys
+from mmcore.store import messages as L
+from mmcore.store.codec import to_item
+from mmcore.store.messages import Ledger, message_item
 
 __all__ = [
     "MAX_INLINE_RECIPIENTS",
@@ -126,7 +128,7 @@ REPORT_STATUSES = (
     "invalid",
     "unknown",
 )
-_AS_QUEUED = frozenset({L.SENDING, L.RETRY})
+_AS_QUEUED = frozenset({L.State.SENDING, L.State.RETRY})
 _MET_BY_META = frozenset({"accepted", "sent", "delivered", "read"})  # Meta took the message
 _INTERNAL = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "expires_at"})
 
@@ -403,19 +405,19 @@ class Planner:
             if problems:
                 return problems
             fields = {**self.common, "to": recipient.to.strip(), "reason": "invalid_number"}
-            return Planned(index, message_id, L.INVALID, {**fields, "details": "; ".join(bad_number)})
+            return Planned(index, message_id, L.State.INVALID, {**fields, "details": "; ".join(bad_number)})
 
         fields = {**self.common, "to": request.to}
         if _BSUID.match(request.to):  # a business-scoped user id carries no country: no region rule applies
-            return Planned(index, message_id, L.QUEUED, fields, request)
+            return Planned(index, message_id, L.State.QUEUED, fields, request)
         verdict = evaluate(request.to, self.business_country, self.today)
         fields["country"] = verdict.recipient_country
         if not verdict.allowed:
             fields.update(reason=verdict.reason, code=verdict.code, details=verdict.message)
-            return Planned(index, message_id, L.BLOCKED, fields)
+            return Planned(index, message_id, L.State.BLOCKED, fields)
         if verdict.disabled_features:
             fields["disabled_features"] = sorted(verdict.disabled_features)
-        return Planned(index, message_id, L.QUEUED, fields, request)
+        return Planned(index, message_id, L.State.QUEUED, fields, request)
 
     def _problem(self, index: int, path: str, reason: str) -> _Problem:
         """Whose fault is an error: the campaign's (reported once, with its path) or this recipient's values
@@ -485,9 +487,9 @@ class EnqueueCounts:
 
     def add(self, planned: Planned) -> None:
         self.recipients += 1
-        if planned.state == L.QUEUED:
+        if planned.state == L.State.QUEUED:
             self.queued += 1
-        elif planned.state == L.BLOCKED:
+        elif planned.state == L.State.BLOCKED:
             self.blocked_by_reason[planned.fields["reason"]] += 1
         else:
             self.invalid += 1
@@ -772,7 +774,7 @@ class Campaigns:
 
     def message(self, message_id: str) -> dict[str, Any]:
         """One message and its status events (oldest first; empty until Meta gave it a wamid)."""
-        answer = self.db.get_item(TableName=self.table, Key=message_key(message_id), ConsistentRead=True)
+        answer = self.db.get_item(TableName=self.table, Key=keys.message(message_id), ConsistentRead=True)
         if "Item" not in answer:
             raise NotFound(f"message {message_id} not found")
         item = from_item(answer["Item"])
@@ -868,7 +870,7 @@ class Run:
             details = "; ".join(f"{p.field}: {p.reason}" for p in outcome)
             fields = {**self.planner.common, "to": recipient.to.strip(), "reason": "invalid_variables"}
             planned.append(
-                Planned(index, f"{self.campaign_id}-{index}", L.INVALID, {**fields, "details": details})
+                Planned(index, f"{self.campaign_id}-{index}", L.State.INVALID, {**fields, "details": details})
             )
         if problems:
             raise InvalidInput(list(problems)[:MAX_ERRORS])
@@ -877,7 +879,7 @@ class Run:
         return planned
 
     def _first(self, planned: Planned) -> bool:
-        if planned.state == L.INVALID:
+        if planned.state == L.State.INVALID:
             return True
         if planned.fields["to"] in self._seen:  # type: ignore[operator]
             self.counts.duplicate += 1
@@ -890,14 +892,14 @@ class Run:
     def enqueue(self, planned: list[Planned]) -> None:
         """Record every planned message in the ledger, then put the queued ones on the send queue."""
         if not self._opened:
-            self._open(any(p.state == L.QUEUED for p in planned))
+            self._open(any(p.state == L.State.QUEUED for p in planned))
         for p in planned:
             self.counts.add(p)
         c = self.campaigns
         items = [p.item() for p in planned]
         list(c.pool.map(c.ledger.write, [items[i : i + 25] for i in range(0, len(items), 25)]))
 
-        queued = [p for p in planned if p.state == L.QUEUED]
+        queued = [p for p in planned if p.state == L.State.QUEUED]
         now = c.clock()
         entries = []
         for n, p in enumerate(queued):
@@ -914,7 +916,7 @@ class Run:
         for entry, why in unsent:
             p = queued[int(entry["Id"])]
             fields = {**p.fields, "reason": "enqueue_failed", "details": why}
-            failed.append(L.finish(p.message_id, {"state": L.QUEUED}, L.FAILED, fields))
+            failed.append(L.finish(p.message_id, {"state": L.State.QUEUED}, L.State.FAILED, fields))
             self.counts.queued -= 1
             self.counts.enqueue_failed += 1
         c.ledger.apply(failed)  # unless a sender got the message after all (it is then no longer queued)

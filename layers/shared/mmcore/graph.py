@@ -2,7 +2,7 @@
 
 Sends go through :meth:`GraphClient.send` (async, so one invocation's batch goes out concurrently);
 management calls (templates, WABA) through :meth:`GraphClient.call`. Every failure is a
-:class:`~mmcore.errors.GraphError` whose ``rule`` says what to do next; whether Meta may already have the
+:class:`~mmcore.meta.errors.GraphError` whose ``rule`` says what to do next; whether Meta may already have the
 message is decided here, from how the transport failed.
 
 The transport is :class:`KeepAlivePool`: HTTP/1.1 over asyncio streams, parsed by h11 (the parser httpx
@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 import h11
 
-from mmcore.errors import NOT_SENT, GraphError
+from mmcore.meta.errors import NOT_SENT, GraphError
 
 KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (servers drop them)
 

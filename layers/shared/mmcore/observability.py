@@ -1,6 +1,6 @@
 """One home for logging, metrics and tracing (Powertools), configured by its POWERTOOLS_* environment.
 
-Phone numbers never reach a log line unmasked: use ``mmcore.phones.mask``.
+Phone numbers never reach a log line unmasked: use ``mmcore.meta.phones.mask``.
 
 Tracing: ``Tracing: Active`` in template.yaml gives every invocation its X-Ray segment. Powertools' Tracer
 (subsegments) needs ``aws-xray-sdk``, which pulls a second botocore into the layer (41 MB instead of 13), so

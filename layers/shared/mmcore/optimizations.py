@@ -38,11 +38,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from mmcore import creative, regions
-from mmcore.errors import GraphError, backoff_delay
-from mmcore.ledger import from_item, to_item
-from mmcore.messages import TTL_MAX, TTL_MIN
+from mmcore.meta import creative, regions
+from mmcore.meta.errors import GraphError, backoff_delay
+from mmcore.meta.messages import TTL_MAX, TTL_MIN
 from mmcore.settings import Settings
+from mmcore.store.codec import from_item, to_item
 
 __all__ = [
     "HISTORY_DEFAULT",

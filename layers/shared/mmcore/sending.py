@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mmcore import ledger as L
-from mmcore import statuses
-from mmcore.errors import MAX_SQS_DELAY, Action, GraphError, backoff_delay, retries_exhausted
 from mmcore.graph import Accepted, GraphClient, RateLimiter
-from mmcore.ledger import Ledger
-from mmcore.messages import InvalidSendRequest, SendRequest, parse_send_request, wire_bytes
+from mmcore.meta.errors import MAX_SQS_DELAY, Action, GraphError, backoff_delay, retries_exhausted
+from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request, wire_bytes
+from mmcore.meta.phones import mask
+from mmcore.meta.regions import evaluate
 from mmcore.observability import logger
-from mmcore.phones import mask
-from mmcore.regions import evaluate
 from mmcore.settings import Settings
+from mmcore.store import messages as L
+from mmcore.store import statuses
+from mmcore.store.messages import Ledger
 
 HALT_SECONDS = MAX_SQS_DELAY  # a halted scope is probed again after this long
 LOST_RETRY_SECONDS = 5  # a claim lost to a writer we could not see: look again this soon
@@ -196,7 +196,7 @@ class Sender:
                 logger.error(
                     "invalid send request", extra={"sqs_message_id": msg.record_id, "reason": str(exc)}
                 )
-                report.add(msg.record_id, Result(L.INVALID, retry_in=0, detail=str(exc)))
+                report.add(msg.record_id, Result(L.State.INVALID, retry_in=0, detail=str(exc)))
                 continue
             message_id = request.identity()
             if message_id in seen:  # the same message twice in one batch: one decision is enough
@@ -206,7 +206,7 @@ class Sender:
             w = _Work(msg, request, message_id, self._fields(request, msg))
             deadline = request.deadline(msg.sent_at)
             if deadline is not None and deadline.timestamp() <= now:
-                w.ended = (L.EXPIRED, {"reason": "deadline passed"}, "")
+                w.ended = (L.State.EXPIRED, {"reason": "deadline passed"}, "")
             elif not request.to.startswith("user."):
                 verdict = evaluate(request.to, self.settings.business_country, today)
                 w.fields["country"] = verdict.recipient_country
@@ -214,7 +214,7 @@ class Sender:
                     w.fields["disabled_features"] = sorted(verdict.disabled_features)
                 if not verdict.allowed:
                     why = {"reason": verdict.reason, "code": verdict.code, "details": verdict.message}
-                    w.ended = (L.BLOCKED, why, verdict.reason or "")
+                    w.ended = (L.State.BLOCKED, why, verdict.reason or "")
             work.append(w)
         return work
 
@@ -226,15 +226,15 @@ class Sender:
         if state in L.FINAL:
             logger.info("duplicate: already %s", state, extra={"message_id": w.message_id})
             return Result("duplicate", w.message_id, detail=state)
-        if state == L.SENDING:
+        if state == L.State.SENDING:
             lease = int(current.get("lease_until") or 0)
             if lease > now:  # another copy is being sent right now: look again once its lease has run out
                 return Result("in_flight", w.message_id, retry_in=min(lease - now + 1, MAX_SQS_DELAY))
             if not self.settings.retry_unknown:  # interrupted between POST and record: Meta may have it
                 why = "interrupted between POST and record"
                 logger.warning("interrupted send recorded as unknown", extra={"message_id": w.message_id})
-                change = L.finish(w.message_id, current, L.UNKNOWN, {**w.fields, "reason": why})
-                return change, Result(L.UNKNOWN, w.message_id, detail=why)
+                change = L.finish(w.message_id, current, L.State.UNKNOWN, {**w.fields, "reason": why})
+                return change, Result(L.State.UNKNOWN, w.message_id, detail=why)
         if w.ended is not None:
             ended, extra, detail = w.ended
             return L.finish(w.message_id, current, ended, {**w.fields, **extra}), Result(
@@ -246,8 +246,8 @@ class Sender:
             return Result("halted", w.message_id, retry_in=wait, detail=halt["reason"])
         if w.request.to in pre.suppressed:
             why = "on the suppression list (opted out, or resting after a per-user limit)"
-            change = L.finish(w.message_id, current, L.SUPPRESSED, {**w.fields, "reason": why})
-            return change, Result(L.SUPPRESSED, w.message_id)
+            change = L.finish(w.message_id, current, L.State.SUPPRESSED, {**w.fields, "reason": why})
+            return change, Result(L.State.SUPPRESSED, w.message_id)
         return L.claim(w.message_id, current, w.fields, now, self._lease), None
 
     def _lost(self, w: _Work, current: Mapping[str, Any] | None, now: int) -> Result:
@@ -256,7 +256,9 @@ class Sender:
         if state in L.FINAL:
             return Result("duplicate", w.message_id, detail=state)
         lease = (
-            int((current or {}).get("lease_until") or 0) if state == L.SENDING else now + LOST_RETRY_SECONDS
+            int((current or {}).get("lease_until") or 0)
+            if state == L.State.SENDING
+            else now + LOST_RETRY_SECONDS
         )
         return Result("in_flight", w.message_id, retry_in=min(max(lease - now + 1, 1), MAX_SQS_DELAY))
 
@@ -279,7 +281,7 @@ class Sender:
         if isinstance(outcome, Accepted):
             item = L.message_item(
                 mid,
-                state=L.ACCEPTED,
+                state=L.State.ACCEPTED,
                 wamid=outcome.wamid,
                 message_status=outcome.message_status,
                 attempts=attempt,
@@ -287,7 +289,7 @@ class Sender:
             )
             link = L.wamid_link_item(outcome.wamid, mid, fields.get("campaign_id"))
             logger.debug("accepted", extra={"message_id": mid, "wamid": outcome.wamid})
-            return Result(L.ACCEPTED, mid, detail=outcome.wamid), [item, link]
+            return Result(L.State.ACCEPTED, mid, detail=outcome.wamid), [item, link]
 
         rule, error = outcome.rule, outcome.to_dict()
         log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.to)}
@@ -299,26 +301,28 @@ class Sender:
             self.ledger.halt(scope, key, int(self.clock()) + HALT_SECONDS, outcome.code, outcome.message)
             report.halted.append(f"{scope}:{key}:{outcome.code}")
             logger.error("sending halted", extra={**log, "scope": scope, "key": key})
-            item = L.message_item(mid, state=L.RETRY, error=error, attempts=attempt, **fields)
+            item = L.message_item(mid, state=L.State.RETRY, error=error, attempts=attempt, **fields)
             return Result("halted", mid, retry_in=HALT_SECONDS, detail=str(outcome.code)), [item]
         if rule.ambiguous and not self.settings.retry_unknown:
             logger.warning("ambiguous outcome recorded as unknown", extra=log)
-            item = L.message_item(mid, state=L.UNKNOWN, error=error, attempts=attempt, **fields)
-            return Result(L.UNKNOWN, mid, detail=outcome.message), [item]
+            item = L.message_item(mid, state=L.State.UNKNOWN, error=error, attempts=attempt, **fields)
+            return Result(L.State.UNKNOWN, mid, detail=outcome.message), [item]
         if rule.action in (Action.RETRY, Action.RETRY_AFTER) and not retries_exhausted(rule, attempt):
             delay = backoff_delay(rule, attempt)
             logger.info("retry scheduled", extra={**log, "retry_in": delay})
-            item = L.message_item(mid, state=L.RETRY, error=error, attempts=attempt, **fields)
+            item = L.message_item(mid, state=L.State.RETRY, error=error, attempts=attempt, **fields)
             return Result("retry", mid, retry_in=delay, detail=str(outcome.code)), [item]
         report.failed_codes[outcome.code or 0] += 1
         logger.info("failed", extra=log)
-        item = L.message_item(mid, state=L.FAILED, error=error, attempts=attempt, **fields)
-        return Result(L.FAILED, mid, detail=str(outcome.code)), [item]
+        item = L.message_item(mid, state=L.State.FAILED, error=error, attempts=attempt, **fields)
+        return Result(L.State.FAILED, mid, detail=str(outcome.code)), [item]
 
     def _record(self, items: list[dict[str, Any]], report: BatchReport) -> None:
         """Write the outcomes, then apply statuses whose webhooks arrived before the wamid was recorded."""
         self.ledger.write(items)
-        accepted = [(r.detail, r.message_id) for r in report.results.values() if r.outcome == L.ACCEPTED]
+        accepted = [
+            (r.detail, r.message_id) for r in report.results.values() if r.outcome == L.State.ACCEPTED
+        ]
         if accepted:
             try:
                 statuses.reconcile(self.ledger.client, self.ledger.table, accepted)

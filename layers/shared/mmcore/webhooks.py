@@ -52,21 +52,15 @@ from pydantic import (
 )
 from pydantic_core import from_json
 
-from mmcore import statuses
-from mmcore.errors import GraphError
-from mmcore.ledger import (
-    RETENTION_SECONDS,
-    Ledger,
-    batch_get,
-    batch_write,
-    from_item,
-    halt_key,
-    suppression_key,
-    to_item,
-)
+from mmcore.meta.errors import GraphError
+from mmcore.meta.phones import mask
 from mmcore.observability import logger
-from mmcore.phones import mask
-from mmcore.statuses import LINK, STATE, StatusEvent
+from mmcore.store import keys, statuses
+from mmcore.store.batch import batch_get, batch_write
+from mmcore.store.codec import from_item, to_item
+from mmcore.store.keys import LINK, STATE
+from mmcore.store.messages import RETENTION_SECONDS, Ledger
+from mmcore.store.statuses import StatusEvent
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # [WH-OVR] maximum payload size
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -656,10 +650,10 @@ class Ingestor:
         wamids = list(dict.fromkeys(e.wamid for e in events if e.rank))
         contexts = [m.context_id for m in inbound if m.context_id]
         found = self._read(
-            [statuses.wamid_key(e.wamid, e.sk) for e in events]
+            [keys.status_event(e.wamid, e.timestamp, e.status) for e in events]
             + [_inbound_key(m.wamid) for m in inbound]
-            + [statuses.wamid_key(w, STATE) for w in wamids]
-            + [statuses.wamid_key(w, LINK) for w in dict.fromkeys([*wamids, *contexts])]
+            + [keys.wamid_state(w) for w in wamids]
+            + [keys.wamid_link(w) for w in dict.fromkeys([*wamids, *contexts])]
         )
         new_events = [e for e in events if (f"WAMID#{e.wamid}", e.sk) not in found]
         new_inbound = [m for m in inbound if (f"INBOUND#{m.wamid}", "MSG") not in found]
@@ -753,8 +747,8 @@ class Ingestor:
         return {(item["pk"]["S"], item["sk"]["S"]): from_item(item) for item in found}
 
     def _links(self, wamids: list[str]) -> dict[str, dict[str, str]]:
-        keys = [statuses.wamid_key(w, LINK) for w in wamids]
-        found = batch_get(self.client, self.table, keys, ("message_id", "campaign_id"))
+        wanted = [keys.wamid_link(w) for w in wamids]
+        found = batch_get(self.client, self.table, wanted, ("message_id", "campaign_id"))
         return {item["pk"]["S"].removeprefix("WAMID#"): _link(from_item(item)) for item in found}
 
     def _advance(
@@ -823,7 +817,7 @@ class Ingestor:
     def _suppress_item(self, s: _Suppression, now: int) -> dict[str, Any]:
         return to_item(
             {
-                **_plain(suppression_key(s.digits)),
+                **_plain(keys.suppression(s.digits)),
                 "since": s.at,
                 "until": s.until,
                 "code": s.code,
@@ -902,7 +896,7 @@ class Ingestor:
         try:
             self.client.delete_item(
                 TableName=self.table,
-                Key=suppression_key(s.digits),
+                Key=keys.suppression(s.digits),
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#until) "
                 "AND (attribute_not_exists(since) OR since <= :at)",
                 ExpressionAttributeNames={"#until": "until"},
@@ -965,7 +959,7 @@ class Ingestor:
                 done["template_halts"] += 1
                 logger.error("template halted by webhook", extra=log)
             elif t.event in TEMPLATE_RELEASES:
-                self.client.delete_item(TableName=self.table, Key=halt_key("template", key))
+                self.client.delete_item(TableName=self.table, Key=keys.halt("template", key))
                 done["template_releases"] += 1
                 logger.info("template released by webhook", extra=log)
             else:

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from mmcore.phones import parse_recipient
+from mmcore.meta.phones import parse_recipient
 
 __all__ = [
     "ENVELOPE_FIELDS",

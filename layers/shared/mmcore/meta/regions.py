@@ -5,7 +5,7 @@ features are off. Sources: design.md "Region rules" and the MM API reference, se
 (Meta's get-started, support "Country restrictions", pricing "Country calling codes" and changelog pages).
 
 Places are ISO 3166-1 alpha-2 country codes as libphonenumber reports them for the recipient's number, or the
-ISO 3166-2 codes of Crimea, Sevastopol, Donetsk and Luhansk (see ``mmcore.phones`` for how a number is placed
+ISO 3166-2 codes of Crimea, Sevastopol, Donetsk and Luhansk (see ``mmcore.meta.phones`` for how a number is placed
 there, best effort).
 """
 
@@ -19,7 +19,7 @@ from typing import Literal
 
 import phonenumbers
 
-from mmcore.phones import (
+from mmcore.meta.phones import (
     CRIMEA,
     DONETSK,
     LUHANSK,

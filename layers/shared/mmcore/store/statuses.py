@@ -33,14 +33,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from mmcore.ledger import RETENTION_SECONDS, batch_get, from_item, message_key, to_item
+from mmcore.store import keys
+from mmcore.store.batch import batch_get
+from mmcore.store.codec import from_item, to_item
+from mmcore.store.messages import RETENTION_SECONDS
 
 RANK: Mapping[str, int] = MappingProxyType({"sent": 1, "failed": 2, "delivered": 3, "read": 4})
 
 # pricing.category (or conversation.origin.type before v24) -> the route the message took [MM-SEND].
 PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "marketing": "cloud_api_fallback"})
 
-STATE, LINK = "STATE", "LINK"
 _ORDER_SCALE = 10**11  # rank-major, timestamp-minor ordering: rank * scale + epoch seconds
 _PUT_ATTEMPTS = 4  # optimistic state writes before falling back to the UpdateItems
 
@@ -50,14 +52,6 @@ def path_for(category: str | None) -> str | None:
     if not category:
         return None
     return PATHS.get(category, category)
-
-
-def wamid_key(wamid: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": f"WAMID#{wamid}"}, "sk": {"S": sk}}
-
-
-def event_sk(timestamp: int, status: str) -> str:
-    return f"EVT#{timestamp}#{status}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +90,7 @@ class StatusEvent:
 
     @property
     def sk(self) -> str:
-        return event_sk(self.timestamp, self.status)
+        return keys.status_event(self.wamid, self.timestamp, self.status)["sk"]["S"]
 
     @property
     def key(self) -> tuple[str, str]:
@@ -130,8 +124,7 @@ class StatusEvent:
         """The ``EVT#`` item: the raw event plus its parsed fields."""
         return to_item(
             {
-                "pk": f"WAMID#{self.wamid}",
-                "sk": self.sk,
+                **keys.plain(keys.status_event(self.wamid, self.timestamp, self.status)),
                 "wamid": self.wamid,
                 "status": self.status,
                 "timestamp": self.timestamp,
@@ -326,14 +319,14 @@ def advance(
         try:
             client.put_item(
                 TableName=table,
-                Item={**to_item(new), **wamid_key(wamid, STATE)},
+                Item={**to_item(new), **keys.wamid_state(wamid)},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **guard,
             )
         except client.exceptions.ConditionalCheckFailedException as exc:
             state = from_item(exc.response.get("Item") or {}) or None
             continue
-        return Recorded({**new, **from_item(wamid_key(wamid, STATE))}, True)
+        return Recorded({**new, **from_item(keys.wamid_state(wamid))}, True)
     return record_all(client, table, events, now)
 
 
@@ -375,7 +368,7 @@ def _update_state(
     try:
         answer = client.update_item(
             TableName=table,
-            Key=wamid_key(wamid, STATE),
+            Key=keys.wamid_state(wamid),
             UpdateExpression=update.expression(),
             ConditionExpression=condition,
             ExpressionAttributeNames={**update.names, "#version": "version"},
@@ -409,7 +402,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("status", status)
     update.set("status_rank", int(state["status_rank"]))
     update.set("state_version", int(state["version"]))
-    update.set("gsi2sk", f"{status}#{message_id}")
+    update.set("gsi2sk", keys.campaign_messages(None, status, message_id)["gsi2sk"])
     pricing = state.get("pricing") or {}
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     update.set("path", state.get("path"))
@@ -425,7 +418,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     try:
         client.update_item(
             TableName=table,
-            Key=message_key(message_id),
+            Key=keys.message(message_id),
             UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk) AND "
             "(attribute_not_exists(state_version) OR state_version < :version)",
@@ -446,16 +439,16 @@ def reconcile(client: Any, table: str, accepted: Sequence[tuple[str, str]]) -> i
     by_wamid = {wamid: message_id for wamid, message_id in accepted if wamid}
     if not by_wamid:
         return 0
-    keys = [wamid_key(w, STATE) for w in by_wamid]
+    wanted = [keys.wamid_state(w) for w in by_wamid]
     states = {
-        by_wamid[item["pk"]["S"].removeprefix("WAMID#")]: from_item(item)
-        for item in batch_get(client, table, keys, _MIRRORED)
+        by_wamid[keys.after(item["pk"]["S"], keys.WAMID_PREFIX)]: from_item(item)
+        for item in batch_get(client, table, wanted, _MIRRORED)
     }
     if not states:
         return 0
     mirrored = {
-        item["pk"]["S"].removeprefix("MSG#"): from_item(item).get("state_version", -1)
-        for item in batch_get(client, table, [message_key(m) for m in states], ("state_version",))
+        keys.after(item["pk"]["S"], keys.MESSAGE_PREFIX): from_item(item).get("state_version", -1)
+        for item in batch_get(client, table, [keys.message(m) for m in states], ("state_version",))
     }
     applied = 0
     for message_id, state in states.items():

@@ -1,0 +1,1 @@
+"""Meta's rules as data: pure functions and tables, no I/O (messages, regions, phones, errors, creative)."""

@@ -1,0 +1,149 @@
+"""Every key of the single table (template.yaml ``MainTable``: ``pk``/``sk``, GSIs ``gsi1`` and ``gsi2``), in one
+place. A builder returns the key as DynamoDB attribute values (``{"pk": {"S": ...}, "sk": {"S": ...}}``),
+ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is written with.
+
+| item | pk | sk |
+|---|---|---|
+| a message (the sender's ledger) | ``MSG#<message_id>`` | ``MSG`` |
+| a wamid -> its message | ``WAMID#<wamid>`` | ``LINK`` |
+| a wamid's delivery state | ``WAMID#<wamid>`` | ``STATE`` |
+| one status event, once | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
+| a reply | ``INBOUND#<wamid>`` | ``MSG`` |
+| a user not to message / their last resume | ``SUPPRESS#<user>`` | ``SUPPRESS`` / ``RESUME`` |
+| sending stopped for a scope | ``HALT#<scope>#<key>`` | ``HALT`` |
+| a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
+| a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
+| a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
+| a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
+| an audit record | ``AUDIT#<scope>#<id>`` | ``<at>#<audit_id>`` |
+| any other webhook, kept | ``WEBHOOK#<kind>`` | ``EVT#<at>#<digest>`` |
+
+Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``); ``gsi2`` lists a
+campaign's messages by status (``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Key = dict[str, Any]
+
+MSG, LINK, STATE, EVT = "MSG", "LINK", "STATE", "EVT#"
+WAMID_INDEX, CAMPAIGN_INDEX = "gsi1", "gsi2"
+
+
+def key(pk: str, sk: str) -> Key:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def plain(k: Mapping[str, Any]) -> dict[str, str]:
+    """``{"pk": "...", "sk": "..."}``: the key as an item's own attributes."""
+    return {name: value["S"] for name, value in k.items()}
+
+
+def of(item: Mapping[str, Any]) -> tuple[str, str]:
+    """An item's (pk, sk), from attribute values or plain values."""
+    pk, sk = item["pk"], item["sk"]
+    return (pk["S"], sk["S"]) if isinstance(pk, Mapping) else (pk, sk)
+
+
+def after(pk: str, prefix: str) -> str:
+    """The identifier a ``pk`` carries after its prefix: ``after("MSG#m-1", "MSG#")`` is ``m-1``."""
+    return pk.removeprefix(prefix)
+
+
+# ---------------------------------------------------------------- messages and their wamids
+
+MESSAGE_PREFIX, WAMID_PREFIX = "MSG#", "WAMID#"
+
+
+def message(message_id: str) -> Key:
+    return key(f"{MESSAGE_PREFIX}{message_id}", MSG)
+
+
+def wamid_link(wamid: str) -> Key:
+    return key(f"{WAMID_PREFIX}{wamid}", LINK)
+
+
+def wamid_state(wamid: str) -> Key:
+    return key(f"{WAMID_PREFIX}{wamid}", STATE)
+
+
+def status_event(wamid: str, timestamp: int, status: str) -> Key:
+    return key(f"{WAMID_PREFIX}{wamid}", f"{EVT}{timestamp}#{status}")
+
+
+def message_by_wamid(wamid: str) -> dict[str, str]:
+    """The ``gsi1`` attributes of a message Meta accepted."""
+    return {"gsi1pk": f"{WAMID_PREFIX}{wamid}", "gsi1sk": MSG}
+
+
+def campaign_messages(
+    campaign_id: str | None, status: str | None = None, message_id: str = ""
+) -> dict[str, str]:
+    """The ``gsi2`` attributes of a campaign's message (``status`` None: the partition key only)."""
+    index = {"gsi2pk": f"{CAMPAIGN_PREFIX}{campaign_id or '-'}"}
+    if status is not None:
+        index["gsi2sk"] = f"{status}#{message_id}"
+    return index
+
+
+def inbound(wamid: str) -> Key:
+    return key(f"INBOUND#{wamid}", MSG)
+
+
+# ---------------------------------------------------------------- who not to message, and when not to send
+
+SUPPRESS_PREFIX, HALT_PREFIX = "SUPPRESS#", "HALT#"
+
+
+def suppression(user: str) -> Key:
+    return key(f"{SUPPRESS_PREFIX}{user}", "SUPPRESS")
+
+
+def resume(user: str) -> Key:
+    return key(f"{SUPPRESS_PREFIX}{user}", "RESUME")
+
+
+def halt(scope: str, scope_key: str) -> Key:
+    return key(f"{HALT_PREFIX}{scope}#{scope_key}", "HALT")
+
+
+def halt_scope(pk: str) -> tuple[str, str]:
+    """(scope, key) back from a halt's ``pk``."""
+    scope, scope_key = after(pk, HALT_PREFIX).split("#", 1)
+    return scope, scope_key
+
+
+# ---------------------------------------------------------------- templates, campaigns, accounts, audit
+
+CAMPAIGN_PREFIX = "CAMPAIGN#"
+
+
+def template(waba_id: str, name: str, language: str | None) -> Key:
+    return key(f"TEMPLATE#{waba_id}#{name}#{language or '-'}", "TEMPLATE")
+
+
+def template_event(waba_id: str, name: str, language: str | None, at: int, event: str) -> Key:
+    return key(template(waba_id, name, language)["pk"]["S"], f"{EVT}{at}#{event}")
+
+
+def campaign(campaign_id: str) -> Key:
+    return key(f"{CAMPAIGN_PREFIX}{campaign_id}", "CAMPAIGN")
+
+
+def onboarding(waba_id: str) -> Key:
+    return key(f"ACCOUNT#{waba_id}", "ONBOARDING")
+
+
+def audit_partition(scope: str, target_id: str) -> str:
+    return f"AUDIT#{scope}#{target_id}"
+
+
+def audit(scope: str, target_id: str, at: str, audit_id: str) -> Key:
+    return key(audit_partition(scope, target_id), f"{at}#{audit_id}")
+
+
+def webhook_other(kind: str, at: int, digest: str) -> Key:
+    return key(f"WEBHOOK#{kind}", f"{EVT}{at}#{digest}")
