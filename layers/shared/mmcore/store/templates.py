@@ -1,0 +1,103 @@
+"""Templates in the single table: ONE item per template (``keys.template``: WABA, name, language) holding what
+the product knows of it, and its events as Meta sent them.
+
+On the item: readiness facts a campaign writes (``created_at``, ``last_sent_at``, ``sync_until``, epoch
+seconds) and the status the template webhooks write (``status``, ``reason``, ``template_id``, ``event_at``,
+moving forward by event time only). Each writer sets its own attributes (UpdateItem), never the other's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from mmcore.store import keys
+from mmcore.store.codec import from_item, to_item
+from mmcore.store.messages import RETENTION_SECONDS
+
+
+class Templates:
+    """The templates of one WABA, on a low-level DynamoDB client (``boto3.client("dynamodb")``)."""
+
+    def __init__(self, client: Any, table: str, waba_id: str) -> None:
+        self.client = client
+        self.table = table
+        self.waba_id = waba_id or "-"
+
+    def _key(self, name: str, language: str | None) -> dict[str, Any]:
+        return keys.template(self.waba_id, name, language)
+
+    def get(self, name: str, language: str | None) -> dict[str, Any]:
+        """What is known of the template (plain values; empty when nothing is)."""
+        answer = self.client.get_item(
+            TableName=self.table, Key=self._key(name, language), ConsistentRead=True
+        )
+        return from_item(answer.get("Item") or {})
+
+    def record_use(self, name: str, language: str, facts: Mapping[str, int | None]) -> None:
+        """Set readiness facts (``created_at``, ``last_sent_at``, ``sync_until``; None values are left)."""
+        values = {
+            "template_name": name,
+            "language": language,
+            **{k: v for k, v in facts.items() if v is not None},
+        }
+        self._set(name, language, values)
+
+    def record_status(
+        self, name: str, language: str | None, status: str, at: int, now: int, **fields: Any
+    ) -> bool:
+        """Keep one template event (once: its key is its time and kind) and move the template's status to it
+        unless a later event is on record. False: this event is older than the status, which stays."""
+        self._put_new(
+            {
+                **keys.plain(keys.template_event(self.waba_id, name, language, at, status)),
+                "event": status,
+                **fields,
+                "received_at": now,
+                "expires_at": now + RETENTION_SECONDS,
+            }
+        )
+        values = {
+            "template_name": name,
+            "language": language,
+            "status": status,
+            "event_at": at,
+            "updated_at": now,
+            **{k: v for k, v in fields.items() if k != "raw"},
+        }
+        try:
+            self._set(
+                name, language, values, condition="attribute_not_exists(event_at) OR event_at <= :at", at=at
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _set(
+        self,
+        name: str,
+        language: str | None,
+        values: Mapping[str, Any],
+        condition: str | None = None,
+        **extra: Any,
+    ) -> None:
+        values = {k: v for k, v in values.items() if v is not None}
+        names = {f"#a{i}": k for i, k in enumerate(values)}
+        placeholders = {f":a{i}": v for i, v in enumerate(values.values())}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self._key(name, language),
+            "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item({**placeholders, **{f":{k}": v for k, v in extra.items()}}),
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        self.client.update_item(**request)
+
+    def _put_new(self, values: Mapping[str, Any]) -> None:
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.put_item(
+                TableName=self.table, Item=to_item(values), ConditionExpression="attribute_not_exists(pk)"
+            )
