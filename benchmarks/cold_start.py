@@ -61,6 +61,8 @@ BUILT_LAYER = ROOT / ".aws-sam" / "build" / "SharedLayer"
 # Parameters template.yaml leaves without a default (placeholders: nothing is called).
 PARAMETERS = {"PhoneNumberId": "100000000000001", "WabaId": "200000000000002"}
 # The layer's runtime and architecture (template.yaml: python3.12, arm64), as pip selects wheels for it.
+# AWS's managed Powertools layer (template.yaml), which Lambda unpacks into /opt beside the shared layer.
+MANAGED_LAYER = ["aws-lambda-powertools", "aws-xray-sdk"]
 LAYER_PLATFORM = ("--platform", "manylinux2014_aarch64", "--python-version", "3.12", "--implementation", "cp")
 
 # The child: no network, the given sys.path, then the timed import (``boto3`` or the template's handler).
@@ -161,6 +163,7 @@ def lambda_site(stack: LocalStack, root: Path) -> tuple[Path, Path]:
                 (opt / entry.name).symlink_to(entry)
         if (layer / "requirements.txt").exists():
             link_distributions(closure(requirement_lines(layer / "requirements.txt")), opt)
+    link_distributions(closure(MANAGED_LAYER), opt)
     link_distributions(closure(["boto3"]), runtime)
     return opt, runtime
 
