@@ -160,7 +160,7 @@ def _run_campaign_send(args: argparse.Namespace) -> int:
     import boto3
 
     from mmapi.csvsend import send_csv
-    from mmcore.campaigns import CampaignError
+    from mmcore.exceptions import DomainError
     from mmcore.settings import get_settings
 
     settings = get_settings()
@@ -181,7 +181,7 @@ def _run_campaign_send(args: argparse.Namespace) -> int:
             settings=settings,
             progress=not args.no_progress,
         )
-    except CampaignError as exc:
+    except DomainError as exc:
         errors = [{"field": f, "reason": r} for f, r in exc.errors]
         print(json.dumps({"message": exc.message, "errors": errors}), file=sys.stderr)
         return 2

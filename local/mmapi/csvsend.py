@@ -26,9 +26,10 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from mmcore.campaigns import CampaignDefinition, Campaigns, InvalidInput, Recipient
+from mmcore.campaigns import CampaignDefinition, Campaigns, Recipient, SendQueue
+from mmcore.exceptions import InvalidInput
 from mmcore.settings import Settings, get_settings
-from mmcore.store.messages import Ledger
+from mmcore.store.campaigns import CampaignStatus
 
 __all__ = ["ProgressBar", "send_csv"]
 
@@ -54,13 +55,13 @@ def send_csv(
     ``campaign`` is the ``POST /campaigns`` body without ``recipients`` (name, template, optional
     campaign_id, phone_number_id, product_policy, ...). ``sqs`` and ``dynamodb`` are boto3 clients;
     ``table_name`` defaults to the settings' ``TABLE_NAME``, the business country and default phone number
-    id come from the settings (environment) too. Raises :class:`~mmcore.campaigns.InvalidInput` (nothing
-    written) for a bad campaign or header, :class:`~mmcore.campaigns.CampaignExists` for a used campaign id.
+    id come from the settings (environment) too. Raises :class:`~mmcore.exceptions.InvalidInput` (nothing
+    written) for a bad campaign or header, :class:`~mmcore.exceptions.Conflict` for a used campaign id.
     A run interrupted halfway (Ctrl-C, network) leaves the campaign ``incomplete`` with the counts so far.
     """
     settings = settings or get_settings()
     definition = _definition(campaign)
-    campaigns = Campaigns(settings, Ledger(dynamodb, table_name or settings.table_name), sqs, queue_url)
+    campaigns = Campaigns(settings, dynamodb, SendQueue(sqs, queue_url), table=table_name)
     run = campaigns.start(definition, source="csv")
     total = Path(path).stat().st_size
     bar = ProgressBar(total, stream or sys.stderr, enabled=progress)
@@ -75,11 +76,11 @@ def send_csv(
         except BaseException:
             bar.close()
             if run.opened:
-                run.finish("incomplete")
+                run.finish(CampaignStatus.INCOMPLETE)
             raise
         if run.counts.recipients == 0:
             bar.close()
-            raise InvalidInput([("csv", "no data rows after the header")])
+            raise InvalidInput.fields([("csv", "no data rows after the header")])
     bar.update(total, run.counts.as_dict(), force=True)
     bar.close()
     return run.finish()
@@ -91,7 +92,7 @@ def _definition(campaign: CampaignDefinition | Mapping[str, Any]) -> CampaignDef
     try:
         return CampaignDefinition.model_validate(campaign)
     except ValidationError as exc:
-        raise InvalidInput(
+        raise InvalidInput.fields(
             [(".".join(str(p) for p in e["loc"]) or "campaign", e["msg"]) for e in exc.errors()]
         ) from None
 
@@ -99,7 +100,7 @@ def _definition(campaign: CampaignDefinition | Mapping[str, Any]) -> CampaignDef
 def _columns(header: list[str] | None, names: frozenset[str]) -> dict[str, int]:
     """Column positions of ``to`` and of every placeholder the template uses."""
     if not header:
-        raise InvalidInput([("csv", "empty file: expected a header row with a 'to' column")])
+        raise InvalidInput.fields([("csv", "empty file: expected a header row with a 'to' column")])
     positions = {name.strip(): i for i, name in reversed(list(enumerate(header)))}
     problems = (
         [("csv.to", "missing column: every row needs the recipient's number")]
@@ -111,7 +112,7 @@ def _columns(header: list[str] | None, names: frozenset[str]) -> dict[str, int]:
         for name in sorted(names - positions.keys())
     ]
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput.fields(problems)
     return {name: positions[name] for name in ("to", *sorted(names))}
 
 

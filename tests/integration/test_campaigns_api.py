@@ -16,10 +16,13 @@ from handlers import LambdaContext, load_event, load_handler
 
 from mmcore import clients
 from mmcore.meta.messages import parse_send_request, to_wire
+from mmcore.store import keys
 from mmcore.store.codec import to_item
-from mmcore.store.messages import message_item
+from mmcore.store.messages import message_item, wamid_link_item
+from mmcore.store.templates import Templates
 
 PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
 
 IN, IN_2 = "919876543210", "+91 98123 45678"
 US = "+1 202 555 0173"
@@ -84,12 +87,17 @@ class Api:
     def put(self, item: dict[str, Any]) -> None:
         self.dynamodb.put_item(TableName=self.table, Item=item)
 
+    def template(self) -> Templates:
+        """The stack's templates (the WABA the handler is configured with)."""
+        return Templates(self.dynamodb, self.table, WABA_ID)
+
 
 @pytest.fixture
 def api(aws, monkeypatch):
     stack = create_stack(aws, "cmp", access_token="token", app_secret="secret")
     for var, value in {
         "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WABA_ID": WABA_ID,
         "BUSINESS_COUNTRY": "IN",
         "TABLE_NAME": stack.table,
         "SEND_QUEUE_URL": stack.queue_url,
@@ -230,6 +238,7 @@ def test_a_campaign_id_is_used_once(api):
     # Then it is a conflict and nothing more is queued
     assert status == 409
     assert answer["errors"] == [{"field": "campaign_id", "reason": "already used"}]
+    assert answer["error"] == "conflict"
     assert api.queue_counts() == {"visible": 0, "delayed": 0}
 
 
@@ -307,12 +316,8 @@ def test_a_template_created_minutes_ago_delays_the_traffic_not_fails_it(api):
 
 
 def test_a_known_recent_template_delays_later_campaigns_too(api):
-    # Given a template item that says it was created a minute ago
-    api.put(
-        to_item(
-            {"pk": "TEMPLATE#festival_offer#en_US", "sk": "TEMPLATE", "created_at": int(time.time()) - 60}
-        )
-    )
+    # Given a template known to have been created a minute ago
+    api.template().record_use("festival_offer", "en_US", {"created_at": int(time.time()) - 60})
     # When a campaign uses it without saying anything
     status, answer = api.post(body())
     # Then its messages are delayed
@@ -323,9 +328,7 @@ def test_a_known_recent_template_delays_later_campaigns_too(api):
 def test_a_dormant_template_gets_one_warm_up_message_then_waits(api):
     # Given a template last sent 8 days ago
     eight_days_ago = int(time.time()) - 8 * 86400
-    api.put(
-        to_item({"pk": "TEMPLATE#festival_offer#en_US", "sk": "TEMPLATE", "last_sent_at": eight_days_ago})
-    )
+    api.template().record_use("festival_offer", "en_US", {"last_sent_at": eight_days_ago})
     # When a campaign of three uses it
     request = body()
     request["recipients"].append({"to": "+91 99000 11223", "variables": {"offer": "Get 30% OFF"}})
@@ -335,11 +338,9 @@ def test_a_dormant_template_gets_one_warm_up_message_then_waits(api):
     assert answer["template"]["readiness"] == "template_dormant" and answer["template"]["warm_up"]
     assert api.queue_counts() == {"visible": 1, "delayed": 2}
     # And the template is now known as used, and syncing
-    item = api.dynamodb.get_item(
-        TableName=api.table, Key={"pk": {"S": "TEMPLATE#festival_offer#en_US"}, "sk": {"S": "TEMPLATE"}}
-    )["Item"]
-    assert int(item["last_sent_at"]["N"]) > eight_days_ago
-    assert int(item["sync_until"]["N"]) >= int(time.time()) + 590
+    known = api.template().get("festival_offer", "en_US")
+    assert known["last_sent_at"] > eight_days_ago
+    assert known["sync_until"] >= int(time.time()) + 590
 
 
 # ---------------------------------------------------------------- reports
@@ -478,14 +479,13 @@ def test_a_message_shows_its_event_history(api):
         api.put(
             to_item(
                 {
-                    "pk": "WAMID#wamid.HBg",
-                    "sk": f"EVT#{ts}#{status_}",
+                    **keys.plain(keys.status_event("wamid.HBg", int(ts), status_)),
                     "status": status_,
                     "timestamp": int(ts),
                 }
             )
         )
-    api.put(to_item({"pk": "WAMID#wamid.HBg", "sk": "LINK", "message_id": "diwali-2026-0"}))
+    api.put(wamid_link_item("wamid.HBg", "diwali-2026-0", "diwali-2026"))
     # When the message is read
     status, answer = api.get("/messages/diwali-2026-0")
     # Then it comes with its events, oldest first, and without storage keys
@@ -499,7 +499,8 @@ def test_a_message_shows_its_event_history(api):
 def test_unknown_ids_are_404(api, path):
     status, answer = api.get(path)
     assert status == 404
-    assert answer == {"message": answer["message"], "errors": []} and "not found" in answer["message"]
+    assert answer["errors"] == [] and "not found" in answer["message"]
+    assert answer["error"] == "not_found"
 
 
 def test_an_unknown_route_is_a_404_in_the_same_shape(api):

@@ -12,9 +12,11 @@ import pytest
 from aws import create_stack
 
 from mmapi.csvsend import send_csv
-from mmcore.campaigns import CampaignCreate, CampaignExists, Campaigns, InvalidInput
+from mmcore.campaigns import CampaignCreate, Campaigns, SendQueue
+from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.meta.messages import parse_send_request
 from mmcore.settings import Settings
+from mmcore.store.campaigns import CampaignRecords
 from mmcore.store.messages import Ledger
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -55,9 +57,9 @@ def drain(sqs: Any, queue_url: str) -> list[str]:
 
 
 def item(dynamodb: Any, table: str, message_id: str) -> dict[str, Any]:
-    return dynamodb.get_item(TableName=table, Key={"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "MSG"}})[
-        "Item"
-    ]
+    found = Ledger(dynamodb, table).get_message(message_id)
+    assert found is not None
+    return found
 
 
 def write_csv(tmp_path, text: str):
@@ -113,18 +115,17 @@ def test_a_csv_streams_in_chunks_through_the_same_rules_as_the_api(aws, stack, s
     assert requests[0].template.components[0].parameters[0].text == "Hi Asha!"
     # And the bad rows are recorded with the reason, not lost
     bad_number, bad_coupon = item(dynamodb, stack.table, "spring-3"), item(dynamodb, stack.table, "spring-4")
-    assert (bad_number["state"]["S"], bad_number["reason"]["S"]) == ("invalid", "invalid_number")
-    assert (bad_coupon["state"]["S"], bad_coupon["reason"]["S"]) == ("invalid", "invalid_variables")
-    assert "alphanumeric" in bad_coupon["details"]["S"]
-    assert item(dynamodb, stack.table, "spring-1")["code"]["N"] == "131049"
+    assert (bad_number["state"], bad_number["reason"]) == ("invalid", "invalid_number")
+    assert (bad_coupon["state"], bad_coupon["reason"]) == ("invalid", "invalid_variables")
+    assert "alphanumeric" in bad_coupon["details"]
+    assert item(dynamodb, stack.table, "spring-1")["code"] == 131049
     # And the progress bar ended on 100% (one line: stderr is not a terminal here)
     assert progress.getvalue().strip().splitlines()[-1].startswith("[" + "#" * 28 + "] 100% 6 rows")
     # And the campaign item has the counts
-    campaign = dynamodb.get_item(
-        TableName=stack.table, Key={"pk": {"S": "CAMPAIGN#spring"}, "sk": {"S": "CAMPAIGN"}}
-    )
-    assert campaign["Item"]["source"]["S"] == "csv"
-    assert campaign["Item"]["counts"]["M"]["queued"]["N"] == "3"
+    campaign = CampaignRecords(dynamodb, stack.table).get("spring")
+    assert campaign is not None
+    assert campaign["source"] == "csv"
+    assert campaign["counts"]["queued"] == 3
 
 
 @pytest.mark.parametrize(
@@ -194,7 +195,7 @@ def test_a_csv_campaign_id_is_used_once(aws, stack, settings, tmp_path):
         "progress": False,
     }
     send_csv(path, stack.queue_url, CAMPAIGN, **kwargs)
-    with pytest.raises(CampaignExists):
+    with pytest.raises(Conflict):
         send_csv(path, stack.queue_url, CAMPAIGN, **kwargs)
     assert len(drain(aws.client("sqs"), stack.queue_url)) == 1
 
@@ -222,9 +223,9 @@ class FlakySqs:
 
 
 def service(aws, stack, settings, sqs) -> Campaigns:
-    campaigns = Campaigns(settings, Ledger(aws.client("dynamodb"), stack.table), sqs, stack.queue_url)
-    campaigns.sleep = lambda seconds: None
-    return campaigns
+    return Campaigns(
+        settings, aws.client("dynamodb"), SendQueue(sqs, stack.queue_url, sleep=lambda seconds: None)
+    )
 
 
 def request(n: int) -> CampaignCreate:
@@ -259,6 +260,6 @@ def test_entries_that_never_go_are_recorded_failed_not_left_queued(aws, stack, s
     # Then that message is counted and recorded as failed, with the reason
     assert (result["counts"]["queued"], result["counts"]["enqueue_failed"]) == (2, 1)
     failed = item(aws.client("dynamodb"), stack.table, "flaky-0")
-    assert (failed["state"]["S"], failed["reason"]["S"]) == ("failed", "enqueue_failed")
+    assert (failed["state"], failed["reason"]) == ("failed", "enqueue_failed")
     assert flaky.calls == 1  # the sender's fault: not retried
     assert len(drain(aws.client("sqs"), stack.queue_url)) == 2

@@ -10,23 +10,22 @@ import pytest
 from mmapi.csvsend import ProgressBar
 from mmcore.campaigns import (
     MAX_INLINE_RECIPIENTS,
-    SQS_BATCH_BYTES,
     CampaignCreate,
     Campaigns,
-    InvalidInput,
     Planned,
     Readiness,
     Recipient,
-    decode_token,
-    encode_token,
     placeholders,
     readiness,
     render,
     sqs_batches,
     summarize,
 )
+from mmcore.campaigns.queue import SQS_BATCH_BYTES
+from mmcore.exceptions import InvalidInput
 from mmcore.meta.messages import parse_send_request, to_wire
 from mmcore.settings import Settings
+from mmcore.store import keys, paging
 
 TODAY = dt.date(2026, 11, 23)
 NOW = 1_795_435_200  # 2026-11-23T12:00:00Z
@@ -58,10 +57,7 @@ def picked(d: dict, *keys: str) -> dict:
 
 
 def start(body: CampaignCreate, **settings):
-    service = Campaigns(
-        Settings(phone_number_id="1234567890", **settings), ledger=None, sqs=None, queue_url="q"
-    )
-    service.clock = lambda: NOW
+    service = Campaigns(Settings(phone_number_id="1234567890", **settings), None, None, clock=lambda: NOW)
     return service.start(body, source="test", dedupe=True)
 
 
@@ -354,7 +350,7 @@ def test_the_same_number_twice_is_sent_once():
 
 
 def test_without_a_phone_number_id_anywhere_the_campaign_is_refused():
-    service = Campaigns(Settings(phone_number_id=""), ledger=None, sqs=None, queue_url="q")
+    service = Campaigns(Settings(phone_number_id=""), None, None)
     with pytest.raises(InvalidInput) as exc:
         service.start(campaign(), source="test")
     assert exc.value.errors[0][0] == "phone_number_id"
@@ -413,17 +409,24 @@ def test_summarize_of_nothing_has_no_rates():
 
 
 def test_a_page_token_round_trips_and_only_for_its_listing():
+    # Given where a page of campaign a's messages stopped
     key = {
-        "pk": {"S": "MSG#a-1"},
-        "sk": {"S": "MSG"},
-        "gsi2pk": {"S": "CAMPAIGN#a"},
-        "gsi2sk": {"S": "queued#a-1"},
+        **keys.message("a-1"),
+        **{k: {"S": v} for k, v in keys.campaign_messages("a", "queued", "a-1").items()},
     }
-    token = encode_token(key)
-    assert decode_token(token, {"gsi2pk": "CAMPAIGN#a"}) == key
-    for bad, expect in ((token, {"gsi2pk": "CAMPAIGN#b"}), ("not-a-token", {}), ("", {}), ("e30", {})):
+    attributes = frozenset(key)
+    # When it becomes a token and comes back for the same campaign
+    token = paging.encode(key)
+    assert paging.decode(token, attributes, keys.campaign_messages("a")) == key
+    # Then any other campaign's listing, or anything that is not a token, names next_token
+    for bad, expect in (
+        (token, keys.campaign_messages("b")),
+        ("not-a-token", {}),
+        ("", {}),
+        ("e30", {}),
+    ):
         with pytest.raises(InvalidInput) as exc:
-            decode_token(bad, expect)
+            paging.decode(bad, attributes, expect)
         assert exc.value.errors[0][0] == "next_token"
 
 

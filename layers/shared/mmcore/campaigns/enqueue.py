@@ -1,0 +1,229 @@
+"""Enqueue: one campaign's planned messages recorded in the ledger, then the queued ones put on the send queue.
+
+The ledger item is written before the SQS message, so the sender always finds it. A queued message's SQS body
+is exactly what ``parse_send_request`` accepts; its delay is the template's readiness
+(:mod:`mmcore.campaigns.readiness`). A message SQS never took is recorded ``failed`` (``enqueue_failed``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mmcore.campaigns.models import CampaignDefinition, Recipient
+from mmcore.campaigns.planner import Planned, Planner
+from mmcore.campaigns.queue import Outgoing
+from mmcore.campaigns.readiness import Readiness, readiness
+from mmcore.exceptions import Conflict, InvalidInput
+from mmcore.observability import logger
+from mmcore.store import messages as L
+from mmcore.store.campaigns import CampaignStatus
+from mmcore.store.codec import dynamo_safe
+from mmcore.store.messages import State
+
+if TYPE_CHECKING:
+    from mmcore.campaigns.service import Campaigns
+
+MAX_ERRORS = 50  # problems listed in one 422 answer
+
+
+@dataclass
+class EnqueueCounts:
+    """What happened to a campaign's recipients at enqueue."""
+
+    recipients: int = 0
+    queued: int = 0
+    invalid: int = 0
+    duplicate: int = 0
+    enqueue_failed: int = 0
+    blocked_by_reason: Counter[str] = field(default_factory=Counter)
+
+    def add(self, planned: Planned) -> None:
+        self.recipients += 1
+        if planned.state == State.QUEUED:
+            self.queued += 1
+        elif planned.state == State.BLOCKED:
+            self.blocked_by_reason[planned.fields["reason"]] += 1
+        else:
+            self.invalid += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recipients": self.recipients,
+            "queued": self.queued,
+            "blocked": sum(self.blocked_by_reason.values()),
+            "blocked_by_reason": dict(sorted(self.blocked_by_reason.items())),
+            "invalid": self.invalid,
+            "duplicate": self.duplicate,
+            "enqueue_failed": self.enqueue_failed,
+        }
+
+
+class Run:
+    """One campaign being enqueued, chunk by chunk: ``plan`` (pure), ``enqueue`` (writes), ``finish``.
+
+    The campaign item is created (conditionally: a campaign id is used once) and the template's readiness
+    read at the first ``enqueue``; so a request that fails validation writes nothing.
+    """
+
+    def __init__(
+        self,
+        campaigns: Campaigns,
+        definition: CampaignDefinition,
+        planner: Planner,
+        *,
+        source: str,
+        dedupe: bool,
+        started: float,
+    ) -> None:
+        self.campaigns = campaigns
+        self.definition = definition
+        self.planner = planner
+        self.campaign_id = planner.campaign_id
+        self.source = source
+        self.started = started
+        self.counts = EnqueueCounts()
+        self.ready: Readiness | None = None
+        self._seen: set[str] | None = set() if dedupe else None
+        self._warmed = False
+        self._opened = False  # the campaign item exists (created by this run)
+
+    @property
+    def opened(self) -> bool:
+        """Whether this run created its campaign item (so there is something to finish)."""
+        return self._opened
+
+    def plan(self, recipients: Iterable[tuple[int, Recipient]], *, strict: bool) -> list[Planned]:
+        """Plan ``(index, recipient)`` pairs. Problems common to every recipient (the template, the shared
+        options) always raise :class:`~mmcore.exceptions.InvalidInput`; a recipient's own (missing or bad
+        variables) raise too when ``strict``, else that recipient is recorded ``invalid`` with the reason."""
+        planned: list[Planned] = []
+        problems: dict[tuple[str, str], None] = {}
+        for index, recipient in recipients:
+            outcome = self.planner.plan(index, recipient)
+            if isinstance(outcome, Planned):
+                planned.append(outcome)
+                continue
+            if strict or not all(p.per_recipient for p in outcome):
+                for p in outcome:
+                    if strict or not p.per_recipient:
+                        problems.setdefault((p.field, p.reason))
+                if len(problems) >= MAX_ERRORS:
+                    break
+                continue
+            details = "; ".join(f"{p.field}: {p.reason}" for p in outcome)
+            planned.append(self.planner.invalid(index, recipient, "invalid_variables", details))
+        if problems:
+            raise InvalidInput.fields(list(problems)[:MAX_ERRORS])
+        if self._seen is not None:
+            planned = [p for p in planned if self._first(p)]
+        return planned
+
+    def _first(self, planned: Planned) -> bool:
+        if planned.state == State.INVALID:
+            return True
+        if planned.fields["to"] in self._seen:  # type: ignore[operator]
+            self.counts.duplicate += 1
+            return False
+        self._seen.add(planned.fields["to"])  # type: ignore[union-attr]
+        return True
+
+    def enqueue(self, planned: list[Planned]) -> None:
+        """Record every planned message in the ledger, then put the queued ones on the send queue."""
+        if not self._opened:
+            self._open(any(p.state == State.QUEUED for p in planned))
+        for p in planned:
+            self.counts.add(p)
+        c = self.campaigns
+        c.ledger.write([p.item() for p in planned])
+
+        queued = [p for p in planned if p.state == State.QUEUED]
+        now = c.clock()
+        outgoing = []
+        for p in queued:
+            assert p.request is not None
+            delay = self.ready.delay(now) if self.ready else 0
+            if self.ready and self.ready.warm_up and not self._warmed:
+                delay, self._warmed = 0, True  # the warm-up message wakes the template for the rest
+            outgoing.append(Outgoing(p.request.model_dump_json(exclude_none=True), delay))
+        unsent = c.queue.put(outgoing)
+        failed = []
+        for n, why in unsent:
+            p = queued[n]
+            fields = {**p.fields, "reason": "enqueue_failed", "details": why}
+            failed.append(L.finish(p.message_id, {"state": State.QUEUED}, State.FAILED, fields))
+            self.counts.queued -= 1
+            self.counts.enqueue_failed += 1
+        c.ledger.apply(failed)  # unless a sender got the message after all (it is then no longer queued)
+        if unsent:
+            logger.error(
+                "messages could not be enqueued",
+                extra={"campaign_id": self.campaign_id, "count": len(unsent), "reason": unsent[0][1]},
+            )
+
+    def _open(self, releases_traffic: bool) -> None:
+        c, d = self.campaigns, self.definition
+        template = d.template
+        now = c.clock()
+        known = c.templates.get(template.name, template.language.code)
+        created_at = (
+            int(d.template_created_at.timestamp()) if d.template_created_at else known.get("created_at")
+        )
+        ready = readiness(created_at, known.get("last_sent_at"), known.get("sync_until"), now)
+        campaign = _campaign(d, self.planner, self.source, int(now), ready)
+        if not c.records.create(self.campaign_id, campaign, int(now)):
+            raise Conflict(f"campaign {self.campaign_id} already exists", [("campaign_id", "already used")])
+        self._opened, self.ready = True, ready
+        # last_sent_at is set when traffic is released (the queue drains within minutes of it).
+        facts = {
+            "last_sent_at": int(now) if releases_traffic else None,
+            "created_at": created_at if d.template_created_at else None,
+            "sync_until": ready.ready_at if ready.warm_up and releases_traffic else None,
+        }
+        c.templates.record_use(template.name, template.language.code, facts)
+
+    def finish(self, status: CampaignStatus = CampaignStatus.ENQUEUED) -> dict[str, Any]:
+        """Store the counts on the campaign item; the answer of ``POST /campaigns``."""
+        c = self.campaigns
+        counts = self.counts.as_dict()
+        if self._opened:
+            c.records.finish(self.campaign_id, status, counts, int(c.clock()))
+        ready = self.ready or Readiness()
+        logger.info(
+            "campaign %s",
+            status,
+            extra={"campaign_id": self.campaign_id, "counts": counts, "readiness": ready.label},
+        )
+        return {
+            "campaign_id": self.campaign_id,
+            "name": self.definition.name,
+            "status": str(status),
+            "counts": counts,
+            "template": {
+                "name": self.definition.template.name,
+                "language": self.definition.template.language.code,
+                **ready.view(self.started),
+            },
+        }
+
+
+def _campaign(
+    definition: CampaignDefinition, planner: Planner, source: str, now: int, ready: Readiness
+) -> dict[str, Any]:
+    """What the campaign item records of a new campaign."""
+    return {
+        "name": definition.name,
+        "template": dynamo_safe(planner.template),
+        "phone_number_id": planner.phone_number_id,
+        "product_policy": definition.product_policy,
+        "message_activity_sharing": definition.message_activity_sharing,
+        "time_to_live": definition.time_to_live,
+        "not_after": definition.not_after.isoformat() if definition.not_after else None,
+        "source": source,
+        "status": CampaignStatus.ENQUEUING,
+        "created_at": now,
+        "template_ready_at": ready.ready_at,
+        "template_readiness": ready.label,
+    }

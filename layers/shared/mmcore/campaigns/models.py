@@ -1,0 +1,101 @@
+"""The request models of a campaign: ``POST /campaigns``'s body, and the same without recipients for the CSV path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, Language
+
+MAX_INLINE_RECIPIENTS = 10_000  # per POST /campaigns (6 MB Lambda payload, 30 s API Gateway timeout)
+CAMPAIGN_ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
+VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+VariableName = Annotated[str, StringConstraints(pattern=VARIABLE)]
+VariableValue = Annotated[StrictStr, StringConstraints(max_length=TEXT_PARAM_MAX)] | StrictInt | StrictFloat
+
+
+class _Model(BaseModel):
+    # defer_build: each model's validator is built when first used, not at import (cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class Recipient(_Model):
+    """One recipient: a number (or a business-scoped user id) and the values of the template's placeholders.
+
+    A plain string is accepted as ``{"to": string}``.
+    """
+
+    # An empty or malformed number is not a 422: it is recorded as an invalid recipient, like any bad number.
+    to: str = Field(max_length=64, description="WhatsApp number with country code, or user.<id>")
+    variables: dict[VariableName, VariableValue] = Field(default_factory=dict, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_only(cls, data: Any) -> Any:
+        return {"to": data} if isinstance(data, str) else data
+
+    @field_validator("variables")
+    @classmethod
+    def _as_text(cls, v: dict[str, Any]) -> dict[str, str]:
+        return {name: str(value) for name, value in v.items()}
+
+    @classmethod
+    def from_cells(cls, to: str, variables: dict[str, str]) -> Recipient:
+        """A CSV row's cells, taken as they are: a bad value makes the row invalid when it is planned (the
+        send request's validation), never an exception here."""
+        return cls.model_construct(to=to, variables=variables)
+
+
+class TemplateSpec(_Model):
+    """The template as in a send request; string values in ``components`` may hold ``{{placeholders}}``."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: Language
+    components: list[dict[str, Any]] | None = Field(default=None, max_length=20)
+
+
+class CampaignDefinition(_Model):
+    """Everything about a campaign except its recipients (the CSV CLI takes this, the API extends it)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    campaign_id: str | None = Field(
+        default=None,
+        pattern=CAMPAIGN_ID,
+        description="optional, client-chosen; a second create with it is a 409",
+    )
+    phone_number_id: str | None = Field(default=None, pattern=r"^\d{1,32}$", description="default: settings")
+    template: TemplateSpec
+    product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] | None = None
+    message_activity_sharing: StrictBool | None = None
+    time_to_live: int | None = Field(default=None, ge=TTL_MIN, le=TTL_MAX)
+    not_after: datetime | None = None
+    template_created_at: datetime | None = Field(
+        default=None, description="when the template was created, if recent: its traffic waits for the sync"
+    )
+
+    @field_validator("not_after", "template_created_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
+        return v
+
+
+class CampaignCreate(CampaignDefinition):
+    """The body of ``POST /campaigns``."""
+
+    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_INLINE_RECIPIENTS)

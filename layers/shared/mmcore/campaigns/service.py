@@ -1,0 +1,122 @@
+"""The campaigns facade: create a campaign (plan, then enqueue) and answer its reports."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mmcore.campaigns.enqueue import Run
+from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
+from mmcore.campaigns.planner import Planner
+from mmcore.campaigns.queue import SendQueue
+from mmcore.campaigns.reports import REPORTED, campaign_view, public, summarize
+from mmcore.exceptions import InvalidInput, NotFound
+from mmcore.settings import Settings
+from mmcore.store.campaigns import CampaignRecords, CampaignStatus
+from mmcore.store.messages import Ledger
+from mmcore.store.paging import DEFAULT_LIMIT
+from mmcore.store.templates import Templates
+
+MAX_PAGE = 500  # messages in one page of GET /campaigns/{id}/messages
+DEFAULT_PAGE = DEFAULT_LIMIT
+
+
+class Campaigns:
+    """Creates campaigns (enqueue) and answers their reports. Build one per warm container.
+
+    ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
+    ``queue`` the send queue.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        dynamodb: Any,
+        queue: SendQueue | None,
+        *,
+        table: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        table = table or settings.table_name
+        self.settings = settings
+        self.ledger = Ledger(dynamodb, table)
+        self.records = CampaignRecords(dynamodb, table)
+        self.templates = Templates(dynamodb, table, settings.waba_id)
+        self.queue = queue
+        self.clock = clock
+
+    def create(self, body: CampaignCreate) -> dict[str, Any]:
+        """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
+        Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness."""
+        run = self.start(body, source="api", dedupe=True)
+        planned = run.plan(enumerate(body.recipients), strict=True)
+        try:
+            run.enqueue(planned)
+        except BaseException:
+            if run.opened:
+                run.finish(CampaignStatus.INCOMPLETE)
+            raise
+        return run.finish()
+
+    def start(self, definition: CampaignDefinition, *, source: str, dedupe: bool = False) -> Run:
+        """A campaign to enqueue in chunks (the CSV path); nothing is written before its first ``enqueue``."""
+        phone_number_id = definition.phone_number_id or self.settings.phone_number_id or None
+        if phone_number_id is None:
+            raise InvalidInput.fields(
+                [("phone_number_id", "required: no default PHONE_NUMBER_ID is configured")]
+            )
+        now = self.clock()
+        campaign_id = definition.campaign_id or new_campaign_id(now)
+        planner = Planner(
+            definition,
+            campaign_id,
+            self.settings.business_country,
+            datetime.fromtimestamp(now, UTC).date(),
+            phone_number_id=phone_number_id,
+            default_product_policy=self.settings.default_product_policy,
+        )
+        return Run(self, definition, planner, source=source, dedupe=dedupe, started=now)
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        """The campaign item; NotFound when there is none."""
+        campaign = self.records.get(campaign_id)
+        if campaign is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        return campaign
+
+    def report(self, campaign_id: str) -> dict[str, Any]:
+        """The campaign with counts by status, pricing category, country and error code, and its rates."""
+        campaign = self.campaign(campaign_id)
+        return {**campaign_view(campaign), **summarize(self.records.messages(campaign_id, REPORTED))}
+
+    def messages(
+        self,
+        campaign_id: str,
+        status: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the campaign's messages, optionally of one status (its exact ``status`` value)."""
+        self.campaign(campaign_id)
+        items, token = self.records.page(campaign_id, status, max(1, min(limit, MAX_PAGE)), next_token)
+        return {
+            "campaign_id": campaign_id,
+            "status": status,
+            "messages": [public(item) for item in items],
+            "next_token": token,
+        }
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message and its status events (oldest first; empty until Meta gave it a wamid)."""
+        item, events = self.records.message(message_id)
+        if item is None:
+            raise NotFound(f"message {message_id} not found")
+        return {"message": public(item), "events": [public(e) for e in events]}
+
+
+def new_campaign_id(now: float) -> str:
+    """Sortable by creation time and unguessable: ``20261123T121916-9f2c1ab4``."""
+    return f"{datetime.fromtimestamp(now, UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"

@@ -1,0 +1,138 @@
+"""Campaigns in the single table: the campaign item (``keys.campaign``) and the reads its reports need, the
+campaign's messages through ``gsi2`` (``keys.campaign_messages``: by status, then message id) and one message
+with the status events the webhook stored for its wamid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from mmcore.store import keys, paging
+from mmcore.store.codec import from_item, to_item
+from mmcore.store.messages import RETENTION_SECONDS
+
+# The attributes a page token of a campaign's messages carries: the item's key and its gsi2 key.
+_PAGE_KEY = frozenset({"pk", "sk", "gsi2pk", "gsi2sk"})
+
+
+class CampaignStatus(StrEnum):
+    """Where a campaign's enqueue stands (the ``status`` attribute of its item)."""
+
+    ENQUEUING = "enqueuing"
+    ENQUEUED = "enqueued"
+    INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
+
+
+class CampaignRecords:
+    """The campaigns of one table, on a low-level DynamoDB client (``boto3.client("dynamodb")``)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    # -------------------------------------------------------------- the campaign item
+
+    def create(self, campaign_id: str, values: Mapping[str, Any], now: int) -> bool:
+        """Write the campaign item unless one with this id exists (False then: nothing is written)."""
+        item = {
+            **keys.plain(keys.campaign(campaign_id)),
+            "campaign_id": campaign_id,
+            **values,
+            "expires_at": now + RETENTION_SECONDS,
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish(self, campaign_id: str, status: CampaignStatus, counts: Mapping[str, Any], now: int) -> None:
+        """Store the enqueue's outcome on the campaign item."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=keys.campaign(campaign_id),
+            UpdateExpression="SET #s = :s, counts = :c, finished_at = :now",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=to_item({":s": status, ":c": counts, ":now": now}),
+        )
+
+    def get(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign item (plain values), None when there is none."""
+        answer = self.client.get_item(
+            TableName=self.table, Key=keys.campaign(campaign_id), ConsistentRead=True
+        )
+        return from_item(answer["Item"]) if "Item" in answer else None
+
+    # -------------------------------------------------------------- its messages
+
+    def messages(self, campaign_id: str, attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Every message of the campaign (plain values), ``attributes`` only when given."""
+        query = self._by_campaign(campaign_id, None)
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            query.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+        return self._all(query)
+
+    def page(
+        self, campaign_id: str, status: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the campaign's messages (of one ``status`` when given) and the token of the next one.
+        A token of another listing is :class:`~mmcore.exceptions.InvalidInput` naming ``next_token``."""
+        query = self._by_campaign(campaign_id, status)
+        query["Limit"] = limit
+        if next_token:
+            query["ExclusiveStartKey"] = paging.decode(
+                next_token, _PAGE_KEY, keys.campaign_messages(campaign_id)
+            )
+        answer = self.client.query(**query)
+        items = [from_item(item) for item in answer.get("Items", [])]
+        return items, paging.encode(answer.get("LastEvaluatedKey"))
+
+    def message(self, message_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """One message (None when there is none) and its status events, oldest first (none until Meta gave it
+        a wamid)."""
+        answer = self.client.get_item(TableName=self.table, Key=keys.message(message_id), ConsistentRead=True)
+        if "Item" not in answer:
+            return None, []
+        item = from_item(answer["Item"])
+        if not item.get("wamid"):
+            return item, []
+        events = self._all(
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :evt)",
+                "ExpressionAttributeValues": {
+                    ":pk": keys.wamid_state(item["wamid"])["pk"],
+                    ":evt": {"S": keys.EVT},
+                },
+            }
+        )
+        return item, events
+
+    # -------------------------------------------------------------- queries
+
+    def _by_campaign(self, campaign_id: str, status: str | None) -> dict[str, Any]:
+        index = keys.campaign_messages(campaign_id)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.CAMPAIGN_INDEX,
+            "KeyConditionExpression": "gsi2pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": index["gsi2pk"]}},
+        }
+        if status:
+            query["KeyConditionExpression"] += " AND begins_with(gsi2sk, :status)"
+            prefix = keys.campaign_messages(campaign_id, status)["gsi2sk"]
+            query["ExpressionAttributeValues"][":status"] = {"S": prefix}
+        return query
+
+    def _all(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        items, start = [], None
+        while True:
+            answer = self.client.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+            items.extend(from_item(item) for item in answer.get("Items", []))
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return items
