@@ -1,0 +1,48 @@
+"""Optimization configuration: the creative optimizations of a template or of the whole WABA, a template's
+TTL, the WABA's onboarding status, and the audit trail of every change.
+
+``models`` (bodies and answers), ``caveats`` (region caveats, feature views, notes), ``errors`` (Graph's and
+the catalog's failures as domain errors), ``service`` (:class:`Optimizations`: Graph calls, audit, answers),
+``examples`` (the OpenAPI examples and response tables; imports :mod:`mmcore.api`, so only handlers load it).
+Audit records are stored by :mod:`mmcore.store.audit`.
+"""
+
+from mmcore.optimizations.caveats import feature_views, region_caveats
+from mmcore.optimizations.errors import RATE_LIMIT_CODES, map_graph_error
+from mmcore.optimizations.models import (
+    AuditRecord,
+    ChangeContext,
+    FeaturesUpdate,
+    History,
+    Onboarding,
+    OptimizationsChange,
+    OptimizationsView,
+    Scope,
+    Target,
+    TtlChange,
+    TtlUpdate,
+    Who,
+)
+from mmcore.optimizations.service import HISTORY_DEFAULT, HISTORY_MAX, Optimizations
+
+__all__ = [
+    "HISTORY_DEFAULT",
+    "HISTORY_MAX",
+    "RATE_LIMIT_CODES",
+    "AuditRecord",
+    "ChangeContext",
+    "FeaturesUpdate",
+    "History",
+    "Onboarding",
+    "Optimizations",
+    "OptimizationsChange",
+    "OptimizationsView",
+    "Scope",
+    "Target",
+    "TtlChange",
+    "TtlUpdate",
+    "Who",
+    "feature_views",
+    "map_graph_error",
+    "region_caveats",
+]
