@@ -2,9 +2,10 @@
 TTL, the WABA's onboarding status, and the audit trail of every change.
 
 ``models`` (bodies and answers), ``caveats`` (region caveats, feature views, notes), ``errors`` (Graph's and
-the catalog's failures as domain errors), ``service`` (:class:`Optimizations`: Graph calls, audit, answers),
-``examples`` (the OpenAPI examples and response tables; imports :mod:`mmcore.api`, so only handlers load it).
-Audit records are stored by :mod:`mmcore.store.audit`.
+the catalog's failures as domain errors), ``nodes`` (the Graph calls on a template or WABA), ``onboarding``
+(where sends go), ``trail`` (audit records and history, stored by :mod:`mmcore.store.audit`), ``service``
+(:class:`Optimizations`: a change from request to answer), ``examples`` (the OpenAPI examples and response
+tables; it imports :mod:`mmcore.api`, so only the handler and tests load it).
 """
 
 from mmcore.optimizations.caveats import feature_views, region_caveats

@@ -27,7 +27,8 @@ from mmcore.optimizations.models import (
     TtlChange,
     Who,
 )
-from mmcore.optimizations.service import NO_WABA, ONBOARDED
+from mmcore.optimizations.onboarding import ELIGIBLE, ONBOARDED, where_sends_go
+from mmcore.optimizations.service import NO_WABA
 from mmcore.store import paging
 
 _TEMPLATE_ID, _WABA_ID = "1234567890000002", "102290129340398"
@@ -89,18 +90,6 @@ def _change(scope: Scope, target_id: str, before: dict[str, str], requested: dic
     ).model_dump(mode="json")
 
 
-def _onboarding(status: str, policy: str, by_policy: dict[str, str], explanation: str) -> dict:
-    return Onboarding(
-        waba_id=_WABA_ID,
-        marketing_messages_onboarding_status=status,
-        onboarded=status == ONBOARDED,
-        default_product_policy=policy,
-        sends=by_policy[policy],
-        by_product_policy=by_policy,
-        explanation=explanation,
-    ).model_dump(mode="json")
-
-
 def _caught(raise_it: Any) -> InvalidInput:
     """The error a real call raises (the example is what a caller gets)."""
     try:
@@ -135,18 +124,8 @@ def _answers() -> dict[str, Any]:
         "ttl_change": TtlChange(
             id=_TEMPLATE_ID, message_send_ttl_seconds=43200, before=None, audit_id=_AUDIT_ID
         ).model_dump(mode="json"),
-        "onboarded": _onboarding(
-            ONBOARDED,
-            "CLOUD_API_FALLBACK",
-            {"CLOUD_API_FALLBACK": "mm_api", "STRICT": "mm_api"},
-            "The WABA is onboarded: sends go through the MM API (pricing category marketing_lite).",
-        ),
-        "eligible_strict": _onboarding(
-            "ELIGIBLE",
-            "STRICT",
-            {"CLOUD_API_FALLBACK": "cloud_api_fallback", "STRICT": "rejected"},
-            "The WABA is not onboarded (ELIGIBLE): with STRICT, Meta rejects the sends.",
-        ),
+        "onboarded": where_sends_go(_WABA_ID, ONBOARDED, "CLOUD_API_FALLBACK").model_dump(mode="json"),
+        "eligible_strict": where_sends_go(_WABA_ID, ELIGIBLE, "STRICT").model_dump(mode="json"),
         "history": History(
             scope=Scope.TEMPLATE, id=_TEMPLATE_ID, items=[ttl_record], next_token=None
         ).model_dump(mode="json"),

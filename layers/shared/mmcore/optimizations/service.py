@@ -15,25 +15,23 @@ A change runs: validate -> read before -> POST -> read after -> write the audit 
   A POST that got no answer may have been applied; the error says so and points to the read-back GET;
 - a failed read-back after a successful POST still records the change, with ``after`` computed from
   ``before`` and what was sent, and the answer warns about it;
-- a failed audit write after Graph succeeded is :class:`NotRecorded` and the whole record (who, what,
-  before, after) is logged at ERROR, so an applied change is never lost silently.
+- a failed audit write after Graph succeeded is :class:`~mmcore.exceptions.NotRecorded` and the whole record
+  (who, what, before, after) is logged at ERROR (:mod:`~mmcore.optimizations.trail`), so an applied change is
+  never lost silently.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mmcore.exceptions import DomainError, NotConfigured, NotFound, NotRecorded
+from mmcore.exceptions import DomainError, NotConfigured, NotFound
 from mmcore.meta import creative
-from mmcore.meta.errors import GraphError
 from mmcore.optimizations.caveats import NOTES, changed, feature_views, region_caveats
-from mmcore.optimizations.errors import invalid_features, map_graph_error
+from mmcore.optimizations.errors import invalid_features
 from mmcore.optimizations.models import (
-    AuditRecord,
     ChangeContext,
     FeaturesUpdate,
     History,
@@ -45,22 +43,19 @@ from mmcore.optimizations.models import (
     TtlChange,
     TtlUpdate,
 )
+from mmcore.optimizations.nodes import Nodes
+from mmcore.optimizations.onboarding import onboarding_status, where_sends_go
+from mmcore.optimizations.trail import AuditTrail
 from mmcore.settings import Settings
 from mmcore.store.audit import AuditLog
 
 HISTORY_DEFAULT, HISTORY_MAX = 20, 100
 
-ONBOARDED = "ONBOARDED"
 NO_WABA = "WABA_ID is not configured (template.yaml parameter WabaId)"
 
 _TTL_NOTE = (
     "Meta stops trying to deliver this template's messages after the TTL; the sender also enforces each "
     "message's own time_to_live before sending."
-)
-_ONBOARD_NOTE = (
-    "To onboard, a user with full control of the business portfolio accepts the MM API terms (WhatsApp "
-    "Manager > Overview > Alerts, or App Dashboard > WhatsApp > Quickstart); the account_update webhook "
-    "MM_LITE_TERMS_SIGNED says when it is done."
 )
 
 
@@ -91,12 +86,11 @@ class Optimizations:
         today: Callable[[], dt.date] = _utc_today,
         now: Callable[[], str] = _utc_now,
     ) -> None:
-        self.graph = graph
-        self.audit = audit
         self.settings = settings
         self.logger = logger or logging.getLogger(__name__)
+        self.nodes = Nodes(graph, self.logger)
+        self.trail = AuditTrail(audit, self.logger, now)
         self._today = today
-        self._now = now
 
     # ------------------------------------------------------------ targets
 
@@ -116,7 +110,7 @@ class Optimizations:
 
     async def view(self, target: Target) -> OptimizationsView:
         """Every catalog feature as Meta reports it for ``target``."""
-        return self._view(target, await self._read_features(target))
+        return self._view(target, await self.nodes.features(target))
 
     async def update(
         self, target: Target, request: FeaturesUpdate, ctx: ChangeContext
@@ -129,12 +123,10 @@ class Optimizations:
         requested = {key: str(status) for key, status in resolved.features.items()}
         warnings = list(resolved.warnings)
 
-        before = await self._read_features(target)
-        await self._call(
-            target, "POST", json_body=creative.to_degrees_of_freedom_spec(requested), changing=True
-        )
+        before = await self.nodes.features(target)
+        await self.nodes.change(target, creative.to_degrees_of_freedom_spec(requested))
         try:
-            after = await self._read_features(target)
+            after = await self.nodes.features(target)
         except DomainError as exc:
             after = {**before, **requested}
             warnings.append(
@@ -148,8 +140,7 @@ class Optimizations:
         ]
         full_before, full_after = creative.with_defaults(before), creative.with_defaults(after)
         change = {"features": requested, "allow_unknown": request.allow_unknown}
-        record = self._record(target, ctx, change, full_before, full_after, warnings)
-        self._write_audit(target, record)
+        record = self.trail.record(target, ctx, change, full_before, full_after, warnings)
         return OptimizationsChange(
             **self._view(target, after).model_dump(),
             requested=requested,
@@ -163,17 +154,17 @@ class Optimizations:
     async def set_ttl(self, target: Target, request: TtlUpdate, ctx: ChangeContext) -> TtlChange:
         """Set a template's ``message_send_ttl_seconds``, read it back, audit, answer."""
         ttl = request.message_send_ttl_seconds
-        before = await self._read_ttl(target)
-        await self._call(target, "POST", json_body={"message_send_ttl_seconds": ttl}, changing=True)
+        before = await self.nodes.ttl(target)
+        await self.nodes.change(target, {"message_send_ttl_seconds": ttl})
         warnings = []
         try:
-            after = await self._read_ttl(target)
+            after = await self.nodes.ttl(target)
         except DomainError as exc:
             after = ttl
             warnings.append(f"Meta accepted the TTL, but reading it back failed ({exc.message})")
         if after != ttl:
             warnings.append(f"Meta reports message_send_ttl_seconds={after} after {ttl} was sent")
-        record = self._record(
+        record = self.trail.record(
             target,
             ctx,
             {"message_send_ttl_seconds": ttl},
@@ -181,7 +172,6 @@ class Optimizations:
             {"message_send_ttl_seconds": after},
             warnings,
         )
-        self._write_audit(target, record)
         return TtlChange(
             id=target.id,
             message_send_ttl_seconds=after,
@@ -196,90 +186,16 @@ class Optimizations:
     async def onboarding(self) -> Onboarding:
         """The WABA's MM API onboarding status, and what a send does under each product policy."""
         target = self.waba()
-        answer = await self._call(target, "GET", params={"fields": "marketing_messages_onboarding_status"})
-        status = answer.get("marketing_messages_onboarding_status")
-        if isinstance(status, Mapping):  # the business-portfolio shape {"status": ..., "time": ...}
-            status = status.get("status")
-        status = status if isinstance(status, str) and status else None
-        onboarded = status == ONBOARDED
-        policy = self.settings.default_product_policy
-        outcomes = {
-            "CLOUD_API_FALLBACK": "mm_api" if onboarded else "cloud_api_fallback",
-            "STRICT": "mm_api" if onboarded else "rejected",
-        }
-        explanations = {
-            "mm_api": "The WABA is onboarded: sends go through the MM API (pricing category marketing_lite). "
-            "Each message's status webhook still tells which path it really took.",
-            "cloud_api_fallback": f"The WABA is not onboarded ({status or 'no status'}): with "
-            "CLOUD_API_FALLBACK, Meta sends through the Cloud API instead (pricing category marketing, no "
-            "creative optimizations).",
-            "rejected": f"The WABA is not onboarded ({status or 'no status'}): with STRICT, Meta rejects the "
-            "sends (exact error code UNCONFIRMED; 134102 is the closest documented) and they are recorded as "
-            "failed.",
-        }
-        notes = ["A message's own product_policy overrides DEFAULT_PRODUCT_POLICY."]
-        if not onboarded:
-            notes.append(_ONBOARD_NOTE)
-        if status not in (ONBOARDED, "ELIGIBLE"):
-            notes.append(
-                "Only ONBOARDED and ELIGIBLE are documented; any other value is treated as not onboarded."
-            )
-        return Onboarding(
-            waba_id=target.id,
-            marketing_messages_onboarding_status=status,
-            onboarded=onboarded,
-            default_product_policy=policy,
-            sends=outcomes[policy],
-            by_product_policy=outcomes,
-            explanation=explanations[outcomes[policy]],
-            notes=notes,
-        )
+        answer = await self.nodes.read(target, "marketing_messages_onboarding_status")
+        return where_sends_go(target.id, onboarding_status(answer), self.settings.default_product_policy)
 
     # ------------------------------------------------------------ audit history
 
     def history(self, target: Target, limit: int = HISTORY_DEFAULT, next_token: str | None = None) -> History:
         """``target``'s audit records, newest first, one page of ``limit``."""
-        items, following = self.audit.page(target.scope, target.id, limit, next_token)
-        return History(
-            scope=target.scope,
-            id=target.id,
-            items=[AuditRecord.model_validate(item) for item in items],
-            next_token=following,
-        )
+        return self.trail.history(target, limit, next_token)
 
     # ------------------------------------------------------------ internals
-
-    async def _call(
-        self,
-        target: Target,
-        method: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: dict[str, Any] | None = None,
-        changing: bool = False,
-    ) -> dict[str, Any]:
-        try:
-            return await self.graph.call(method, f"/{target.id}", params=params, json_body=json_body)
-        except GraphError as exc:
-            self.logger.warning(
-                "graph call failed",
-                extra={
-                    "target": target.label,
-                    "method": method,
-                    "code": exc.code,
-                    "fbtrace_id": exc.fbtrace_id,
-                },
-            )
-            raise map_graph_error(exc, target, changing=changing) from None
-
-    async def _read_features(self, target: Target) -> dict[str, str]:
-        answer = await self._call(target, "GET", params={"fields": "degrees_of_freedom_spec"})
-        return creative.from_graph(answer)
-
-    async def _read_ttl(self, target: Target) -> int | None:
-        answer = await self._call(target, "GET", params={"fields": "message_send_ttl_seconds"})
-        value = answer.get("message_send_ttl_seconds")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def _view(self, target: Target, reported: Mapping[str, str]) -> OptimizationsView:
         return OptimizationsView(
@@ -289,46 +205,3 @@ class Optimizations:
             region=region_caveats(self.settings.business_country, self._today()),
             notes=list(NOTES[target.scope]),
         )
-
-    def _record(
-        self,
-        target: Target,
-        ctx: ChangeContext,
-        change: dict[str, Any],
-        before: dict[str, Any],
-        after: dict[str, Any],
-        warnings: list[str],
-    ) -> AuditRecord:
-        return AuditRecord(
-            audit_id=str(uuid.uuid4()),
-            scope=target.scope,
-            target_id=target.id,
-            at=self._now(),
-            who=ctx.who,
-            route=ctx.route,
-            change=change,
-            before=before,
-            after=after,
-            warnings=warnings,
-            request_id=ctx.request_id,
-        )
-
-    def _write_audit(self, target: Target, record: AuditRecord) -> None:
-        """The last step of a change: Meta already has it, so a failure here is logged in full, never lost."""
-        values = record.model_dump(mode="json")
-        try:
-            self.audit.put(values)
-        except (
-            Exception
-        ) as exc:  # any failure: the change is applied at Meta, the record must survive in logs
-            self.logger.exception(
-                "change applied at Meta but its audit record was not written",
-                extra={"audit": values, "table": self.audit.table},
-            )
-            raise NotRecorded(
-                f"the change was applied to {target.label}, but its audit record could not be written "
-                f"({type(exc).__name__}); the record is in the function's log under audit_id "
-                f"{record.audit_id}",
-                audit_id=record.audit_id,
-                applied=record.change,
-            ) from None
