@@ -1,26 +1,30 @@
 """Optimization configuration API (HttpApi, IAM auth): the creative optimizations of a template or of the
 whole WABA, a template's TTL, the WABA's onboarding status, and the audit trail of every change.
 
-The domain (Graph calls, audit records, answers) is ``mmcore.optimizations``; this module routes, parses, and
-maps its errors. The OpenAPI document is served at ``GET /openapi.json`` (Swagger UI at ``GET /openapi``).
+The domain is ``mmcore.optimizations``; this module routes, parses, and maps its errors through
+:func:`mmcore.api.install`. The OpenAPI examples and response tables are ``mmcore.optimizations.examples``.
+The OpenAPI document is served at ``GET /openapi.json`` (Swagger UI at ``GET /openapi``).
 """
 
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mmcore import clients
+from mmcore import api, clients
 from mmcore import optimizations as opt
+from mmcore.exceptions import DomainError, NotRecorded
 from mmcore.observability import logger, metrics, tracer
+from mmcore.optimizations.examples import REQUESTS, RESPONSES
 from mmcore.settings import get_settings
+from mmcore.store.audit import AuditLog
 
 app = APIGatewayHttpResolver(enable_validation=True)
+api.install(app)
 
 # The OpenAPI document and the Swagger UI are set up by the first request for one of them, not at init: no
 # other route needs Powertools' OpenAPI models, and importing them is a quarter of this function's cold start
@@ -46,8 +50,6 @@ def document_api() -> None:
     app.enable_swagger(path="/openapi")
 
 
-EX = opt.openapi_examples()
-
 TemplateId = Annotated[
     str,
     Path(
@@ -57,52 +59,13 @@ TemplateId = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=opt.HISTORY_MAX, description="Records per page")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
-
-
-def _examples(**named: str) -> dict[str, dict[str, Any]]:
-    return {name: {"summary": name.replace("_", " "), "value": EX[key]} for name, key in named.items()}
-
-
-def _answer(description: str, model: Any = opt.ErrorBody, **named: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"model": model, "examples": _examples(**named)}},
-    }
-
-
-# Error answers by status; a route lists the ones it can give (422 is overridden where the body adds cases).
-_ERRORS = {
-    404: _answer(
-        "Unknown template or WABA (Graph code 100 'does not exist', or HTTP 404)", not_found="not_found"
-    ),
-    422: _answer("template_id is not an ID", invalid_template_id="invalid_template_id"),
-    429: _answer("Meta's rate limit (codes 4, 80007, 130429)", rate_limited="rate_limited")
-    | {"headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}},
-    502: _answer(
-        "Meta refused the call or did not answer: Graph's code and fbtrace_id", graph_error="graph_error"
-    ),
-}
-_AUDIT_FAILED = _answer(
-    "Applied at Meta, but the audit record was not written (logged)", audit_failed="audit_failed"
-)
-_NOT_CONFIGURED = _answer("WABA_ID is not configured", not_configured="not_configured")
-_BAD_FEATURES = _answer(
-    "Unknown or misspelt feature, bad status, or another invalid field",
-    unknown_feature="unknown_feature",
-    invalid_template_id="invalid_template_id",
-)
-
-
-def _responses(ok: dict[str, Any], *codes: int, **others: dict[str, Any]) -> dict[int, Any]:
-    """200, the listed common errors, and route-specific ones passed as s<status>=..."""
-    return {200: ok, **{code: _ERRORS[code] for code in codes}, **{int(k[1:]): v for k, v in others.items()}}
+NextToken = Annotated[str | None, Query(max_length=512, description="next_token of the previous page")]
 
 
 @cache
 def service() -> opt.Optimizations:
     settings = get_settings()
-    audit = opt.AuditLog(clients.boto_client("dynamodb"), settings.table_name)
+    audit = AuditLog(clients.boto_client("dynamodb"), settings.table_name)
     return opt.Optimizations(clients.graph_client(), audit, settings, logger=logger)
 
 
@@ -133,15 +96,7 @@ def _count_change() -> None:
     "/templates/<template_id>/optimizations",
     summary="A template's creative optimizations",
     tags=["template"],
-    responses=_responses(
-        _answer(
-            "Every catalog feature", opt.OptimizationsView, seeds="template_view", eea="template_view_eea"
-        ),
-        404,
-        422,
-        429,
-        502,
-    ),
+    responses=RESPONSES["template_get"],
 )
 def get_template(template_id: TemplateId) -> opt.OptimizationsView:
     return clients.run(service().view(service().template(template_id)))
@@ -151,25 +106,11 @@ def get_template(template_id: TemplateId) -> opt.OptimizationsView:
     "/templates/<template_id>/optimizations",
     summary="Change a template's creative optimizations",
     tags=["template"],
-    responses=_responses(
-        _answer("Settings Meta reports after the change", opt.OptimizationsChange, seeds="template_change"),
-        404,
-        429,
-        502,
-        s422=_BAD_FEATURES,
-        s500=_AUDIT_FAILED,
-    ),
+    responses=RESPONSES["template_put"],
 )
 def put_template(
     template_id: TemplateId,
-    update: Annotated[
-        opt.FeaturesUpdate,
-        Body(
-            openapi_examples=_examples(
-                seeds="template_put", display_names="template_put_names", allow_unknown="template_put_unknown"
-            )
-        ),
-    ],
+    update: Annotated[opt.FeaturesUpdate, Body(openapi_examples=REQUESTS["template_put"])],
 ) -> opt.OptimizationsChange:
     answer = clients.run(service().update(service().template(template_id), update, change_context()))
     _count_change()
@@ -180,35 +121,23 @@ def put_template(
     "/templates/<template_id>/optimizations/history",
     summary="A template's audit trail (optimizations and TTL), newest first",
     tags=["template"],
-    responses=_responses(
-        _answer("Audit records", opt.History, ttl_change="history"),
-        s422=_answer(
-            "Invalid template_id or cursor", bad_cursor="bad_cursor", invalid_id="invalid_template_id"
-        ),
-    ),
+    responses=RESPONSES["template_history"],
 )
 def template_history(
-    template_id: TemplateId, limit: Limit = opt.HISTORY_DEFAULT, cursor: Cursor = None
+    template_id: TemplateId, limit: Limit = opt.HISTORY_DEFAULT, next_token: NextToken = None
 ) -> opt.History:
-    return service().history(service().template(template_id), limit, cursor)
+    return service().history(service().template(template_id), limit, next_token)
 
 
 @app.put(
     "/templates/<template_id>/ttl",
     summary="Set a template's message_send_ttl_seconds",
     tags=["template"],
-    responses=_responses(
-        _answer("The TTL Meta reports after the change", opt.TtlChange, twelve_hours="ttl_change"),
-        404,
-        429,
-        502,
-        s422=_answer("Out of range (43200-2592000) or not an integer", out_of_range="ttl_out_of_range"),
-        s500=_AUDIT_FAILED,
-    ),
+    responses=RESPONSES["ttl_put"],
 )
 def put_ttl(
     template_id: TemplateId,
-    update: Annotated[opt.TtlUpdate, Body(openapi_examples=_examples(twelve_hours="ttl_put"))],
+    update: Annotated[opt.TtlUpdate, Body(openapi_examples=REQUESTS["ttl_put"])],
 ) -> opt.TtlChange:
     answer = clients.run(service().set_ttl(service().template(template_id), update, change_context()))
     _count_change()
@@ -222,13 +151,7 @@ def put_ttl(
     "/waba/optimizations",
     summary="The WABA-wide creative optimizations",
     tags=["waba"],
-    responses=_responses(
-        _answer("Every catalog feature", opt.OptimizationsView, nothing_set="waba_view"),
-        404,
-        429,
-        502,
-        s500=_NOT_CONFIGURED,
-    ),
+    responses=RESPONSES["waba_get"],
 )
 def get_waba() -> opt.OptimizationsView:
     return clients.run(service().view(service().waba()))
@@ -238,21 +161,10 @@ def get_waba() -> opt.OptimizationsView:
     "/waba/optimizations",
     summary="Change the WABA-wide creative optimizations",
     tags=["waba"],
-    responses=_responses(
-        _answer("Settings Meta reports after the change", opt.OptimizationsChange, seeds="waba_change"),
-        404,
-        429,
-        502,
-        s422=_answer("Unknown or misspelt feature, or a bad status", unknown_feature="unknown_feature"),
-        s500=_answer(
-            "Audit record not written (change logged), or WABA_ID not configured",
-            audit_failed="audit_failed",
-            not_configured="not_configured",
-        ),
-    ),
+    responses=RESPONSES["waba_put"],
 )
 def put_waba(
-    update: Annotated[opt.FeaturesUpdate, Body(openapi_examples=_examples(seeds="waba_put"))],
+    update: Annotated[opt.FeaturesUpdate, Body(openapi_examples=REQUESTS["waba_put"])],
 ) -> opt.OptimizationsChange:
     answer = clients.run(service().update(service().waba(), update, change_context()))
     _count_change()
@@ -263,29 +175,17 @@ def put_waba(
     "/waba/optimizations/history",
     summary="The WABA's audit trail, newest first",
     tags=["waba"],
-    responses=_responses(
-        _answer("Audit records", opt.History, example="history"),
-        s422=_answer("Invalid cursor", bad_cursor="bad_cursor"),
-        s500=_NOT_CONFIGURED,
-    ),
+    responses=RESPONSES["waba_history"],
 )
-def waba_history(limit: Limit = opt.HISTORY_DEFAULT, cursor: Cursor = None) -> opt.History:
-    return service().history(service().waba(), limit, cursor)
+def waba_history(limit: Limit = opt.HISTORY_DEFAULT, next_token: NextToken = None) -> opt.History:
+    return service().history(service().waba(), limit, next_token)
 
 
 @app.get(
     "/waba/onboarding",
     summary="MM API onboarding status, and where sends will go",
     tags=["waba"],
-    responses=_responses(
-        _answer(
-            "Onboarding and routing", opt.Onboarding, onboarded="onboarded", not_onboarded="eligible_strict"
-        ),
-        404,
-        429,
-        502,
-        s500=_NOT_CONFIGURED,
-    ),
+    responses=RESPONSES["onboarding_get"],
 )
 def get_onboarding() -> opt.Onboarding:
     return clients.run(service().onboarding())
@@ -297,48 +197,20 @@ def openapi_document() -> Response[str]:
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, app.get_openapi_json_schema())
 
 
-# ---------------------------------------------------------------- errors
+# ---------------------------------------------------------------- errors beyond api.install's table
 
 
-def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, body, headers=headers)
-
-
-@app.exception_handler(opt.ApiError)
-def _api_error(exc: opt.ApiError) -> Response:
-    log = logger.error if exc.status_code >= 500 else logger.info
-    log("request failed", extra={"status": exc.status_code, "error": exc.error, "reason": exc.message})
-    if isinstance(exc, opt.AuditFailed):
-        metrics.add_metric(name="AuditWriteFailures", unit=MetricUnit.Count, value=1)
-    return _error(exc.status_code, exc.body(), exc.headers)
-
-
-@app.exception_handler(RequestValidationError)
-def _invalid_request(exc: RequestValidationError) -> Response:
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        if len(loc) > 1 and loc[0] in ("body", "query", "path"):
-            loc = loc[1:]
-        errors.append((".".join(loc) or "body", str(err.get("msg", "invalid")).removeprefix("Value error, ")))
-    logger.info("request rejected", extra={"fields": [f for f, _ in errors]})
-    message = "; ".join(f"{field}: {reason}" for field, reason in errors)
-    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, opt.InvalidRequest(message, errors).body())
+@app.exception_handler(NotRecorded)
+def _not_recorded(exc: NotRecorded) -> Response:
+    metrics.add_metric(name="AuditWriteFailures", unit=MetricUnit.Count, value=1)
+    return api.error_response(exc)
 
 
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     # Anything else (DynamoDB down, a bug): logged with its traceback, answered without it.
     logger.exception("unexpected error")
-    return _error(
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        {"message": "internal error", "error": "internal_error", "errors": []},
-    )
-
-
-@app.not_found
-def _no_route(exc: Exception) -> Response:
-    return _error(HTTPStatus.NOT_FOUND, {"message": "no such route", "error": "no_route", "errors": []})
+    return api.error_response(DomainError("internal error"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

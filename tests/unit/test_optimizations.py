@@ -14,11 +14,15 @@ import pytest
 from httpx_transport import HttpxTransport
 from pydantic import ValidationError
 
+from mmcore import api
+from mmcore import exceptions as E
 from mmcore import optimizations as opt
 from mmcore.graph import GraphClient
 from mmcore.meta import creative
 from mmcore.meta.errors import GraphError
+from mmcore.optimizations.examples import openapi_examples
 from mmcore.settings import Settings
+from mmcore.store.audit import AuditLog
 
 TEMPLATE, WABA, PHONE = "1234567890000002", "102290129340398", "106540352242922"
 TODAY = dt.date(2026, 3, 20)
@@ -130,8 +134,8 @@ DOES_NOT_EXIST = "Unsupported get request. Object with ID '1' does not exist, ca
 )
 def test_an_unknown_node_is_a_404(exc):
     mapped = opt.map_graph_error(exc, TARGET)
-    assert isinstance(mapped, opt.NotFound) and mapped.status_code == 404
-    assert mapped.body()["graph"]["fbtrace_id"] == "Trace1" and TEMPLATE in mapped.message
+    assert isinstance(mapped, E.NotFound) and api.status_of(mapped) == 404
+    assert mapped.details["graph"]["fbtrace_id"] == "Trace1" and TEMPLATE in mapped.message
 
 
 @pytest.mark.parametrize(
@@ -139,14 +143,14 @@ def test_an_unknown_node_is_a_404(exc):
 )
 def test_rate_limits_are_a_429_with_the_catalog_delay(status, code, delay):
     mapped = opt.map_graph_error(graph_error(status, code, "Rate limit issues"), TARGET)
-    assert isinstance(mapped, opt.RateLimited) and mapped.status_code == 429
-    assert mapped.headers == {"Retry-After": str(delay)} and mapped.body()["retry_after_seconds"] == delay
+    assert isinstance(mapped, E.RateLimited) and api.status_of(mapped) == 429
+    assert mapped.retry_after == delay and api.body_of(mapped)["retry_after_seconds"] == delay
 
 
 def test_other_failures_are_a_502_with_graphs_code_and_fbtrace_id():
     mapped = opt.map_graph_error(graph_error(401, 190, "Invalid OAuth access token"), TARGET)
-    assert isinstance(mapped, opt.GraphFailure) and mapped.status_code == 502
-    assert mapped.body()["graph"] | {"message": None} == {
+    assert isinstance(mapped, E.UpstreamFailed) and api.status_of(mapped) == 502
+    assert mapped.details["graph"] | {"message": None} == {
         "code": 190,
         "message": None,
         "details": None,
@@ -155,13 +159,13 @@ def test_other_failures_are_a_502_with_graphs_code_and_fbtrace_id():
     }
     # a bad parameter (code 100 without "does not exist") is Meta refusing, not a missing template
     assert isinstance(
-        opt.map_graph_error(graph_error(400, 100, "Invalid parameter"), TARGET), opt.GraphFailure
+        opt.map_graph_error(graph_error(400, 100, "Invalid parameter"), TARGET), E.UpstreamFailed
     )
 
 
 def test_no_answer_to_a_change_says_it_may_have_been_applied():
     mapped = opt.map_graph_error(graph_error(None, None), TARGET, changing=True)
-    assert isinstance(mapped, opt.GraphFailure) and "may or may not have been applied" in mapped.message
+    assert isinstance(mapped, E.UpstreamFailed) and "may or may not have been applied" in mapped.message
 
 
 # ---------------------------------------------------------------- a change: Graph first, then audit
@@ -174,10 +178,10 @@ class FakeAudit:
         self.records: list[opt.AuditRecord] = []
         self.fail = fail
 
-    def put(self, target: opt.Target, record: opt.AuditRecord) -> None:
+    def put(self, record: dict[str, Any]) -> None:
         if self.fail:
             raise RuntimeError("table unavailable")
-        self.records.append(record)
+        self.records.append(opt.AuditRecord.model_validate(record))
 
 
 class FakeMeta:
@@ -256,16 +260,16 @@ def test_a_graph_failure_before_or_during_the_change_writes_no_audit(failing):
     meta, audit = FakeMeta(), FakeAudit()
     meta.fail[failing] = rate_limited()
     svc = service(meta, audit)
-    with pytest.raises(opt.RateLimited):
+    with pytest.raises(E.RateLimited):
         asyncio.run(svc.update(svc.template(TEMPLATE), update({"auto_promotion_tag": "OPT_OUT"}), CTX))
     assert audit.records == []
 
 
-def test_a_change_without_an_answer_is_a_502_that_says_so_and_no_audit():
+def test_a_change_without_an_answer_is_an_upstream_failure_that_says_so_and_no_audit():
     meta, audit = FakeMeta(), FakeAudit()
     meta.fail[("POST", 1)] = httpx.ReadTimeout("timed out")
     svc = service(meta, audit)
-    with pytest.raises(opt.GraphFailure, match="may or may not have been applied"):
+    with pytest.raises(E.UpstreamFailed, match="may or may not have been applied"):
         asyncio.run(svc.update(svc.template(TEMPLATE), update({"auto_promotion_tag": "OPT_OUT"}), CTX))
     assert audit.records == []
 
@@ -297,11 +301,11 @@ def test_meta_reporting_something_else_than_what_was_sent_is_a_warning():
 def test_an_audit_failure_after_meta_applied_the_change_is_logged_in_full(caplog):
     meta, audit = FakeMeta(), FakeAudit(fail=True)
     svc = service(meta, audit)
-    with caplog.at_level(logging.ERROR), pytest.raises(opt.AuditFailed) as raised:
+    with caplog.at_level(logging.ERROR), pytest.raises(E.NotRecorded) as raised:
         asyncio.run(svc.update(svc.template(TEMPLATE), update({"auto_promotion_tag": "OPT_OUT"}), CTX))
     assert meta.posts  # applied at Meta
-    audit_id = raised.value.body()["audit_id"]
-    assert raised.value.status_code == 500 and audit_id in raised.value.message
+    audit_id = raised.value.details["audit_id"]
+    assert api.body_of(raised.value)["error"] == "audit_failed" and audit_id in raised.value.message
     logged = next(r.audit for r in caplog.records if hasattr(r, "audit"))
     assert logged["audit_id"] == audit_id and logged["after"]["auto_promotion_tag"] == "OPT_OUT"
 
@@ -309,9 +313,9 @@ def test_an_audit_failure_after_meta_applied_the_change_is_logged_in_full(caplog
 def test_invalid_features_are_refused_before_any_graph_call():
     meta, audit = FakeMeta(), FakeAudit()
     svc = service(meta, audit)
-    with pytest.raises(opt.InvalidRequest) as raised:
+    with pytest.raises(E.InvalidInput) as raised:
         asyncio.run(svc.update(svc.template(TEMPLATE), update({"prodcut_extensions": "OPT_OUT"}), CTX))
-    body = raised.value.body()
+    body = api.body_of(raised.value)
     assert body["valid_keys"] == sorted(creative.BY_KEY) and body["suggestions"] == {
         "prodcut_extensions": "product_extensions"
     }
@@ -321,10 +325,10 @@ def test_invalid_features_are_refused_before_any_graph_call():
             "reason": "unknown feature (did you mean 'product_extensions'?)",
         }
     ]
-    with pytest.raises(opt.InvalidRequest) as raised:
+    with pytest.raises(E.InvalidInput) as raised:
         asyncio.run(svc.update(svc.template(TEMPLATE), update({"image_touchups": "ON"}), CTX))
     assert raised.value.errors == [("features.image_touchups", "enroll_status must be OPT_IN or OPT_OUT")]
-    with pytest.raises(opt.InvalidRequest, match="twice"):
+    with pytest.raises(E.InvalidInput, match="twice"):
         asyncio.run(
             svc.update(
                 svc.template(TEMPLATE),
@@ -353,10 +357,10 @@ def test_ttl_change_is_audited_with_before_and_after():
 def test_template_routes_do_not_reach_the_waba_or_phone_nodes_and_waba_routes_need_its_id():
     svc = service(FakeMeta(), FakeAudit())
     for node in (WABA, PHONE):
-        with pytest.raises(opt.NotFound):
+        with pytest.raises(E.NotFound):
             svc.template(node)
     svc.settings = Settings(waba_id="")
-    with pytest.raises(opt.NotConfigured):
+    with pytest.raises(E.NotConfigured):
         svc.waba()
 
 
@@ -393,7 +397,7 @@ def test_onboarding_says_where_sends_go(answer, policy, sends, onboarded):
     assert any("Only ONBOARDED and ELIGIBLE" in n for n in result.notes) == undocumented
 
 
-# ---------------------------------------------------------------- bodies, cursors, examples
+# ---------------------------------------------------------------- bodies, page tokens, examples
 
 
 @pytest.mark.parametrize(
@@ -426,16 +430,35 @@ def test_ttl_bounds(ttl, ok):
             opt.TtlUpdate.model_validate({"message_send_ttl_seconds": ttl})
 
 
-def test_cursors_round_trip_and_forgeries_are_refused():
-    sort_key = "2026-03-20T10:15:30.123456Z#0b7f3c1e-5d2a-4f8e-9a61-3c2d7e8f9a10"
-    assert opt._decode_cursor(opt._encode_cursor(sort_key)) == sort_key
-    for forged in ("!!!", opt._encode_cursor("MSG"), ""):
-        with pytest.raises(opt.InvalidRequest):
-            opt._decode_cursor(forged or "=")
+class PagedTable:
+    """A DynamoDB client that answers every query with one item and a LastEvaluatedKey in its partition."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, Any]] = []
+
+    def query(self, **query: Any) -> dict[str, Any]:
+        self.queries.append(query)
+        pk = query["ExpressionAttributeValues"][":pk"]
+        last = {"pk": pk, "sk": {"S": f"2026-03-20T10:15:30.{len(self.queries):06d}Z#a"}}
+        return {"Items": [{**last, "audit_id": {"S": "a"}}], "LastEvaluatedKey": last}
+
+
+def test_history_tokens_continue_their_own_history_and_other_tokens_are_refused():
+    table = PagedTable()
+    log = AuditLog(table, "t")
+    items, token = log.page("template", TEMPLATE, 1)
+    assert items == [{"audit_id": "a"}] and token
+    log.page("template", TEMPLATE, 1, token)
+    assert table.queries[1]["ExclusiveStartKey"]["sk"] == {"S": "2026-03-20T10:15:30.000001Z#a"}
+    for forged in ("!!!", "bm90LWEtdG9rZW4", token):  # garbage, not JSON, another target's history
+        with pytest.raises(E.InvalidInput) as raised:
+            log.page("waba", WABA, 1, forged)
+        assert raised.value.errors[0][0] == "next_token"
+    assert len(table.queries) == 2
 
 
 def test_openapi_examples_are_valid_answers():
-    ex = opt.openapi_examples()
+    ex = openapi_examples()
     opt.OptimizationsView.model_validate(ex["template_view"])
     opt.OptimizationsChange.model_validate(ex["template_change"])
     opt.OptimizationsChange.model_validate(ex["waba_change"])
@@ -444,8 +467,17 @@ def test_openapi_examples_are_valid_answers():
     opt.History.model_validate(ex["history"])
     opt.FeaturesUpdate.model_validate(ex["template_put"])
     opt.FeaturesUpdate.model_validate(ex["template_put_unknown"])
-    for key in ("unknown_feature", "not_found", "rate_limited", "graph_error", "audit_failed", "bad_cursor"):
-        opt.ErrorBody.model_validate(ex[key])
+    kinds = {
+        "unknown_feature": "invalid_request",
+        "bad_next_token": "invalid_request",
+        "not_found": "not_found",
+        "rate_limited": "rate_limited",
+        "graph_error": "graph_error",
+        "audit_failed": "audit_failed",
+        "not_configured": "not_configured",
+    }
+    for key, kind in kinds.items():
+        assert api.ErrorBody.model_validate(ex[key]).error == kind
     assert [o["feature"] for o in ex["template_view_eea"]["region"]["off"]] == [
         "click_reporting",
         "conversion_reporting",

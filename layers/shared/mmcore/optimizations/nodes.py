@@ -1,0 +1,52 @@
+"""The Graph calls on a template or WABA node, a Graph failure raised as a domain error
+(:func:`~mmcore.optimizations.errors.map_graph_error`) after a log line with Graph's code and fbtrace_id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmcore.meta import creative
+from mmcore.meta.errors import GraphError
+from mmcore.optimizations.errors import map_graph_error
+from mmcore.optimizations.models import Target
+
+
+class Nodes:
+    """Reads and changes of a node through ``graph`` (a :class:`mmcore.graph.GraphClient`: ``call``)."""
+
+    def __init__(self, graph: Any, logger: Any) -> None:
+        self.graph = graph
+        self.logger = logger
+
+    async def features(self, target: Target) -> dict[str, str]:
+        """The creative optimizations Meta reports, lowercase key -> status."""
+        return creative.from_graph(await self.read(target, "degrees_of_freedom_spec"))
+
+    async def ttl(self, target: Target) -> int | None:
+        """The template's ``message_send_ttl_seconds`` (None: unset)."""
+        value = (await self.read(target, "message_send_ttl_seconds")).get("message_send_ttl_seconds")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    async def read(self, target: Target, fields: str) -> dict[str, Any]:
+        """``GET /<id>?fields=...``."""
+        return await self._call(target, "GET", params={"fields": fields})
+
+    async def change(self, target: Target, body: dict[str, Any]) -> None:
+        """``POST /<id>``; a POST without an answer says it may have been applied."""
+        await self._call(target, "POST", json_body=body, changing=True)
+
+    async def _call(
+        self,
+        target: Target,
+        method: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+        changing: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            return await self.graph.call(method, f"/{target.id}", params=params, json_body=json_body)
+        except GraphError as exc:
+            extra = {"target": target.label, "method": method, "code": exc.code, "fbtrace_id": exc.fbtrace_id}
+            self.logger.warning("graph call failed", extra=extra)
+            raise map_graph_error(exc, target, changing=changing) from None
