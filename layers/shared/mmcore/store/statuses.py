@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -38,7 +39,20 @@ from mmcore.store.batch import batch_get
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 
-RANK: Mapping[str, int] = MappingProxyType({"sent": 1, "failed": 2, "delivered": 3, "read": 4})
+
+class DeliveryStatus(StrEnum):
+    """The statuses Meta sends that move a message's delivery state (others are kept as events only)."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    READ = "read"
+
+
+# The precedence, its one definition: a status moves the state only past a lower rank.
+RANK: Mapping[str, int] = MappingProxyType(
+    {DeliveryStatus.SENT: 1, DeliveryStatus.FAILED: 2, DeliveryStatus.DELIVERED: 3, DeliveryStatus.READ: 4}
+)
 
 # pricing.category (or conversation.origin.type before v24) -> the route the message took [MM-SEND].
 PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "marketing": "cloud_api_fallback"})
@@ -407,7 +421,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     update.set("path", state.get("path"))
     errors = state.get("errors") or []
-    failed = status == "failed" and errors
+    failed = status == DeliveryStatus.FAILED and errors
     if failed:
         update.set("error", dict(errors[0]))
     expression = update.expression(bump_version=False)
