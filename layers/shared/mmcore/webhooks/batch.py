@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmcore.store.statuses import StatusEvent
+from mmcore.store.status_events import StatusEvent
 
 
 @dataclass(frozen=True, slots=True)

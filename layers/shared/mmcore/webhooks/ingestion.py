@@ -21,7 +21,7 @@ from mmcore.store import keys, statuses
 from mmcore.store.batch import batch_get, batch_write
 from mmcore.store.codec import from_item
 from mmcore.store.inbound import Replies
-from mmcore.store.statuses import StatusEvent
+from mmcore.store.status_events import StatusEvent
 from mmcore.store.suppressions import Suppression, Suppressions
 from mmcore.webhooks import optouts
 from mmcore.webhooks.batch import Batch, Inbound, TemplateChange

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from mmcore.meta.phones import mask
 from mmcore.observability import logger
-from mmcore.store.statuses import DeliveryStatus, StatusEvent
+from mmcore.store.status_events import DeliveryStatus, StatusEvent
 from mmcore.store.suppressions import Kind, Suppression, Suppressions
 from mmcore.webhooks.batch import Preference
 

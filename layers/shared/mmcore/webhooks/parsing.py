@@ -17,8 +17,8 @@ from pydantic_core import from_json
 from mmcore.exceptions import Malformed
 from mmcore.meta.errors import GraphError
 from mmcore.observability import logger
-from mmcore.store import statuses
-from mmcore.store.statuses import StatusEvent
+from mmcore.store import status_events
+from mmcore.store.status_events import StatusEvent
 from mmcore.webhooks.batch import AccountChange, Batch, Inbound, Other, Preference, TemplateChange
 from mmcore.webhooks.wire import (
     AccountUpdateWire,
@@ -188,10 +188,12 @@ def _status_event(
     pricing = wire.pricing or Pricing()
     origin = wire.conversation.origin.type if wire.conversation and wire.conversation.origin else None
     status = wire.status.lower()
-    if status not in statuses.RANK:
+    if status not in status_events.RANK:
         logger.warning("unknown status kept", extra={"wamid": wire.id, "status": status})
     category = pricing.category
-    if (category or origin) and statuses.path_for(category or origin) not in statuses.PATHS.values():
+    if (category or origin) and status_events.path_for(
+        category or origin
+    ) not in status_events.PATHS.values():
         logger.info(
             "non-marketing pricing category", extra={"wamid": wire.id, "category": category or origin}
         )
