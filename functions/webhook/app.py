@@ -11,14 +11,16 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mmcore import clients
+from mmcore import api, clients
+from mmcore import exceptions as E
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 
 if TYPE_CHECKING:
-    from mmcore.webhooks import Ingestor, WebhookRejected
+    from mmcore.webhooks import Ingestor
 
 app = APIGatewayHttpResolver()
+api.install(app, domain_errors=())  # validation and unknown routes; domain errors below, with their metrics
 
 _METRICS = {  # Summary count -> metric name
     "statuses": "WebhookStatuses",
@@ -41,7 +43,8 @@ _PATH_METRICS = {"mm_api": "StatusesViaMmApi", "cloud_api_fallback": "StatusesVi
 
 
 # mmcore.webhooks (its models, the ledger, botocore: most of the cold start, see benchmarks/cold_start.py) is
-# imported where a request first needs it, not at init.
+# imported where a request first needs it, not at init; its errors are mmcore.exceptions', light, mapped
+# at init by refused().
 
 
 @cache
@@ -57,15 +60,24 @@ def ingestor() -> Ingestor:
     )
 
 
+@app.exception_handler(E.DomainError)
+def refused(exc: E.DomainError) -> Response:
+    """A refused POST or handshake (nothing written), or a store failure (503: Meta retries)."""
+    response = api.error_response(exc)
+    if isinstance(exc, E.Unavailable):
+        metrics.add_metric(name="WebhookNotStored", unit=MetricUnit.Count, value=1)
+    else:
+        logger.warning("webhook rejected", extra={"status": response.status_code, "reason": exc.message})
+        metrics.add_metric(name=f"WebhookRejected{response.status_code}", unit=MetricUnit.Count, value=1)
+    return response
+
+
 @app.get("/webhook")
 def verify() -> Response:
     from mmcore import webhooks
 
     params = app.current_event.query_string_parameters
-    try:
-        challenge = webhooks.verify_subscription(params, clients.graph_secrets().verify_token)
-    except webhooks.WebhookRejected as exc:
-        return rejected(exc)
+    challenge = webhooks.verify_subscription(params, clients.graph_secrets().verify_token)
     metrics.add_metric(name="WebhookVerified", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type="text/plain", body=challenge)
 
@@ -75,17 +87,12 @@ def receive() -> Response:
     from mmcore import webhooks
 
     event = app.current_event
-    try:
-        # The raw body, not event.body/json_body: the signature covers the exact bytes Meta sent.
-        raw = webhooks.raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
-        webhooks.check_signature(
-            raw, event.headers.get(webhooks.SIGNATURE_HEADER), clients.graph_secrets().app_secret
-        )
-        summary = ingestor().ingest(webhooks.parse(raw))
-    except webhooks.WebhookRejected as exc:
-        return rejected(exc)
-    except webhooks.StoreUnavailable:
-        return unavailable()
+    # The raw body, not event.body/json_body: the signature covers the exact bytes Meta sent.
+    raw = webhooks.raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
+    webhooks.check_signature(
+        raw, event.headers.get(webhooks.SIGNATURE_HEADER), clients.graph_secrets().app_secret
+    )
+    summary = ingestor().ingest(webhooks.parse(raw))
     for name, metric in _METRICS.items():
         if summary.counts[name]:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=summary.counts[name])
@@ -95,21 +102,6 @@ def receive() -> Response:
         )
     logger.info("webhook stored", extra={"counts": dict(summary.counts), "paths": dict(summary.paths)})
     return Response(status_code=200, content_type="application/json", body=json.dumps({"stored": True}))
-
-
-# The two answers for the webhooks module's errors: caught in the routes (not with app.exception_handler,
-# which would need the exception classes, hence the module, at init).
-
-
-def rejected(exc: WebhookRejected) -> Response:
-    logger.warning("webhook rejected", extra={"status": exc.status, "reason": exc.reason})
-    metrics.add_metric(name=f"WebhookRejected{exc.status}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=exc.status, content_type="text/plain", body=exc.reason)
-
-
-def unavailable() -> Response:
-    metrics.add_metric(name="WebhookNotStored", unit=MetricUnit.Count, value=1)
-    return Response(status_code=503, content_type="text/plain", body="not stored, retry later")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

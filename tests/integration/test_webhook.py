@@ -24,14 +24,19 @@ from simsend import sim_send
 
 from mmapi.simulator import Simulator
 from mmcore import clients, webhooks
+from mmcore.store import keys, statuses
 from mmcore.store import messages as L
-from mmcore.store import statuses
+from mmcore.store.accounts import Accounts
 from mmcore.store.codec import from_item, to_item
+from mmcore.store.inbound import Replies, Unhandled
+from mmcore.store.suppressions import Suppressions
+from mmcore.store.templates import Templates
 from mmcore.webhooks import sign
 
 VERIFY_TOKEN = "local-verify-token"  # what events/webhook_get_verify.json carries
 EVENTS_SECRET = "sim-app-secret"  # what signs events/webhook_post_*.json (the simulator's default)
 WAMID = "wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgSQzQ1RjhCQzE3NUQ3MzdEQjQ5AA=="  # in the event files
+WABA = "102290129340398"  # the entry id of the event files and of envelope()
 
 
 # ---------------------------------------------------------------- wiring
@@ -63,9 +68,7 @@ def http_event(
     return event
 
 
-def envelope(
-    *changes: dict[str, Any], waba: str = "102290129340398", at: int | None = None
-) -> dict[str, Any]:
+def envelope(*changes: dict[str, Any], waba: str = WABA, at: int | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": waba, "changes": list(changes)}
     if at is not None:
         entry["time"] = at
@@ -135,23 +138,32 @@ class WebhookEnv:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        found = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-        )
+    def state(self, wamid: str) -> dict[str, Any] | None:
+        found = self.ddb.get_item(TableName=self.table, Key=keys.wamid_state(wamid), ConsistentRead=True)
         return from_item(found["Item"]) if "Item" in found else None
 
-    def state(self, wamid: str) -> dict[str, Any] | None:
-        return self.item(f"WAMID#{wamid}", "STATE")
-
     def events(self, wamid: str) -> list[dict[str, Any]]:
+        """The status events kept for ``wamid``: the items beside its state whose key is an event's."""
+        return self._events(keys.wamid_state(wamid))
+
+    def template_events(self, name: str, language: str) -> list[dict[str, Any]]:
+        return self._events(keys.template(WABA, name, language))
+
+    def _events(self, beside: keys.Key) -> list[dict[str, Any]]:
         answer = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :evt)",
-            ExpressionAttributeValues={":pk": {"S": f"WAMID#{wamid}"}, ":evt": {"S": "EVT#"}},
+            ExpressionAttributeValues={":pk": beside["pk"], ":evt": {"S": keys.EVT}},
             ConsistentRead=True,
         )
         return [from_item(i) for i in answer["Items"]]
+
+    def suppression(self, user: str) -> dict[str, Any] | None:
+        return Suppressions(self.ddb, self.table).get(user)
+
+    def halt(self, scope: str, key: str) -> dict[str, Any] | None:
+        """The live halt the sender would see, or None."""
+        return self.prefetch(halts=[(scope, key)]).halted.get((scope, key))
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         return L.Ledger(self.ddb, self.table).get_message(message_id)
@@ -487,7 +499,9 @@ def test_sender_and_simulator_end_to_end(send_env, aws, monkeypatch):
 
 
 def _campaign_messages(env: WebhookEnv) -> list[dict[str, Any]]:
-    return [i for (pk, sk), i in env.items().items() if pk.startswith("MSG#")]
+    return [
+        i for k, i in env.items().items() if "message_id" in i and k == keys.of(keys.message(i["message_id"]))
+    ]
 
 
 # ---------------------------------------------------------------- precedence
@@ -607,7 +621,7 @@ def test_a_state_written_between_the_read_and_the_put_is_merged_not_lost(env):
 def test_a_state_without_version_is_advanced_by_the_conditional_updates(env):
     env.ddb.put_item(
         TableName=env.table,
-        Item=to_item({"pk": "WAMID#wamid.OLD", "sk": "STATE", "status": "sent", "status_order": 10**11}),
+        Item=to_item({**keys.plain(keys.wamid_state("wamid.OLD")), "status": "sent", "status_order": 10**11}),
     )
     found = env.state("wamid.OLD")
     recorded = statuses.advance(env.ddb, env.table, _events(status("wamid.OLD", "read", 1750000003)), found)
@@ -638,9 +652,7 @@ def test_a_batch_costs_less_than_one_dynamodb_call_per_status(env):
     # the 150 events 25 a call: 109 calls for 150 statuses
     assert calls == {"BatchGetItem": 3, "PutItem": 50, "UpdateItem": 50, "BatchWriteItem": 6}
     assert {env.message(f"m-c{i}")["status"] for i in range(50)} == {"read"}
-    assert (
-        len([k for k in env.items() if k[0].startswith("WAMID#wamid.C") and k[1].startswith("EVT#")]) == 150
-    )
+    assert sum(len(env.events(f"wamid.C{i}")) for i in range(50)) == 150
 
 
 # ---------------------------------------------------------------- status before the sender's record
@@ -729,8 +741,7 @@ def test_a_batch_of_1000_statuses_is_stored(env):
     print(
         f"\n1,000-status POST against in-process moto: {elapsed:.2f} s"
     )  # measured in benchmarks/, not asserted
-    evts = [k for k in env.items() if k[0].startswith("WAMID#wamid.K") and k[1].startswith("EVT#")]
-    assert len(evts) == 750
+    assert sum(len(env.events(f"wamid.K{i}")) for i in range(250)) == 750
     assert {env.message(f"m-k{i}")["status"] for i in range(250)} == {"read"}
 
 
@@ -745,7 +756,7 @@ def test_user_preferences_stop_then_resume_through_the_simulator(env, sim, recei
     sim.user_preference("919876543213", "resume")
     sim.wait_for_webhooks_idle(5)
     assert env.prefetch("919876543213").suppressed == frozenset()
-    assert env.item("SUPPRESS#919876543213", "SUPPRESS") is None
+    assert env.suppression("919876543213") is None
 
 
 def test_a_late_stop_older_than_the_resume_does_not_opt_out_again(env):
@@ -797,7 +808,7 @@ def test_131049_rests_the_user_for_24_hours(env):
         "wamid.U", "failed", at, to="919876543216", errors=[{"code": 131049, "title": "healthy ecosystem"}]
     )
     assert env.post(envelope(statuses_change(item)))["statusCode"] == 200
-    rest = env.item("SUPPRESS#919876543216", "SUPPRESS")
+    rest = env.suppression("919876543216")
     assert rest["until"] == at + 24 * 3600 and rest["code"] == 131049
     assert env.prefetch("919876543216").suppressed == {"919876543216"}
     assert env.prefetch("919876543216", now=at + 24 * 3600 + 1).suppressed == frozenset()
@@ -812,14 +823,14 @@ def test_131049_rests_the_user_for_24_hours(env):
             statuses_change(status("wamid.W", "failed", at + 2, to="919876543216", errors=[{"code": 131049}]))
         )
     )
-    assert "until" not in env.item("SUPPRESS#919876543216", "SUPPRESS")
+    assert "until" not in env.suppression("919876543216")
 
 
 def test_failed_event_file_suppresses_its_131050_recipient(env):
     assert env.invoke(load_event("webhook_post_failed.json"))["statusCode"] == 200
     assert env.prefetch("919876543211").suppressed == {"919876543211"}
     # its 131049 is from 2025: the 24 h rest is long over, so nothing is written for it
-    assert env.item("SUPPRESS#919876543212", "SUPPRESS") is None
+    assert env.suppression("919876543212") is None
 
 
 def test_bsuid_failed_status_without_recipient_id_is_stored_not_suppressed(env):
@@ -828,10 +839,16 @@ def test_bsuid_failed_status_without_recipient_id_is_stored_not_suppressed(env):
     contacts = [{"profile": {"name": "A", "username": "a"}, "user_id": "user.93738123"}]
     change = statuses_change(item)
     change["value"]["contacts"] = contacts
+    before = set(env.items())
     assert env.post(envelope(change))["statusCode"] == 200
     [event] = env.events("wamid.BS")
     assert event["recipient_user_id"] == "user.93738123"
-    assert not [k for k in env.items() if k[0].startswith("SUPPRESS#")]
+    # only the event and the wamid's state: no suppression of any user
+    written = set(env.items()) - before
+    assert written == {
+        keys.of(keys.status_event("wamid.BS", 1750000000, "failed")),
+        keys.of(keys.wamid_state("wamid.BS")),
+    }
 
 
 # ---------------------------------------------------------------- replies, templates, account
@@ -855,7 +872,7 @@ def test_replies_are_stored_and_published_to_eventbridge(env, sim, receiver):
     tap = events[tap_id]["detail"]
     assert tap["message"]["button"]["payload"] == "SHOP_NOW"
     assert tap["in_reply_to"] == {"wamid": wamid, "message_id": "m-reply", "campaign_id": "camp-9"}
-    stored = env.item(f"INBOUND#{tap_id}", "MSG")
+    stored = Replies(env.ddb, env.table).get(tap_id)
     assert (stored["campaign_id"], stored["button_payload"]) == ("camp-9", "SHOP_NOW")
 
 
@@ -864,14 +881,14 @@ def test_a_reply_delivered_twice_is_stored_and_published_once(env):
     assert env.invoke(event)["statusCode"] == 200
     assert env.invoke(event)["statusCode"] == 200
     assert len(env.replies(2, timeout=1)) == 2  # two messages in the file, each once
-    assert len([k for k in env.items() if k[0].startswith("INBOUND#")]) == 2
+    ids = [m["id"] for m in json.loads(event["body"])["entry"][0]["changes"][0]["value"]["messages"]]
+    assert len(ids) == 2 and all(Replies(env.ddb, env.table).get(i) for i in ids)
 
 
 def test_template_paused_halts_it_and_approved_releases_it(env):
     assert env.invoke(load_event("webhook_post_template_paused.json"))["statusCode"] == 200
-    halt = env.item("HALT#template#summer_sale:en_US", "HALT")
+    halt = env.halt("template", "summer_sale:en_US")
     assert halt["code"] == 132015 and halt["until"] > time.time() + 6 * 24 * 3600
-    assert ("template", "summer_sale:en_US") in env.prefetch(halts=[("template", "summer_sale:en_US")]).halted
 
     def template(event: str, at: int) -> dict[str, Any]:
         value = {
@@ -884,21 +901,19 @@ def test_template_paused_halts_it_and_approved_releases_it(env):
         return envelope({"field": "message_template_status_update", "value": value}, at=at)
 
     env.post(template("APPROVED", 1750030500))
-    assert env.item("HALT#template#summer_sale:en_US", "HALT") is None
+    assert env.halt("template", "summer_sale:en_US") is None
     env.post(template("PAUSED", 1750030400))  # a late retry of the pause: older than the approval
-    assert env.item("HALT#template#summer_sale:en_US", "HALT") is None
+    assert env.halt("template", "summer_sale:en_US") is None
     env.post(template("DISABLED", 1750030600))
-    halt = env.item("HALT#template#summer_sale:en_US", "HALT")
+    halt = env.halt("template", "summer_sale:en_US")
     assert halt["code"] == 132016 and halt["until"] > time.time() + 29 * 24 * 3600
-    assert env.item("TEMPLATE#summer_sale:en_US", "STATUS")["status"] == "DISABLED"
-    assert (
-        len([k for k in env.items() if k[0] == "TEMPLATE#summer_sale:en_US" and k[1].startswith("EVT#")]) == 3
-    )  # the late PAUSED: a duplicate
+    assert Templates(env.ddb, env.table, WABA).get("summer_sale", "en_US")["status"] == "DISABLED"
+    assert len(env.template_events("summer_sale", "en_US")) == 3  # the late PAUSED: a duplicate
 
 
 def test_mm_lite_terms_signed_is_recorded(env):
     assert env.invoke(load_event("webhook_post_account_update.json"))["statusCode"] == 200
-    onboarding = env.item("ACCOUNT#102290129340398", "ONBOARDING")
+    onboarding = Accounts(env.ddb, env.table).onboarding(WABA)
     assert (onboarding["event"], onboarding["owner_business_id"]) == (
         "MM_LITE_TERMS_SIGNED",
         "1001122334455667",
@@ -918,8 +933,9 @@ def test_unknown_statuses_categories_fields_and_bad_items_are_kept(env):
     assert env.events("wamid.X")[0]["status"] == "played" and env.state("wamid.X") is None
     assert json.loads(env.events("wamid.Y")[0]["raw"])["pricing"]["new_flag"] == 1
     assert env.state("wamid.Y")["path"] == "utility"
-    kinds = {k[0] for k in env.items() if k[0].startswith("WEBHOOK#")}
-    assert kinds == {"WEBHOOK#invalid", "WEBHOOK#user_actions", "WEBHOOK#phone_number_quality_update"}
+    kept = Unhandled(env.ddb, env.table)
+    assert all(kept.of_kind(kind) for kind in ("invalid", "user_actions", "phone_number_quality_update"))
+    assert not kept.of_kind("messages.unknown")
 
 
 # ---------------------------------------------------------------- property: mutated envelopes
@@ -1108,7 +1124,7 @@ def _changes(document: Any) -> Iterator[dict[str, Any]]:
 
 def expected_keys(document: Any) -> set[tuple[str, str]]:
     """Items an accepted POST must leave: one per valid status and per valid inbound message."""
-    keys = set()
+    found = set()
     for change in _changes(document):
         if change["field"] != "messages":
             continue
@@ -1119,11 +1135,11 @@ def expected_keys(document: Any) -> set[tuple[str, str]]:
             wamid, name, at = item.get("id"), item.get("status"), _epoch(item.get("timestamp"))
             valid_id = isinstance(wamid, str) and 1 <= len(wamid) <= 400
             if valid_id and isinstance(name, str) and _STATUS.match(name) and at is not None:
-                keys.add((f"WAMID#{wamid}", f"EVT#{at}#{name.lower()}"))
+                found.add(keys.of(keys.status_event(wamid, at, name.lower())))
         for item in value.get("messages") if isinstance(value.get("messages"), list) else []:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and 1 <= len(item["id"]) <= 400:
-                keys.add((f"INBOUND#{item['id']}", "MSG"))
-    return keys
+                found.add(keys.of(keys.inbound(item["id"])))
+    return found
 
 
 @settings(

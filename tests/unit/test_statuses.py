@@ -16,6 +16,8 @@ from mmcore.store.statuses import StatusEvent
 
 def test_precedence_sent_failed_delivered_read():
     assert sorted(statuses.RANK, key=statuses.RANK.get) == ["sent", "failed", "delivered", "read"]
+    assert set(statuses.RANK) == set(statuses.DeliveryStatus)
+    assert StatusEvent("w", statuses.DeliveryStatus.READ, 1).rank == StatusEvent("w", "read", 1).rank == 4
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from mmapi.simulator import sign as simulator_sign
 from mmcore import webhooks
-from mmcore.webhooks import WebhookRejected
+from mmcore.exceptions import Forbidden, Malformed, NotAuthenticated, TooLarge
 
 SECRET = "app-secret"
 NOW = 1_750_000_000
@@ -49,10 +49,9 @@ def test_handshake_echoes_the_challenge():
         (None, "tok"),
     ],
 )
-def test_handshake_refusals_are_403(params, token):
-    with pytest.raises(WebhookRejected) as refused:
+def test_handshake_refusals_are_forbidden(params, token):
+    with pytest.raises(Forbidden):
         webhooks.verify_subscription(params, token)
-    assert refused.value.status == 403
 
 
 # ---------------------------------------------------------------- body and signature
@@ -66,15 +65,12 @@ def test_raw_body_decodes_base64_and_keeps_text_bytes():
 
 
 def test_raw_body_refuses_bad_base64_and_oversized_bodies():
-    with pytest.raises(WebhookRejected) as bad:
+    with pytest.raises(Malformed):
         webhooks.raw_body("not base64!", True)
-    assert bad.value.status == 400
-    with pytest.raises(WebhookRejected) as big:
+    with pytest.raises(TooLarge):
         webhooks.raw_body("x" * (webhooks.MAX_BODY_BYTES + 1), False)
-    assert big.value.status == 413
-    with pytest.raises(WebhookRejected) as big64:
+    with pytest.raises(TooLarge):
         webhooks.raw_body(base64.b64encode(b"x" * (webhooks.MAX_BODY_BYTES + 1)).decode(), True)
-    assert big64.value.status == 413
 
 
 def test_signature_is_hmac_sha256_of_the_raw_bytes():
@@ -85,37 +81,35 @@ def test_signature_is_hmac_sha256_of_the_raw_bytes():
 
 
 @pytest.mark.parametrize(
-    ("header", "status"),
+    ("header", "error"),
     [
-        (None, 401),
-        ("", 401),
-        ("sha256=" + "0" * 64, 403),
-        ("sha1=abc", 403),
-        ("sha256=é", 403),
+        (None, NotAuthenticated),
+        ("", NotAuthenticated),
+        ("sha256=" + "0" * 64, Forbidden),
+        ("sha1=abc", Forbidden),
+        ("sha256=é", Forbidden),
     ],
 )
-def test_signature_refusals(header, status):
-    with pytest.raises(WebhookRejected) as refused:
+def test_signature_refusals(header, error):
+    with pytest.raises(error):
         webhooks.check_signature(b"{}", header, SECRET)
-    assert refused.value.status == status
 
 
 @pytest.mark.parametrize("secret", ["", "REPLACE_ME"])
 def test_an_unconfigured_app_secret_verifies_nothing(secret):
     raw = b"{}"
-    with pytest.raises(WebhookRejected) as refused:
+    with pytest.raises(Forbidden):
         webhooks.check_signature(raw, webhooks.sign(secret, raw), secret)
-    assert refused.value.status == 403
 
 
 # ---------------------------------------------------------------- envelope
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[]", b'{"entry": {}}', b'{"entry":[NaN]}', b"\xff\xfe"])
-def test_not_json_or_not_an_envelope_is_400(raw):
-    with pytest.raises(WebhookRejected) as refused:
+def test_not_json_or_not_an_envelope_is_malformed(raw):
+    with pytest.raises(Malformed) as refused:
         webhooks.parse(raw, NOW)
-    assert refused.value.status == 400
+    assert [field for field, _ in refused.value.errors] == ["body"]
 
 
 def test_v24_status_without_conversation():
@@ -277,7 +271,8 @@ def test_user_preferences_template_and_account_updates():
     [pref] = batch.preferences
     assert (pref.digits, pref.value, pref.timestamp) == ("919876543210", "stop", 17)
     [tpl] = batch.templates
-    assert (tpl.name, tpl.language, tpl.event, tpl.template_id, tpl.at) == (
+    assert (tpl.waba_id, tpl.name, tpl.language, tpl.event, tpl.template_id, tpl.at) == (
+        "102290129340398",
         "summer_sale",
         "en_US",
         "PAUSED",

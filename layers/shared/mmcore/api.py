@@ -19,6 +19,7 @@ from mmcore.observability import logger
 
 STATUS: dict[type[E.DomainError], HTTPStatus] = {
     E.InvalidInput: HTTPStatus.UNPROCESSABLE_ENTITY,
+    E.Malformed: HTTPStatus.BAD_REQUEST,
     E.NotFound: HTTPStatus.NOT_FOUND,
     E.Conflict: HTTPStatus.CONFLICT,
     E.NotAuthenticated: HTTPStatus.UNAUTHORIZED,

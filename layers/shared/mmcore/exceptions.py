@@ -37,6 +37,13 @@ class InvalidInput(DomainError):
         return cls(f"{total} invalid field{'s' if total != 1 else ''}{shown}", errors)
 
 
+class Malformed(InvalidInput):
+    """The request cannot be read at all (a body that is not base64 or not JSON, or not the expected
+    envelope), as opposed to one that reads but breaks a rule. Nothing was written."""
+
+    kind = "malformed_request"
+
+
 class NotFound(DomainError):
     """No such thing (campaign, message, template, WABA)."""
 

@@ -30,117 +30,31 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from mmcore.store import keys
 from mmcore.store.batch import batch_get
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
+from mmcore.store.status_events import PATHS, RANK, DeliveryStatus, StatusEvent, path_for
 
-RANK: Mapping[str, int] = MappingProxyType({"sent": 1, "failed": 2, "delivered": 3, "read": 4})
+# What a status is lives in status_events; these names are part of this module's interface too.
+__all__ = [
+    "PATHS",
+    "RANK",
+    "DeliveryStatus",
+    "Recorded",
+    "StatusEvent",
+    "advance",
+    "apply_to_message",
+    "merge",
+    "path_for",
+    "reconcile",
+    "record",
+    "record_all",
+]
 
-# pricing.category (or conversation.origin.type before v24) -> the route the message took [MM-SEND].
-PATHS: Mapping[str, str] = MappingProxyType({"marketing_lite": "mm_api", "marketing": "cloud_api_fallback"})
-
-_ORDER_SCALE = 10**11  # rank-major, timestamp-minor ordering: rank * scale + epoch seconds
 _PUT_ATTEMPTS = 4  # optimistic state writes before falling back to the UpdateItems
-
-
-def path_for(category: str | None) -> str | None:
-    """``mm_api`` / ``cloud_api_fallback`` for the two marketing categories; any other category as-is."""
-    if not category:
-        return None
-    return PATHS.get(category, category)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusEvent:
-    """One ``statuses[]`` item, parsed. ``raw`` is the item as Meta sent it (JSON text)."""
-
-    wamid: str
-    status: str
-    timestamp: int
-    recipient_id: str = ""
-    recipient_user_id: str | None = None
-    pricing_category: str | None = None
-    billable: bool | None = None
-    pricing_model: str | None = None
-    pricing_type: str | None = None
-    origin_type: str | None = None
-    errors: tuple[Mapping[str, Any], ...] = ()
-    biz_opaque_callback_data: str | None = None
-    phone_number_id: str | None = None
-    waba_id: str | None = None
-    raw: str = "{}"
-    raw_truncated: bool = False
-
-    @property
-    def rank(self) -> int:
-        """Precedence rank; 0 for statuses that never change the state."""
-        return RANK.get(self.status, 0)
-
-    @property
-    def order(self) -> int:
-        return self.rank * _ORDER_SCALE + self.timestamp
-
-    @property
-    def path(self) -> str | None:
-        return path_for(self.pricing_category or self.origin_type)
-
-    @property
-    def sk(self) -> str:
-        return keys.status_event(self.wamid, self.timestamp, self.status)["sk"]["S"]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """The dedupe key: wamid + status + timestamp."""
-        return (self.wamid, self.sk)
-
-    def pricing(self) -> dict[str, Any]:
-        if not (self.pricing_category or self.origin_type):
-            return {}
-        return {
-            "pricing_category": self.pricing_category or self.origin_type,
-            "billable": self.billable,
-            "pricing_model": self.pricing_model,
-            "pricing_type": self.pricing_type,
-            "origin_type": self.origin_type,
-            "path": self.path,
-        }
-
-    def pricing_map(self) -> dict[str, Any]:
-        """Meta's ``pricing`` object (and ``conversation.origin.type``) as the state keeps it."""
-        values = {
-            "category": self.pricing_category,
-            "billable": self.billable,
-            "pricing_model": self.pricing_model,
-            "type": self.pricing_type,
-            "origin_type": self.origin_type,
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-    def event_item(self, now: int) -> dict[str, Any]:
-        """The ``EVT#`` item: the raw event plus its parsed fields."""
-        return to_item(
-            {
-                **keys.plain(keys.status_event(self.wamid, self.timestamp, self.status)),
-                "wamid": self.wamid,
-                "status": self.status,
-                "timestamp": self.timestamp,
-                "recipient_id": self.recipient_id or None,
-                "recipient_user_id": self.recipient_user_id,
-                "biz_opaque_callback_data": self.biz_opaque_callback_data,
-                "errors": list(self.errors) or None,
-                "phone_number_id": self.phone_number_id,
-                "waba_id": self.waba_id,
-                **self.pricing(),
-                "raw": self.raw,
-                "raw_truncated": self.raw_truncated or None,
-                "received_at": now,
-                "expires_at": now + RETENTION_SECONDS,
-            }
-        )
 
 
 # ---------------------------------------------------------------- the per-wamid state
@@ -407,7 +321,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     update.set("path", state.get("path"))
     errors = state.get("errors") or []
-    failed = status == "failed" and errors
+    failed = status == DeliveryStatus.FAILED and errors
     if failed:
         update.set("error", dict(errors[0]))
     expression = update.expression(bump_version=False)

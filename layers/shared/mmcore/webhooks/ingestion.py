@@ -1,0 +1,197 @@
+"""Storing what one POST carries (:class:`Ingestor`): each change applied; any AWS failure is Unavailable
+(a 5xx, so Meta retries), and the retry is safe: every write is idempotent and each event's own record is
+written last, as its "done" marker. Status items are :mod:`mmcore.store.statuses`'; the other changes are
+:mod:`mmcore.webhooks.changes`', :mod:`mmcore.webhooks.optouts`' and :mod:`mmcore.webhooks.publishing`'.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mmcore.exceptions import Unavailable
+from mmcore.observability import logger
+from mmcore.store import keys, statuses
+from mmcore.store.batch import batch_get, batch_write
+from mmcore.store.codec import from_item
+from mmcore.store.inbound import Replies
+from mmcore.store.status_events import StatusEvent
+from mmcore.store.suppressions import Suppression, Suppressions
+from mmcore.webhooks import optouts
+from mmcore.webhooks.batch import Batch, Inbound, TemplateChange
+from mmcore.webhooks.changes import Changes
+from mmcore.webhooks.publishing import Publisher
+from mmcore.webhooks.replies import Links, link_of, reply_fields
+
+
+@dataclass
+class Summary:
+    """What a POST changed: counts by kind (the handler's metrics) and statuses by pricing path."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)
+
+
+Found = dict[tuple[str, str], dict[str, Any]]  # (pk, sk) -> item (plain values), for those that exist
+
+
+class Ingestor:
+    """Stores what one POST carries. Build one per warm container: it keeps a thread pool for the
+    independent DynamoDB calls (boto3 clients are thread-safe), sized to the client's connection pool."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        events: Callable[[], Any] | None = None,
+        bus_name: str = "",
+        clock: Callable[[], float] = time.time,
+        workers: int | None = None,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.clock = clock
+        self.changes = Changes(client, table)
+        self.suppressions = Suppressions(client, table)
+        self.replies = Replies(client, table)
+        self.publisher = Publisher(events, bus_name)
+        if workers is None:  # more threads than pooled connections would only queue (and warn)
+            config = getattr(getattr(client, "meta", None), "config", None)
+            workers = getattr(config, "max_pool_connections", None) or 10
+        self._pool = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="webhook")
+
+    def ingest(self, batch: Batch) -> Summary:
+        """Store everything; Unavailable when AWS failed (nothing is acknowledged that is not stored)."""
+        try:
+            return self._ingest(batch, int(self.clock()))
+        except (BotoCoreError, ClientError) as exc:
+            logger.exception("webhook not stored: Meta will retry")
+            raise Unavailable("not stored, retry later") from exc
+
+    def _ingest(self, batch: Batch, now: int) -> Summary:
+        summary = Summary()
+        counts = summary.counts
+        events = list({e.key: e for e in batch.statuses}.values())
+        inbound = list({m.wamid: m for m in batch.inbound}.values())
+        # 1. One consistent read: what is stored already (each event's own item is written last: skip it),
+        # and each wamid's STATE and LINK. Keys that are not there cost DynamoDB next to nothing.
+        found = self._read(events, inbound)
+        events = [
+            e for e in events if keys.of(keys.status_event(e.wamid, e.timestamp, e.status)) not in found
+        ]
+        inbound = [m for m in inbound if keys.of(keys.inbound(m.wamid)) not in found]
+        counts["duplicates"] += len(batch.statuses) + len(batch.inbound) - len(events) - len(inbound)
+        counts["statuses"] += len(events)
+        counts["unknown_statuses"] += sum(1 for e in events if e.rank == 0)
+        summary.paths.update(e.path for e in events if e.path)
+        # 2. State first (then links, read consistently: see statuses.reconcile), and the side effects.
+        latest = self._apply(batch, events, found, now, counts)
+        # 3. Links: a link never changes, so those step 1 found hold; the others are read again now.
+        links = self._links(found, [*latest, *(m.context_id for m in inbound if m.context_id)])
+        # 4. Mirror onto the messages; hand replies to the bus.
+        mirror = [
+            (links[w]["message_id"], s) for w, s in latest.items() if links.get(w, {}).get("message_id")
+        ]
+        counts["awaiting_sender"] += len(latest) - len(mirror)
+        applied = self._run(
+            [lambda m=m, s=s: statuses.apply_to_message(self.client, self.table, m, s) for m, s in mirror]
+            + ([lambda: self.publisher.publish(inbound, links)] if inbound else [])
+        )
+        counts["mirrored"] += sum(applied[: len(mirror)])
+        counts["published"] += sum(applied[len(mirror) :])
+        # 5. Each event's own item, last: the "done" marker a retry checks. Events in BatchWriteItems (an
+        # event's key decides its content), replies one conditional put each.
+        items = [e.event_item(now) for e in events]
+        written = self._run(
+            [lambda: batch_write(self.client, self.table, items)]
+            + [lambda m=m: self.replies.add(m.wamid, reply_fields(m, links), now) for m in inbound]
+        )[1:]
+        counts["stored"] += len(events)
+        counts["inbound"] += sum(written)
+        counts["duplicates"] += written.count(False)
+        return summary
+
+    def _apply(
+        self, batch: Batch, events: list[StatusEvent], found: Found, now: int, counts: Counter[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Advance each wamid's state and apply the other changes; the newest state snapshot per wamid."""
+        by_wamid: dict[str, list[StatusEvent]] = defaultdict(list)
+        for e in events:
+            if e.rank:
+                by_wamid[e.wamid].append(e)
+        by_template: dict[tuple[str | None, str, str | None], list[TemplateChange]] = defaultdict(list)
+        for t in batch.templates:
+            by_template[(t.waba_id, t.name, t.language)].append(t)
+        outcomes = self._run(
+            [
+                lambda w=w, group=group: statuses.advance(
+                    self.client, self.table, group, found.get(keys.of(keys.wamid_state(w))), now
+                )
+                for w, group in by_wamid.items()
+            ]
+            + [lambda group=group: self.changes.templates(group, now) for group in by_template.values()]
+            + [lambda a=a: self.changes.account(a, now) for a in batch.accounts]
+            + [lambda o=o: self.changes.other(o, now) for o in batch.other]
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        for wamid, recorded in zip(by_wamid, outcomes[: len(by_wamid)], strict=True):
+            counts["transitions"] += recorded.changed
+            if recorded.state is not None:
+                latest[wamid] = recorded.state
+        for outcome in outcomes[len(by_wamid) :]:
+            counts.update(outcome)
+        # Opt-outs are transactions and rare: one after another, once the other writes are done, so no
+        # transaction races a write of the same POST.
+        wanted = optouts.from_statuses(events, now) + optouts.from_preferences(batch.preferences, counts)
+        for group in _by_user(wanted):
+            counts.update(optouts.apply(self.suppressions, group, now))
+        counts["other"] += len(batch.other)
+        counts["invalid"] += sum(1 for o in batch.other if o.kind == "invalid")
+        return latest
+
+    def _run(self, tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Run independent calls on the pool; every one finishes before the first error is raised."""
+        if len(tasks) <= 1:
+            return [task() for task in tasks]
+        futures = [self._pool.submit(task) for task in tasks]
+        wait(futures)
+        return [f.result() for f in futures]
+
+    def _read(self, events: Sequence[StatusEvent], inbound: Sequence[Inbound]) -> Found:
+        """Consistent reads (BatchGetItem, 100 keys a call, in parallel) of what a POST's events touch."""
+        wamids = list(dict.fromkeys(e.wamid for e in events if e.rank))
+        contexts = [m.context_id for m in inbound if m.context_id]
+        wanted = (
+            [keys.status_event(e.wamid, e.timestamp, e.status) for e in events]
+            + [keys.inbound(m.wamid) for m in inbound]
+            + [keys.wamid_state(w) for w in wamids]
+            + [keys.wamid_link(w) for w in dict.fromkeys([*wamids, *contexts])]
+        )
+        return {keys.of(item): from_item(item) for item in batch_get(self.client, self.table, wanted)}
+
+    def _links(self, found: Found, wamids: Iterable[str]) -> Links:
+        """Which message each wamid belongs to: from the first read, else read again (consistently)."""
+        links, missing = {}, []
+        for w in dict.fromkeys(wamids):
+            item = found.get(keys.of(keys.wamid_link(w)))
+            if item is not None:
+                links[w] = link_of(item)
+            else:
+                missing.append(keys.wamid_link(w))
+        for item in batch_get(self.client, self.table, missing, ("message_id", "campaign_id")):
+            links[keys.after(item["pk"]["S"], keys.WAMID_PREFIX)] = link_of(from_item(item))
+        return links
+
+
+def _by_user(suppressions: Iterable[Suppression]) -> Iterable[list[Suppression]]:
+    groups: dict[str, list[Suppression]] = defaultdict(list)
+    for s in suppressions:
+        groups[s.user].append(s)
+    return groups.values()

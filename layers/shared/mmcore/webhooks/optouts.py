@@ -1,0 +1,68 @@
+"""Who the webhook suppresses: ``user_preferences`` stop/resume, and failed statuses with 131050 (the user
+stopped marketing messages) or 131049 (Meta's healthy-ecosystem limit: rest 24 h) [ERR][PUL].
+
+The rules turn a POST's events into :class:`mmcore.store.suppressions.Suppression` events; the store applies
+them, each user's in time order (:func:`apply`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from mmcore.meta.phones import mask
+from mmcore.observability import logger
+from mmcore.store.status_events import DeliveryStatus, StatusEvent
+from mmcore.store.suppressions import Kind, Suppression, Suppressions
+from mmcore.webhooks.batch import Preference
+
+OPT_OUT_CODE, USER_LIMIT_CODE = 131050, 131049
+USER_LIMIT_REST_SECONDS = 24 * 3600  # Meta: wait at least 24 h before the next marketing message
+_COUNTS = {Kind.RESUME: "resumes", Kind.STOP: "opt_outs", Kind.REST: "rests"}  # -> Summary counts
+
+
+def from_statuses(events: Iterable[StatusEvent], now: int) -> list[Suppression]:
+    """Opt-outs (131050) and rests still running (131049) from failed statuses with a phone number."""
+    out = []
+    for e in events:
+        if e.status != DeliveryStatus.FAILED:
+            continue
+        codes = {error.get("code") for error in e.errors}
+        if not codes & {OPT_OUT_CODE, USER_LIMIT_CODE}:
+            continue
+        digits = "".join(ch for ch in e.recipient_id if ch.isdigit())
+        if not digits:  # a BSUID send: no phone number to suppress
+            logger.info("failed status without recipient_id: not suppressed", extra={"wamid": e.wamid})
+            continue
+        if OPT_OUT_CODE in codes:
+            out.append(Suppression(digits, e.timestamp, Kind.STOP, OPT_OUT_CODE, "failed status 131050"))
+        elif (until := e.timestamp + USER_LIMIT_REST_SECONDS) > now:
+            out.append(
+                Suppression(digits, e.timestamp, Kind.REST, USER_LIMIT_CODE, "failed status 131049", until)
+            )
+    return out
+
+
+def from_preferences(preferences: Iterable[Preference], counts: Counter[str]) -> list[Suppression]:
+    """Stops and resumes of marketing messages; any other preference is counted and left."""
+    out = []
+    for p in preferences:
+        if p.category not in (None, "marketing_messages") or p.value not in (Kind.STOP, Kind.RESUME):
+            logger.warning(
+                "user preference kept, not applied", extra={"category": p.category, "value": p.value}
+            )
+            counts["preferences_ignored"] += 1
+            continue
+        out.append(
+            Suppression(p.digits, p.timestamp, Kind(p.value), None, p.detail or f"user_preferences {p.value}")
+        )
+    return out
+
+
+def apply(store: Suppressions, group: Iterable[Suppression], now: int) -> Counter[str]:
+    """One user's events, oldest first: what each changed, as Summary counts."""
+    done: Counter[str] = Counter()
+    for s in sorted(group, key=lambda s: s.order):
+        done[_COUNTS[s.kind]] += store.apply(s, now)
+        logger.info("suppression %s", s.kind, extra={"to": mask(s.user), "code": s.code})
+    return done

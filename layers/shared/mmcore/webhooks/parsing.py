@@ -1,0 +1,254 @@
+"""A signed body -> its events (:class:`Batch`).
+
+It is JSON with ``entry[].changes[]``, else Malformed and nothing is written. Everything inside is tolerated:
+an item that does not parse is kept raw (``Other("invalid")``) and logged; unknown fields, statuses and
+categories are kept and logged; the valid events of the same POST are read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from mmcore.exceptions import Malformed
+from mmcore.meta.errors import GraphError
+from mmcore.observability import logger
+from mmcore.store import status_events
+from mmcore.store.status_events import StatusEvent
+from mmcore.webhooks.batch import AccountChange, Batch, Inbound, Other, Preference, TemplateChange
+from mmcore.webhooks.wire import (
+    AccountUpdateWire,
+    Change,
+    Entry,
+    Envelope,
+    InboundWire,
+    Metadata,
+    PreferenceWire,
+    Pricing,
+    StatusWire,
+    TemplateStatusWire,
+    cap,
+    raw_text,
+)
+
+MM_TERMS_SIGNED = "MM_LITE_TERMS_SIGNED"
+_ERRORS_MAX = 5
+
+
+def parse(raw: bytes, now: int | None = None) -> Batch:
+    """A signed body -> its events. Malformed when it is not JSON or not a webhook envelope;
+    inside, an item that does not parse is kept as ``Other("invalid")`` and the rest is read."""
+    now = int(time.time()) if now is None else now
+    try:
+        document = from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise Malformed(f"malformed JSON: {exc}", [("body", "not valid JSON")]) from None
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as exc:
+        reason = _first_error(exc)
+        raise Malformed("not a webhook envelope: " + reason, [("body", reason)]) from None
+    if envelope.object != "whatsapp_business_account":
+        logger.warning("unexpected webhook object", extra={"object": envelope.object})
+    batch = Batch()
+    for item in envelope.entry:
+        try:
+            entry = Entry.model_validate(item)
+        except ValidationError as exc:
+            batch.other.append(_invalid("entry", item, exc, now))
+            continue
+        for change_item in entry.changes:
+            try:
+                change = Change.model_validate(change_item)
+            except ValidationError as exc:
+                batch.other.append(_invalid("change", change_item, exc, now))
+                continue
+            _read_change(batch, entry, change, now)
+    return batch
+
+
+def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
+    at = entry.time or now
+    value = change.value
+    if change.field == "messages":
+        _read_messages(batch, entry, value, at)
+    elif change.field == "user_preferences":
+        for item in _items(batch, value, "user_preferences", at):
+            try:
+                pref = PreferenceWire.model_validate(item)
+            except ValidationError as exc:
+                batch.other.append(_invalid("user_preferences", item, exc, at))
+                continue
+            batch.preferences.append(
+                Preference(pref.wa_id, pref.value, pref.category, pref.timestamp, pref.detail)
+            )
+    elif change.field == "message_template_status_update":
+        try:
+            tpl = TemplateStatusWire.model_validate(value)
+        except ValidationError as exc:
+            batch.other.append(_invalid(change.field, value, exc, at))
+            return
+        raw, _ = raw_text(value)
+        batch.templates.append(
+            TemplateChange(
+                entry.id,
+                tpl.message_template_name,
+                tpl.message_template_language,
+                tpl.event.upper(),
+                tpl.reason,
+                tpl.message_template_id,
+                at,
+                raw,
+            )
+        )
+    elif change.field == "account_update":
+        try:
+            account = AccountUpdateWire.model_validate(value)
+        except ValidationError as exc:
+            batch.other.append(_invalid(change.field, value, exc, at))
+            return
+        waba = account.waba_info.waba_id if account.waba_info else None
+        waba = waba or entry.id
+        if account.event == MM_TERMS_SIGNED and waba:
+            owner = account.waba_info.owner_business_id if account.waba_info else None
+            batch.accounts.append(AccountChange(waba, account.event, owner, at, raw_text(value)[0]))
+        else:
+            batch.other.append(Other(f"account_update.{account.event}", at, raw_text(value)[0]))
+    else:
+        logger.info("webhook field kept raw", extra={"field": change.field})
+        batch.other.append(Other(change.field, at, raw_text(value)[0]))
+
+
+_MESSAGES_KEYS = frozenset({"messaging_product", "metadata", "statuses", "messages", "contacts"})
+
+
+def _read_messages(batch: Batch, entry: Entry, value: dict[str, Any], at: int) -> None:
+    metadata = Metadata.model_validate(value["metadata"]) if isinstance(value.get("metadata"), dict) else None
+    phone_number_id = metadata.phone_number_id if metadata else None
+    for item in _items(batch, value, "statuses", at):
+        try:
+            wire = StatusWire.model_validate(item)
+        except ValidationError as exc:
+            batch.other.append(_invalid("statuses", item, exc, at))
+            continue
+        batch.statuses.append(_status_event(wire, item, phone_number_id, entry.id))
+    contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
+    for item in _items(batch, value, "messages", at):
+        try:
+            wire_message = InboundWire.model_validate(item)
+        except ValidationError as exc:
+            batch.other.append(_invalid("messages", item, exc, at))
+            continue
+        contact = next(
+            (c for c in contacts if isinstance(c, dict) and c.get("wa_id") == wire_message.sender),
+            contacts[0] if len(contacts) == 1 and isinstance(contacts[0], dict) else None,
+        )
+        batch.inbound.append(
+            Inbound(
+                wire_message.id,
+                wire_message.sender,
+                wire_message.type,
+                wire_message.timestamp,
+                wire_message.context.id if wire_message.context else None,
+                item,
+                contact,
+                value["metadata"] if isinstance(value.get("metadata"), dict) else {},
+                entry.id,
+            )
+        )
+    for kind in ("errors", "user_actions"):  # system errors (e.g. 130429) and MM API click events
+        for item in _items(batch, value, kind, at):
+            if kind == "errors":
+                logger.error("webhook system error", extra={"code": _code(item), "title": _title(item)})
+            batch.other.append(Other(kind, at, raw_text(item)[0]))
+    extra = {k: v for k, v in value.items() if k not in _MESSAGES_KEYS | {"errors", "user_actions"}}
+    if extra:
+        logger.info("unknown webhook keys kept raw", extra={"keys": sorted(extra)[:20]})
+        batch.other.append(Other("messages.unknown", at, raw_text(extra)[0]))
+
+
+def _items(batch: Batch, value: Mapping[str, Any], key: str, at: int) -> list[Any]:
+    items = value.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        batch.other.append(Other("invalid", at, raw_text({key: items})[0], f"{key}: not a list"))
+        return []
+    return items
+
+
+def _status_event(
+    wire: StatusWire, item: Mapping[str, Any], phone_number_id: str | None, waba_id: str | None
+) -> StatusEvent:
+    raw, truncated = raw_text(item)
+    pricing = wire.pricing or Pricing()
+    origin = wire.conversation.origin.type if wire.conversation and wire.conversation.origin else None
+    status = wire.status.lower()
+    if status not in status_events.RANK:
+        logger.warning("unknown status kept", extra={"wamid": wire.id, "status": status})
+    category = pricing.category
+    if (category or origin) and status_events.path_for(
+        category or origin
+    ) not in status_events.PATHS.values():
+        logger.info(
+            "non-marketing pricing category", extra={"wamid": wire.id, "category": category or origin}
+        )
+    return StatusEvent(
+        wamid=wire.id,
+        status=status,
+        timestamp=wire.timestamp,
+        recipient_id=wire.recipient_id or "",
+        recipient_user_id=wire.recipient_user_id,
+        pricing_category=category,
+        billable=pricing.billable,
+        pricing_model=pricing.pricing_model,
+        pricing_type=pricing.type,
+        origin_type=origin,
+        errors=tuple(_error(e) for e in (wire.errors or [])[:_ERRORS_MAX] if isinstance(e, dict)),
+        biz_opaque_callback_data=wire.biz_opaque_callback_data,
+        phone_number_id=phone_number_id,
+        waba_id=waba_id,
+        raw=raw,
+        raw_truncated=truncated,
+    )
+
+
+def _error(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One failed status's ``errors[]`` item: code, title, details (bounded for storage)."""
+    error = GraphError.from_webhook_error(item)
+    code = error.code if error.code is not None and 0 <= error.code < 10**12 else None
+    return {
+        k: v
+        for k, v in {
+            "code": code,
+            "title": cap(error.title or error.rule.title),
+            "message": cap(error.message),
+            "details": cap(error.details),
+            "action": error.rule.action.value,
+        }.items()
+        if v is not None
+    }
+
+
+def _code(item: Any) -> int | None:
+    return _error(item).get("code") if isinstance(item, dict) else None
+
+
+def _title(item: Any) -> str | None:
+    return _error(item).get("title") if isinstance(item, dict) else None
+
+
+def _invalid(kind: str, item: Any, exc: ValidationError, at: int) -> Other:
+    reason = _first_error(exc)
+    logger.warning("webhook item kept raw: it does not parse", extra={"kind": kind, "reason": reason})
+    return Other("invalid", at, raw_text(item)[0], f"{kind}: {reason}")
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ())) or "body"
+    return cap(f"{where}: {error.get('msg', 'invalid')}", 200) or "invalid"

@@ -1,0 +1,163 @@
+"""Meta's webhook payload as pydantic models, tolerant: unknown fields are kept (``extra="allow"``), and a
+sub-object of an unexpected shape is dropped (:data:`Lenient`) instead of failing its item. Also the bounds
+of what is stored of the text Meta sends (:func:`cap`, :func:`raw_text`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+)
+
+TEXT_MAX = 1024
+_RAW_MAX_CHARS = 64_000  # <= 256 KB of UTF-8: the raw copy always fits a 400 KB item
+
+
+def cap(text: str | None, limit: int = TEXT_MAX) -> str | None:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut)."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def raw_text(value: Any) -> tuple[str, bool]:
+    """The item as received, as compact JSON text; cut (flag True) past what one item may hold."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text) <= _RAW_MAX_CHARS:
+        return text, False
+    return text[:_RAW_MAX_CHARS], True
+
+
+_T = TypeVar("_T")
+
+
+def _or_none(value: Any, handler: Any) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+# A field that is dropped (None) instead of failing its item when Meta sends an unexpected shape.
+Lenient = Annotated[_T | None, WrapValidator(_or_none)]
+
+
+def _epoch(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be epoch seconds")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 11:
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value < 10**11:
+        raise ValueError("must be epoch seconds (digits)")
+    return value
+
+
+def _id_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Epoch = Annotated[int, BeforeValidator(_epoch)]
+WireId = Annotated[str, StringConstraints(min_length=1, max_length=400)]  # wamids fit a 2 KB key
+Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Short = Annotated[str, StringConstraints(max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+Number = Annotated[str, BeforeValidator(_id_text), StringConstraints(max_length=64)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Envelope(_Wire):
+    object: Lenient[Short] = None
+    entry: list[Any]
+
+
+class Entry(_Wire):
+    id: Lenient[Number] = None
+    time: Lenient[Epoch] = None
+    changes: list[Any]
+
+
+class Change(_Wire):
+    field: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    value: dict[str, Any]
+
+
+class Metadata(_Wire):
+    display_phone_number: Lenient[Short] = None
+    phone_number_id: Lenient[Number] = None
+
+
+class Pricing(_Wire):
+    billable: Lenient[bool] = None
+    pricing_model: Lenient[Short] = None
+    type: Lenient[Short] = None
+    category: Lenient[Short] = None
+
+
+class Origin(_Wire):
+    type: Lenient[Short] = None
+
+
+class Conversation(_Wire):
+    id: Lenient[Short] = None
+    origin: Lenient[Origin] = None
+
+
+class StatusWire(_Wire):
+    id: WireId
+    status: Token
+    timestamp: Epoch
+    recipient_id: Lenient[Short] = None  # "" for BSUID sends [BSUID]
+    recipient_user_id: Lenient[Short] = None
+    biz_opaque_callback_data: Lenient[Annotated[str, StringConstraints(max_length=512)]] = None
+    conversation: Lenient[Conversation] = None  # omitted in v24+
+    pricing: Lenient[Pricing] = None
+    errors: Lenient[list[Any]] = None
+
+
+class Context(_Wire):
+    id: Lenient[WireId] = None
+    sender: Lenient[Short] = Field(None, alias="from")
+
+
+class InboundWire(_Wire):
+    id: WireId
+    sender: Lenient[Short] = Field(None, alias="from")
+    timestamp: Lenient[Epoch] = None
+    type: Lenient[Short] = None
+    context: Lenient[Context] = None
+
+
+class PreferenceWire(_Wire):
+    wa_id: Annotated[str, StringConstraints(pattern=r"^\d{5,20}$")]
+    value: Token
+    timestamp: Epoch
+    category: Lenient[Short] = None
+    detail: Lenient[Text] = None
+
+
+class TemplateStatusWire(_Wire):
+    event: Token
+    message_template_name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    message_template_language: Lenient[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = None
+    message_template_id: Lenient[Number] = None
+    reason: Lenient[Text] = None
+
+
+class WabaInfo(_Wire):
+    waba_id: Lenient[Number] = None
+    owner_business_id: Lenient[Number] = None
+
+
+class AccountUpdateWire(_Wire):
+    event: Token
+    waba_info: Lenient[WabaInfo] = None
