@@ -35,7 +35,7 @@ def sender() -> Sender:
 
 
 def publish(report: BatchReport) -> None:
-    """The batch's counts as metrics: one per outcome (``MessagesInFlight``...), per failure code, per halt."""
+    """The batch's counts as metrics: per outcome (``MessagesInFlight``...), per failure code, halts."""
     for outcome, count in report.counts.items():
         metrics.add_metric(
             name=f"Messages{outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=count

@@ -230,7 +230,7 @@ def test_malformed_bodies_fail_only_their_own_record(send_env):
 
 
 class Recorder:
-    """A rescheduler that remembers what it was asked (the handler's is SQS's ChangeMessageVisibilityBatch)."""
+    """A rescheduler that remembers what it was asked (the handler's sets SQS visibility timeouts)."""
 
     def __init__(self) -> None:
         self.delays: dict[str, int] = {}

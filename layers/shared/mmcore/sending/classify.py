@@ -1,8 +1,8 @@
 """After the POST: what Meta's answer means for the message, and what to record.
 
 Accepted: the message item with its wamid, and the wamid -> message link the webhook reads. An error: the
-catalog's rule (:mod:`mmcore.meta.errors`) decides between a halt of its scope, ``unknown`` (Meta may have it),
-a retry with backoff, and a final failure.
+catalog's rule (:mod:`mmcore.meta.errors`) decides between a halt of its scope, ``unknown`` (Meta may have
+it), a retry with backoff, and a final failure.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def account_halt_key(waba_id: str) -> str:
 
 
 def template_halt_key(name: str, language: str) -> str:
-    """The ``template`` scope's key, the same for the sender and the template webhooks: ``<name>:<language>``."""
+    """The ``template`` scope's key, ``<name>:<language>``, for the sender and the template webhooks alike."""
     return f"{name}:{language}"
 
 

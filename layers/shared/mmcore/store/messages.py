@@ -2,10 +2,10 @@
 
 Its items (keys in :mod:`mmcore.store.keys`): a message (``state`` is the sender's view: queued, sending,
 retry, accepted, failed, unknown, expired, blocked, suppressed, invalid; ``status`` is what a report shows:
-the delivery status from webhooks once there is one, else the state), the wamid -> message link the webhook
-reads consistently; the halts it reads are :mod:`mmcore.store.halts`. On message items the webhook sets ``status``,
-``status_rank``, ``state_version``, ``gsi2sk``, ``pricing_category``, ``path`` and ``error``, never ``state``
-(:mod:`mmcore.store.statuses`).
+the delivery status from webhooks once there is one, else the state) and the wamid -> message link the
+webhook reads consistently; the prefetch also reads the halts (:mod:`mmcore.store.halts`). On message items
+the webhook sets ``status``, ``status_rank``, ``state_version``, ``gsi2sk``, ``pricing_category``, ``path``
+and ``error``, never ``state`` (:mod:`mmcore.store.statuses`).
 
 Exactly once: a message is *claimed* before its POST, by a Put conditioned on its version (``state``,
 ``attempts``, ``lease_until``) being what the batch read; a batch's claims go in one TransactWriteItems
