@@ -361,7 +361,7 @@ def run_handler(args: argparse.Namespace, sim: dict[str, Any], moto_pid: int, de
     app = handlers.load_handler("send")
     sender = app.sender()
     ddb = CallTracker(sender.ledger.client, "dynamodb")
-    sqs = CallTracker(sender.sqs, "sqs")
+    sqs = CallTracker(clients.boto_client("sqs"), "sqs")
     queue_arn = session.client("sqs").get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]

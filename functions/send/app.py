@@ -1,4 +1,9 @@
-"""Send function: SQS batch -> /marketing_messages, once per message; partial batch failures reported."""
+"""Send function: SQS batch -> /marketing_messages, once per message; partial batch failures reported.
+
+Powertools' SQS event in, typed records to the domain, its report mapped to metrics and ``batchItemFailures``.
+The batch goes to the domain whole (one DynamoDB transaction per batch), not record by record, so this is not
+Powertools' BatchProcessor: the response is the same partial batch response it would build.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 
 from mmcore import clients
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 
 if TYPE_CHECKING:
-    from mmcore.sending import Sender
+    from mmcore.sending import BatchReport, Sender
 
 
 @cache
@@ -24,19 +30,12 @@ def sender() -> Sender:
 
     settings = get_settings()
     return Sender(
-        settings,
-        Ledger(clients.boto_client("dynamodb"), settings.table_name),
-        clients.graph_client(),
-        clients.boto_client("sqs"),
-        settings.send_queue_url,
+        settings, Ledger(clients.boto_client("dynamodb"), settings.table_name), clients.graph_client()
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer().capture_lambda_handler(capture_response=False)
-def lambda_handler(event, context):
-    report = clients.run(sender().run(event["Records"]))
+def publish(report: BatchReport) -> None:
+    """The batch's counts as metrics: per outcome (``MessagesInFlight``...), per failure code, halts."""
     for outcome, count in report.counts.items():
         metrics.add_metric(
             name=f"Messages{outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=count
@@ -46,4 +45,16 @@ def lambda_handler(event, context):
     if report.halted:
         metrics.add_metric(name="SendingHalted", unit=MetricUnit.Count, value=len(report.halted))
     logger.info("batch done", extra={"counts": dict(report.counts), "halted": report.halted})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer().capture_lambda_handler(capture_response=False)
+def lambda_handler(event, context):
+    from mmcore.sending import SqsMessage, SqsRescheduler
+
+    messages = [SqsMessage.from_record(record) for record in SQSEvent(event).records]
+    rescheduler = SqsRescheduler(clients.boto_client("sqs"), get_settings().send_queue_url, messages)
+    report = clients.run(sender().run(messages, rescheduler))
+    publish(report)
     return {"batchItemFailures": report.batch_item_failures()}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from aws import create_stack
 
-from mmcore.store import keys
+from mmcore.meta.errors import Scope
+from mmcore.store import halts, keys
 from mmcore.store import messages as L
+from mmcore.store.halts import Halt, account_halt_key, template_halt_key
 
 NOW = 1_900_000_000
 FIELDS = {"campaign_id": "c1", "to": "+919800000001", "template": "festival_offer", "language": "en"}
@@ -38,7 +40,8 @@ def test_claims_of_new_and_queued_messages_win_and_count_attempts(ledger):
             1,
             NOW + 60,
         )
-        assert item["gsi2sk"] == f"sending#{message_id}" and item["campaign_id"] == "c1"
+        listed = keys.campaign_messages("c1", L.State.SENDING, message_id)  # the campaign lists it as sending
+        assert {name: item[name] for name in listed} == listed and item["campaign_id"] == "c1"
 
 
 def test_a_stale_read_loses_with_the_current_item_and_the_rest_of_the_batch_is_written(ledger):
@@ -93,6 +96,32 @@ def test_more_than_one_transaction_for_more_than_100_changes(ledger):
 
     assert len(calls) == 3
     assert set(seen(ledger, *ids)) == set(ids)
+
+
+def test_halts_are_live_by_scope_and_key_until_they_end_or_are_released(ledger):
+    sale = template_halt_key("summer_sale", "en_US")
+    ledger.halt(Scope.TEMPLATE, sale, NOW + 60, 132015, "template paused")
+    ledger.halt(Scope.ACCOUNT, account_halt_key("1234"), NOW + 60, 190, "token expired")
+    scopes = [
+        (Scope.TEMPLATE, sale),
+        (Scope.TEMPLATE, template_halt_key("summer_sale", "es")),
+        (Scope.ACCOUNT, "1234"),
+        (Scope.ACCOUNT, account_halt_key("5678")),  # another WABA of the same stack
+        (Scope.PHONE_NUMBER, "1234"),
+    ]
+
+    live = ledger.prefetch([], scopes, NOW).halted
+
+    assert set(live) == {(Scope.TEMPLATE, sale), (Scope.ACCOUNT, "1234")}
+    assert live[Scope.TEMPLATE, sale] == Halt(Scope.TEMPLATE, sale, NOW + 60, 132015, "template paused")
+    assert ledger.prefetch([], scopes, NOW + 60).halted == {}  # over at `until`
+    halts.release(ledger.client, ledger.table, Scope.TEMPLATE, sale)
+    assert set(ledger.prefetch([], scopes, NOW).halted) == {(Scope.ACCOUNT, "1234")}
+
+
+def test_an_account_halt_without_a_waba_id_covers_the_stack(ledger):
+    ledger.halt(Scope.ACCOUNT, account_halt_key(""), NOW + 60, 190, "token expired")
+    assert (Scope.ACCOUNT, account_halt_key("")) in ledger.prefetch([], [(Scope.ACCOUNT, "*")], NOW).halted
 
 
 def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from handlers import load_event, now_ms
 
 from mmapi.sqsevents import lambda_event, receive
+from mmcore import clients
+from mmcore.meta.errors import Scope
 from mmcore.meta.messages import parse_send_request
+from mmcore.sending import Outcome, SqsMessage
+from mmcore.store import keys
+from mmcore.store.halts import template_halt_key
 
 SEED_EVENT = "send_seeds.json"
 
@@ -98,8 +104,7 @@ def test_expired_message_is_never_posted(send_env):
 
 def test_opted_out_recipient_is_suppressed_without_a_post(send_env):
     send_env.handler.sender().ledger.client.put_item(
-        TableName=send_env.stack.table,
-        Item={"pk": {"S": "SUPPRESS#919876543212"}, "sk": {"S": "SUPPRESS"}},
+        TableName=send_env.stack.table, Item=keys.suppression("919876543212")
     )
     body = request("919876543212")
     send_env.enqueue(body)
@@ -196,6 +201,10 @@ def test_bad_token_halts_sending_and_keeps_the_messages(send_env):
     # every record goes back to the queue: nothing is lost, nothing more is spent
     assert len(response["batchItemFailures"]) == 3
     assert {send_env.message(message_id(b))["state"] for b in bodies} <= {"retry", None}
+    # the halt is the WABA's (the account scope is keyed by the WABA id)
+    ledger = send_env.handler.sender().ledger
+    halted = ledger.prefetch([], [(Scope.ACCOUNT, send_env.sim.waba_id)], int(time.time())).halted
+    assert halted[Scope.ACCOUNT, send_env.sim.waba_id].code == 190
     # the next batch does not even reach Graph while the halt lasts
     send_env.enqueue(request("919876700099"))
     posts = len(send_env.sim.requests("marketing_messages"))
@@ -218,3 +227,41 @@ def test_malformed_bodies_fail_only_their_own_record(send_env):
         "bad-ttl",
     }
     assert send_env.message(message_id(good))["state"] == "accepted"
+
+
+class Recorder:
+    """A rescheduler that remembers what it was asked (the handler's sets SQS visibility timeouts)."""
+
+    def __init__(self) -> None:
+        self.delays: dict[str, int] = {}
+
+    def reschedule(self, delays):
+        self.delays.update(delays)
+
+
+def sqs_message(record_id: str, body: dict | str) -> SqsMessage:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return SqsMessage(record_id, f"receipt-{record_id}", text, datetime.now(UTC))
+
+
+def test_the_sender_takes_typed_records_and_reschedules_through_the_given_rescheduler(send_env):
+    # Given a halted template and three records: one for that template, one bad, one good
+    sender = send_env.handler.sender()
+    sale = request("919876600006")
+    sender.ledger.halt(
+        Scope.TEMPLATE, template_halt_key("summer_sale", "en_US"), int(time.time()) + 60, 1, "x"
+    )
+    other = {**seed_body("flash_sale"), "to": "919876600007"}
+    records = [sqs_message("halted", sale), sqs_message("bad", "{not json"), sqs_message("good", other)]
+    rescheduler = Recorder()
+    # When the sender runs the batch
+    report = clients.run(sender.run(records, rescheduler))
+    # Then the halted and the bad record are given back with their delays, and only the good one is sent
+    assert {rid: r.outcome for rid, r in report.results.items()} == {
+        "halted": Outcome.HALTED,
+        "bad": Outcome.INVALID,
+        "good": Outcome.ACCEPTED,
+    }
+    assert rescheduler.delays["bad"] == 0 and 1 <= rescheduler.delays["halted"] <= 61
+    assert set(rescheduler.delays) == {"halted", "bad"}
+    assert send_env.sim.sends_by_recipient() == {"919876600007": 1}

@@ -2,10 +2,10 @@
 
 Its items (keys in :mod:`mmcore.store.keys`): a message (``state`` is the sender's view: queued, sending,
 retry, accepted, failed, unknown, expired, blocked, suppressed, invalid; ``status`` is what a report shows:
-the delivery status from webhooks once there is one, else the state), the wamid -> message link the webhook
-reads consistently, and the halts the sender writes. On message items the webhook sets ``status``,
-``status_rank``, ``state_version``, ``gsi2sk``, ``pricing_category``, ``path`` and ``error``, never ``state``
-(:mod:`mmcore.store.statuses`).
+the delivery status from webhooks once there is one, else the state) and the wamid -> message link the
+webhook reads consistently; the prefetch also reads the halts (:mod:`mmcore.store.halts`). On message items
+the webhook sets ``status``, ``status_rank``, ``state_version``, ``gsi2sk``, ``pricing_category``, ``path``
+and ``error``, never ``state`` (:mod:`mmcore.store.statuses`).
 
 Exactly once: a message is *claimed* before its POST, by a Put conditioned on its version (``state``,
 ``attempts``, ``lease_until``) being what the batch read; a batch's claims go in one TransactWriteItems
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from mmcore.store import keys
+from mmcore.meta.errors import Scope
+from mmcore.store import halts, keys
 from mmcore.store.batch import batch_get, batch_write, chunks
 from mmcore.store.codec import from_item, to_item
 
@@ -81,6 +82,7 @@ def message_item(message_id: str, status: str | None = None, **fields: Any) -> d
 
 
 def wamid_link_item(wamid: str, message_id: str, campaign_id: str | None) -> dict[str, Any]:
+    """The wamid -> message link the webhook reads (consistently) to find a status's message."""
     now = int(time.time())
     return to_item(
         {
@@ -136,7 +138,9 @@ def claim(
     return Change(message_id, seen, item)
 
 
-def finish(message_id: str, seen: Mapping[str, Any] | None, state: str, fields: Mapping[str, Any]) -> Change:
+def finish(
+    message_id: str, seen: Mapping[str, Any] | None, state: State, fields: Mapping[str, Any]
+) -> Change:
     """End a message that is not sent now (expired, blocked, suppressed, unknown after an interrupted send,
     failed to enqueue), keeping its attempt count."""
     attempts = (seen or {}).get("attempts")
@@ -145,8 +149,10 @@ def finish(message_id: str, seen: Mapping[str, Any] | None, state: str, fields: 
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
+    """What a batch's decisions read, in one pass: :meth:`Ledger.prefetch`."""
+
     suppressed: frozenset[str]
-    halted: Mapping[tuple[str, str], dict[str, Any]]  # (scope, key) -> halt record, only live halts
+    halted: Mapping[tuple[Scope, str], halts.Halt]  # (scope, key) -> the halt, only live halts
     messages: Mapping[str, dict[str, Any]]  # message_id -> its version attributes, for those that exist
 
 
@@ -166,7 +172,7 @@ class Ledger:
     def prefetch(
         self,
         recipients: Iterable[str],
-        halts: Iterable[tuple[str, str]],
+        scopes: Iterable[tuple[Scope, str]],
         now: int,
         message_ids: Iterable[str] = (),
     ) -> Prefetched:
@@ -174,7 +180,7 @@ class Ledger:
         consistent BatchGetItem per 100 keys, only the attributes these decisions read."""
         wanted = (
             [keys.suppression(r) for r in set(recipients)]
-            + [keys.halt(s, k) for s, k in set(halts)]
+            + [keys.halt(s, k) for s, k in set(scopes)]
             + [keys.message(m) for m in set(message_ids)]
         )
         suppressed, halted, messages = set(), {}, {}
@@ -186,7 +192,8 @@ class Ledger:
                 if not until or until > now:  # no `until`: suppressed until the user resumes
                     suppressed.add(keys.after(pk, keys.SUPPRESS_PREFIX))
             elif until > now:
-                halted[keys.halt_scope(pk)] = from_item(item)
+                halt = halts.from_fields(pk, from_item(item))
+                halted[halt.scope, halt.key] = halt
         return Prefetched(frozenset(suppressed), halted, messages)
 
     # -------------------------------------------------------------- conditional transitions, batched
@@ -230,25 +237,13 @@ class Ledger:
         """Put items we own (claimed messages, wamid links): :func:`batch_write`."""
         batch_write(self.client, self.table, items)
 
-    def halt(self, scope: str, key: str, until: int, code: int | None, reason: str) -> None:
+    def halt(self, scope: Scope, key: str, until: int, code: int | None, reason: str) -> None:
         """Stop sending for a scope until ``until``: the first send after it probes whether it healed."""
-        self.client.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {
-                    **keys.plain(keys.halt(scope, key)),
-                    "scope": scope,
-                    "key": key,
-                    "until": until,
-                    "code": code,
-                    "reason": reason,
-                    "expires_at": until + 86400,
-                }
-            ),
-        )
+        halts.put(self.client, self.table, halts.Halt(Scope(scope), key, until, code, reason))
 
     # -------------------------------------------------------------- reads for reports
 
     def get_message(self, message_id: str) -> dict[str, Any] | None:
+        """A message as it stands (consistent read), None if there is none."""
         item = self.client.get_item(TableName=self.table, Key=keys.message(message_id), ConsistentRead=True)
         return from_item(item["Item"]) if "Item" in item else None

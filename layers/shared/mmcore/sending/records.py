@@ -1,0 +1,69 @@
+"""What the send path takes from SQS, and how it gives a record back to the queue.
+
+The handler builds these: a :class:`SqsMessage` per record of the event, and a :class:`Rescheduler` for the
+batch. The domain sees only these values and the protocol, never a raw record or an SQS client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+_VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
+
+
+@dataclass(frozen=True, slots=True)
+class SqsMessage:
+    """What the pipeline needs from one SQS record."""
+
+    record_id: str
+    receipt_handle: str
+    body: str
+    sent_at: datetime  # when SQS first received it: a message's deadline counts from here
+
+    @classmethod
+    def from_record(cls, record: SQSRecord) -> SqsMessage:
+        """From Powertools' SQS data class. Lambda's records carry every field; a hand-made event (``invoke``,
+        tests) may leave ``attributes`` out: SQS's receive time is then now."""
+        attributes = record.get("attributes") or {}
+        sent_ms = int(attributes.get("SentTimestamp") or time.time() * 1000)
+        return cls(
+            record_id=record.message_id,
+            receipt_handle=record.get("receiptHandle") or "",
+            body=record.get("body") or "",
+            sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC),
+        )
+
+
+class Rescheduler(Protocol):
+    """Gives records back to the queue: each one is received again after its delay."""
+
+    def reschedule(self, delays: Mapping[str, int]) -> None:
+        """``delays``: seconds by record id (:attr:`SqsMessage.record_id`)."""
+
+
+class SqsRescheduler:
+    """A :class:`Rescheduler` over SQS: each record's visibility timeout, set in ChangeMessageVisibilityBatch
+    (the record must also be reported as a batch item failure, or the event source mapping deletes it)."""
+
+    def __init__(self, sqs: Any, queue_url: str, messages: Iterable[SqsMessage]) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.receipts = {m.record_id: m.receipt_handle for m in messages}
+
+    def reschedule(self, delays: Mapping[str, int]) -> None:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": self.receipts[record_id], "VisibilityTimeout": delay}
+            for i, (record_id, delay) in enumerate(delays.items())
+            if self.receipts.get(record_id)
+        ]
+        for start in range(0, len(entries), _VISIBILITY_BATCH):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url, Entries=entries[start : start + _VISIBILITY_BATCH]
+            )
