@@ -22,14 +22,15 @@ The ``httpx.AsyncClient`` is built on first use inside the running loop (connect
 handler keeps one loop per container, see :mod:`mmcore.clients`), with ``trust_env=True``: ``HTTPS_PROXY``
 (``HTTP_PROXY`` for ``http://``), ``ALL_PROXY`` and ``NO_PROXY`` route it through a VPC's egress proxy, and
 ``SSL_CERT_FILE`` replaces certifi's bundle. The pool holds ``max_connections`` (the send concurrency) open
-and idle, each reused for ``KEEPALIVE_SECONDS``. HTTP/1.1 only: HTTP/2 (the ``h2`` package) could not be
-measured against the simulator, which speaks HTTP/1.1.
+and idle, split into pools of ``POOL_SIZE``, each connection reused for ``KEEPALIVE_SECONDS``. HTTP/1.1
+only: HTTP/2 (the ``h2`` package) could not be measured against the simulator, which speaks HTTP/1.1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,10 @@ import httpx
 from mmcore.meta.errors import NOT_SENT, GraphError
 
 KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (servers drop them)
+# Connections per httpx client: httpcore's pool walks every connection of its pool (a poll() for each idle
+# one) on every request and response. 100 connections in one pool cost 5-8 CPU ms per POST, 20 pools of 5
+# ~1 ms (benchmarks/README.md). Requests go to the least busy pool.
+POOL_SIZE = 5
 
 # Raised before any byte of the request was written: safe to retry.
 _NOT_SENT = (
@@ -97,13 +102,12 @@ class GraphClient:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = httpx.Timeout(timeout)
-        self._limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-        )
+        pools = -(-max_connections // POOL_SIZE)
+        self._sizes = [max_connections // pools + (i < max_connections % pools) for i in range(pools)]
         self._transport = transport
-        self._http: httpx.AsyncClient | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._pools: list[httpx.AsyncClient] = []
+        self._busy: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def send(self, phone_number_id: str, body: bytes) -> Accepted:
@@ -124,19 +128,37 @@ class GraphClient:
 
     async def aclose(self) -> None:
         """Close the pooled connections. Those of another (closed) loop are only dropped: they cannot be used."""
-        http, loop, self._http, self._loop = self._http, self._loop, None, None
-        if http is not None and loop is asyncio.get_running_loop():
-            await http.aclose()
+        pools, loop, self._pools, self._loop = self._pools, self._loop, [], None
+        if loop is asyncio.get_running_loop():
+            for pool in pools:
+                await pool.aclose()
 
-    def _client(self) -> httpx.AsyncClient:
+    def _pool(self) -> int:
+        """The least busy pool of the running loop's, built on first use there (connections belong to a loop)."""
         loop = asyncio.get_running_loop()
-        if self._http is None or self._loop is not loop:
-            # A client's connections are bound to the loop that opened them: a new loop gets a new client.
-            self._http = httpx.AsyncClient(
-                timeout=self._timeout, limits=self._limits, transport=self._transport, trust_env=True
-            )
+        if self._loop is not loop:
+            if (
+                self._tls is None
+            ):  # one CA bundle load (~80 ms) for every pool and loop; honours SSL_CERT_FILE
+                self._tls = httpx.create_ssl_context(trust_env=True)
+            self._pools = [
+                httpx.AsyncClient(
+                    timeout=self._timeout,
+                    limits=httpx.Limits(
+                        max_connections=size,
+                        max_keepalive_connections=size,
+                        keepalive_expiry=KEEPALIVE_SECONDS,
+                    ),
+                    verify=self._tls,
+                    transport=self._transport,
+                    trust_env=True,
+                )
+                for size in self._sizes
+            ]
+            self._busy = [0] * len(self._pools)
             self._loop = loop
-        return self._http
+        busy = self._busy
+        return busy.index(min(busy))
 
     async def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, content: bytes | None = None
@@ -145,12 +167,16 @@ class GraphClient:
         if content is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
+        pool = self._pool()
+        self._busy[pool] += 1
         try:
-            response = await self._client().request(method, url, headers=headers, content=content)
+            response = await self._pools[pool].request(method, url, headers=headers, content=content)
         except _NOT_SENT as exc:
             raise GraphError(f"{type(exc).__name__}: {exc}", rule=NOT_SENT) from exc
         except (httpx.HTTPError, OSError) as exc:  # after the request was (or may have been) written
             raise GraphError.no_response(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._busy[pool] -= 1
         if response.status_code >= 400:
             raise GraphError.from_response(response.status_code, response.content)
         try:
