@@ -137,9 +137,8 @@ class GraphClient:
         """The least busy pool of the running loop's, built on first use there (connections belong to a loop)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            if (
-                self._tls is None
-            ):  # one CA bundle load (~80 ms) for every pool and loop; honours SSL_CERT_FILE
+            # One CA bundle load (~80 ms) for every pool and loop; honours SSL_CERT_FILE.
+            if self._tls is None:
                 self._tls = httpx.create_ssl_context(trust_env=True)
             self._pools = [
                 httpx.AsyncClient(
