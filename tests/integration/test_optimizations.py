@@ -12,7 +12,6 @@ import httpx
 import pytest
 from aws import Stack, create_stack
 from handlers import LambdaContext, load_event, load_handler
-from httpx_transport import HttpxTransport
 
 from mmapi.simulator import Simulator
 from mmcore import clients
@@ -473,7 +472,7 @@ class RateLimitedGraph(httpx.AsyncBaseTransport):
 def test_rate_limits_are_a_429_with_retry_after(api, monkeypatch, status, code, retry_after):
     sim = api.sim
     transport = RateLimitedGraph(status, code, lambda r: r.method == "POST")
-    graph = GraphClient(sim.base_url, lambda: sim.access_token, transport=HttpxTransport(transport))
+    graph = GraphClient(sim.base_url, lambda: sim.access_token, transport=transport)
     monkeypatch.setattr(clients, "graph_client", lambda: graph)
     answer = api.call("template_put")
     assert answer.status == 429

@@ -1,77 +1,29 @@
-"""The Graph client's own HTTP/1.1 transport (mmcore.graph.KeepAlivePool) against a raw socket server on
-127.0.0.1: keep-alive reuse, framing, and which failures say "never sent" (safe to retry) vs "Meta may have it"."""
+"""The Graph client (mmcore.graph.GraphClient on httpx) against a raw socket server on 127.0.0.1 and failing
+transports: keep-alive reuse, framing, proxies from the environment, and which failures say "never sent"
+(safe to retry) vs "Meta may have it"."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
+from httpx_transport import OK, Server, answering, raising, response
 
 from mmcore.graph import Accepted, GraphClient
 from mmcore.meta.errors import NOT_SENT, GraphError
 
-OK = json.dumps(
-    {
-        "contacts": [{"input": "+1", "wa_id": "1"}],
-        "messages": [{"id": "wamid.A", "message_status": "accepted"}],
-    }
-).encode()
+run = asyncio.run
 
 
-def response(body: bytes = OK, status: str = "200 OK", headers: str = "") -> bytes:
-    head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
-    )
-    return head.encode() + body
-
-
-class Server:
-    """Answers each request with ``answer(request_bytes)``: bytes to write, or None to close without a word."""
-
-    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
-        self.answer = answer
-        self.connections = 0
-        self.hang_up = False  # close each connection after its first answer
-        self.requests: list[bytes] = []
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v24.0"
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    ),
-                    0,
-                )
-                request = head + await reader.readexactly(length)
-                self.requests.append(request)
-                out = self.answer(request)
-                if out is None:
-                    break
-                writer.write(out)
-                await writer.drain()
-                if b"Connection: close" in out or self.hang_up:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-
-def run(coro):
-    return asyncio.run(coro)
+async def failure(client: GraphClient) -> GraphError:
+    with pytest.raises(GraphError) as caught:
+        await client.send("123", b"{}")
+    await client.aclose()
+    return caught.value
 
 
 def test_sends_reuse_one_keep_alive_connection():
@@ -90,16 +42,18 @@ def test_sends_reuse_one_keep_alive_connection():
     assert b"Authorization: Bearer tok" in first and first.endswith(b'{"to":"+1"}')
 
 
-def test_concurrent_sends_open_at_most_the_pool_size():
+@pytest.mark.parametrize("size", [3, 12])  # one httpx pool; three (POOL_SIZE 5: 4 + 4 + 4 connections)
+def test_concurrent_sends_open_at_most_the_pool_size(size):
     async def main():
         async with (server := Server(lambda r: response())) as url:
-            client = GraphClient(url, lambda: "tok", timeout=2, max_connections=3)
-            await asyncio.gather(*(client.send("123", b"{}") for _ in range(12)))
+            client = GraphClient(url, lambda: "tok", timeout=2, max_connections=size)
+            for _ in range(2):
+                await asyncio.gather(*(client.send("123", b"{}") for _ in range(4 * size)))
             await client.aclose()
         return server
 
     server = run(main())
-    assert len(server.requests) == 12 and server.connections <= 3
+    assert len(server.requests) == 8 * size and server.connections <= size
 
 
 def test_chunked_bodies_and_connection_close_are_handled():
@@ -158,11 +112,7 @@ def test_a_graph_error_answer_is_classified():
 
     async def main():
         async with Server(lambda r: response(error, "400 Bad Request")) as url:
-            client = GraphClient(url, lambda: "tok", timeout=2)
-            with pytest.raises(GraphError) as caught:
-                await client.send("123", b"{}")
-            await client.aclose()
-        return caught.value
+            return await failure(GraphClient(url, lambda: "tok", timeout=2))
 
     assert run(main()).code == 131049
 
@@ -173,26 +123,175 @@ def test_no_connection_means_not_sent():
         port = server.sockets[0].getsockname()[1]
         server.close()
         await server.wait_closed()
-        client = GraphClient(f"http://127.0.0.1:{port}/v24.0", lambda: "tok", timeout=2)
-        with pytest.raises(GraphError) as caught:
-            await client.send("123", b"{}")
-        return caught.value
+        return await failure(GraphClient(f"http://127.0.0.1:{port}/v24.0", lambda: "tok", timeout=2))
 
     error = run(main())
     assert error.rule is NOT_SENT and not error.rule.ambiguous
 
 
-@pytest.mark.parametrize("behaviour", ["closes", "never answers", "garbage"])
+@pytest.mark.parametrize("behaviour", ["closes", "never answers", "garbage", "resets mid-body"])
 def test_no_answer_after_sending_is_ambiguous(behaviour):
-    answers = {"closes": None, "never answers": b"", "garbage": b"NOT HTTP\r\n\r\n"}
+    answers = {
+        "closes": None,
+        "never answers": b"",
+        "garbage": b"NOT HTTP\r\n\r\n",
+        "resets mid-body": response()[
+            :-10
+        ],  # Content-Length promises 10 more bytes, then the server hangs up
+    }
 
     async def main():
-        async with Server(lambda r: answers[behaviour]) as url:
-            client = GraphClient(url, lambda: "tok", timeout=0.3)
-            with pytest.raises(GraphError) as caught:
-                await client.send("123", b"{}")
-            await client.aclose()
-        return caught.value
+        async with (server := Server(lambda r: answers[behaviour])) as url:
+            server.hang_up = True
+            return await failure(GraphClient(url, lambda: "tok", timeout=0.3))
 
     error = run(main())
     assert error.rule.ambiguous and error.rule is not NOT_SENT
+
+
+@pytest.mark.parametrize(
+    "error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError]
+)
+def test_failures_before_the_request_left_are_not_sent(error):
+    client = GraphClient("https://graph.test/v24.0", lambda: "tok", transport=raising(error))
+    assert run(failure(client)).rule is NOT_SENT
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.WriteError,  # part of the request, or all of it, may be in the kernel's buffers
+        httpx.WriteTimeout,
+        httpx.ReadError,
+        httpx.ReadTimeout,
+        httpx.RemoteProtocolError,
+    ],
+)
+def test_failures_after_writing_began_are_ambiguous(error):
+    client = GraphClient("https://graph.test/v24.0", lambda: "tok", transport=raising(error))
+    caught = run(failure(client))
+    assert caught.rule.ambiguous and caught.rule is not NOT_SENT
+    assert error.__name__ in caught.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>gateway</html>", b"{}", b"[]", b'{"messages":[]}', b'{"messages":[null]}', b'{"messages":[{}]}'],
+)
+def test_a_200_without_a_wamid_is_ambiguous(body):
+    client = GraphClient("https://graph.test/v24.0", lambda: "tok", transport=answering(200, body))
+    caught = run(failure(client))
+    assert caught.rule.ambiguous and caught.rule is not NOT_SENT
+
+
+@pytest.mark.parametrize(
+    ("answer", "accepted"),
+    [
+        ({"messages": [{"id": "wamid.X"}], "contacts": [None]}, Accepted("wamid.X", "accepted", None)),
+        ({"messages": [{"id": "wamid.X"}], "contacts": ["+1"]}, Accepted("wamid.X", "accepted", None)),
+        ({"messages": [{"id": "wamid.X"}], "contacts": None}, Accepted("wamid.X", "accepted", None)),
+        (
+            {"messages": [{"id": "wamid.X"}], "contacts": [{"wa_id": 91}]},
+            Accepted("wamid.X", "accepted", None),
+        ),
+        (
+            {
+                "messages": [{"id": "wamid.X", "message_status": "held_for_quality_assessment"}],
+                "contacts": [{}],
+            },
+            Accepted("wamid.X", "held_for_quality_assessment", None),
+        ),
+        ({"messages": [{"id": "wamid.X"}], "contacts": [{"wa_id": ""}]}, Accepted("wamid.X", "accepted", "")),
+    ],
+)
+def test_odd_fields_beside_the_wamid_still_mean_accepted(answer, accepted):
+    async def main():
+        client = GraphClient(
+            "https://graph.test/v24.0", lambda: "tok", transport=answering(200, json.dumps(answer).encode())
+        )
+        return await client.send("123", b"{}")
+
+    assert run(main()) == accepted
+
+
+def test_a_non_json_answer_to_a_management_call_is_ambiguous():
+    async def main():
+        client = GraphClient("https://graph.test/v24.0", lambda: "tok", transport=answering(200, b"ok"))
+        with pytest.raises(GraphError) as caught:
+            await client.call("POST", "/T1", json_body={"x": 1})
+        return caught.value
+
+    assert run(main()).rule.ambiguous
+
+
+def test_http_proxy_from_the_environment_carries_the_request(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "")  # set below, once the proxy's port is known
+
+    async def main():
+        async with (proxy := Server(lambda r: response())) as _:
+            monkeypatch.setenv("HTTP_PROXY", proxy.origin)
+            client = GraphClient("http://graph.test/v24.0", lambda: "tok", timeout=2)
+            answer = await client.send("123", b"{}")
+            await client.aclose()
+        return proxy, answer
+
+    proxy, answer = run(main())
+    assert answer.wamid == "wamid.A"  # graph.test does not resolve: only the proxy can have answered
+    assert proxy.requests[0].startswith(b"POST http://graph.test/v24.0/123/marketing_messages HTTP/1.1\r\n")
+
+
+def test_no_proxy_from_the_environment_bypasses_the_proxy(monkeypatch):
+    async def main():
+        async with (
+            (proxy := Server(lambda r: response())) as _,
+            (origin := Server(lambda r: response())) as url,
+        ):
+            monkeypatch.setenv("HTTP_PROXY", proxy.origin)
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            client = GraphClient(url, lambda: "tok", timeout=2)
+            await client.send("123", b"{}")
+            await client.aclose()
+        return proxy, origin
+
+    proxy, origin = run(main())
+    assert proxy.requests == [] and len(origin.requests) == 1
+
+
+def test_an_https_proxy_refusing_the_tunnel_means_not_sent(monkeypatch):
+    async def main():
+        async with (proxy := Server(lambda r: response(b"", "403 Forbidden"))) as _:
+            monkeypatch.setenv("HTTPS_PROXY", proxy.origin)
+            error = await failure(GraphClient("https://graph.facebook.com/v24.0", lambda: "tok", timeout=2))
+        return proxy, error
+
+    proxy, error = run(main())
+    assert proxy.requests[0].startswith(b"CONNECT graph.facebook.com:443 HTTP/1.1\r\n")
+    assert error.rule is NOT_SENT
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(OK)))
+        self.end_headers()
+        self.wfile.write(OK)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_new_event_loop_gets_its_own_connections():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = GraphClient(f"http://127.0.0.1:{server.server_port}/v24.0", lambda: "tok", timeout=2)
+        first = run(client.send("123", b"{}"))  # leaves a keep-alive connection bound to a loop now closed
+        second = run(client.send("123", b"{}"))
+        run(client.aclose())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.wamid == second.wamid == "wamid.A"

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_transport import HttpxTransport
 from pydantic import ValidationError
 
 from mmcore import api
@@ -219,9 +218,7 @@ class FakeMeta:
 
 
 def service(meta: FakeMeta, audit: FakeAudit, **settings: Any) -> opt.Optimizations:
-    graph = GraphClient(
-        "https://graph.test/v24.0", lambda: "token", transport=HttpxTransport(httpx.MockTransport(meta))
-    )
+    graph = GraphClient("https://graph.test/v24.0", lambda: "token", transport=httpx.MockTransport(meta))
     config = Settings(waba_id=WABA, phone_number_id=PHONE, business_country="IN", **settings)
     return opt.Optimizations(
         graph, audit, config, today=lambda: TODAY, now=lambda: "2026-03-20T10:15:30.123456Z"
@@ -388,7 +385,7 @@ def test_onboarding_says_where_sends_go(answer, policy, sends, onboarded):
     graph = GraphClient(
         "https://g.test/v24.0",
         lambda: "t",
-        transport=HttpxTransport(httpx.MockTransport(lambda r: httpx.Response(200, json=answer))),
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=answer)),
     )
     svc = opt.Optimizations(graph, FakeAudit(), Settings(waba_id=WABA, default_product_policy=policy))
     result = asyncio.run(svc.onboarding())

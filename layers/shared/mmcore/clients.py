@@ -55,7 +55,8 @@ _local = threading.local()
 
 
 def graph_client() -> Any:
-    """The pooled Graph client of this thread's event loop (Lambda runs one thread: one client)."""
+    """The Graph client of this thread (Lambda runs one thread: one client). Its httpx connection pools are
+    built on the first request inside :func:`event_loop`'s loop, pooling ``SEND_CONCURRENCY`` connections."""
     client = getattr(_local, "graph", None)
     if client is None:
         from mmcore.graph import GraphClient

@@ -1,0 +1,6 @@
+"""The Graph API: an ``httpx.AsyncClient`` per warm container (:class:`GraphClient`) and send pacing."""
+
+from mmcore.graph.client import Accepted, GraphClient
+from mmcore.graph.limiter import RateLimiter
+
+__all__ = ["Accepted", "GraphClient", "RateLimiter"]
