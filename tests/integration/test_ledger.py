@@ -99,12 +99,12 @@ def test_more_than_one_transaction_for_more_than_100_changes(ledger):
 
 
 def test_halts_are_live_by_scope_and_key_until_they_end_or_are_released(ledger):
-    sale = template_halt_key("summer_sale", "en_US")
+    sale = template_halt_key("1234", "summer_sale", "en_US")
     ledger.halt(Scope.TEMPLATE, sale, NOW + 60, 132015, "template paused")
     ledger.halt(Scope.ACCOUNT, account_halt_key("1234"), NOW + 60, 190, "token expired")
     scopes = [
         (Scope.TEMPLATE, sale),
-        (Scope.TEMPLATE, template_halt_key("summer_sale", "es")),
+        (Scope.TEMPLATE, template_halt_key("1234", "summer_sale", "es")),
         (Scope.ACCOUNT, "1234"),
         (Scope.ACCOUNT, account_halt_key("5678")),  # another WABA of the same stack
         (Scope.PHONE_NUMBER, "1234"),

@@ -249,7 +249,11 @@ def test_the_sender_takes_typed_records_and_reschedules_through_the_given_resche
     sender = send_env.handler.sender()
     sale = request("919876600006")
     sender.ledger.halt(
-        Scope.TEMPLATE, template_halt_key("summer_sale", "en_US"), int(time.time()) + 60, 1, "x"
+        Scope.TEMPLATE,
+        template_halt_key(sender.settings.waba_id, "summer_sale", "en_US"),
+        int(time.time()) + 60,
+        1,
+        "x",
     )
     other = {**seed_body("flash_sale"), "to": "919876600007"}
     records = [sqs_message("halted", sale), sqs_message("bad", "{not json"), sqs_message("good", other)]

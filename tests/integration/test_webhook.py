@@ -24,10 +24,12 @@ from simsend import sim_send
 
 from mmapi.simulator import Simulator
 from mmcore import clients, webhooks
+from mmcore.meta.errors import Scope
 from mmcore.store import keys, statuses
 from mmcore.store import messages as L
 from mmcore.store.accounts import Accounts
 from mmcore.store.codec import from_item, to_item
+from mmcore.store.halts import Halt, template_halt_key
 from mmcore.store.inbound import Replies, Unhandled
 from mmcore.store.suppressions import Suppressions
 from mmcore.store.templates import Templates
@@ -161,7 +163,7 @@ class WebhookEnv:
     def suppression(self, user: str) -> dict[str, Any] | None:
         return Suppressions(self.ddb, self.table).get(user)
 
-    def halt(self, scope: str, key: str) -> dict[str, Any] | None:
+    def halt(self, scope: Scope, key: str) -> Halt | None:
         """The live halt the sender would see, or None."""
         return self.prefetch(halts=[(scope, key)]).halted.get((scope, key))
 
@@ -887,8 +889,8 @@ def test_a_reply_delivered_twice_is_stored_and_published_once(env):
 
 def test_template_paused_halts_it_and_approved_releases_it(env):
     assert env.invoke(load_event("webhook_post_template_paused.json"))["statusCode"] == 200
-    halt = env.halt("template", "summer_sale:en_US")
-    assert halt["code"] == 132015 and halt["until"] > time.time() + 6 * 24 * 3600
+    halt = env.halt(Scope.TEMPLATE, template_halt_key(WABA, "summer_sale", "en_US"))
+    assert halt.code == 132015 and halt.until > time.time() + 6 * 24 * 3600
 
     def template(event: str, at: int) -> dict[str, Any]:
         value = {
@@ -901,14 +903,32 @@ def test_template_paused_halts_it_and_approved_releases_it(env):
         return envelope({"field": "message_template_status_update", "value": value}, at=at)
 
     env.post(template("APPROVED", 1750030500))
-    assert env.halt("template", "summer_sale:en_US") is None
+    assert env.halt(Scope.TEMPLATE, template_halt_key(WABA, "summer_sale", "en_US")) is None
     env.post(template("PAUSED", 1750030400))  # a late retry of the pause: older than the approval
-    assert env.halt("template", "summer_sale:en_US") is None
+    assert env.halt(Scope.TEMPLATE, template_halt_key(WABA, "summer_sale", "en_US")) is None
     env.post(template("DISABLED", 1750030600))
-    halt = env.halt("template", "summer_sale:en_US")
-    assert halt["code"] == 132016 and halt["until"] > time.time() + 29 * 24 * 3600
+    halt = env.halt(Scope.TEMPLATE, template_halt_key(WABA, "summer_sale", "en_US"))
+    assert halt.code == 132016 and halt.until > time.time() + 29 * 24 * 3600
     assert Templates(env.ddb, env.table, WABA).get("summer_sale", "en_US")["status"] == "DISABLED"
     assert len(env.template_events("summer_sale", "en_US")) == 3  # the late PAUSED: a duplicate
+
+
+def test_a_template_reason_belongs_to_its_event(env):
+    def template(event: str, at: int, reason: str | None) -> dict[str, Any]:
+        value = {
+            "event": event,
+            "message_template_name": "promo",
+            "message_template_language": "en",
+            "reason": reason,
+        }
+        return envelope({"field": "message_template_status_update", "value": value}, at=at)
+
+    templates = Templates(env.ddb, env.table, WABA)
+    env.post(template("REJECTED", 1750030400, "INCORRECT_CATEGORY"))
+    assert templates.get("promo", "en")["reason"] == "INCORRECT_CATEGORY"
+    env.post(template("APPROVED", 1750030500, None))
+    approved = templates.get("promo", "en")
+    assert approved["status"] == "APPROVED" and "reason" not in approved
 
 
 def test_mm_lite_terms_signed_is_recorded(env):

@@ -31,10 +31,12 @@ class InvalidInput(DomainError):
 
     @classmethod
     def fields(cls, errors: Sequence[tuple[str, str]], total: int | None = None) -> InvalidInput:
-        """``N invalid field(s)``, naming the first ``len(errors)`` of ``total``."""
+        """``N invalid field(s): a, b, c``, naming the first ``len(errors)`` of ``total`` in ``errors``."""
         total = len(errors) if total is None else total
+        names = list(dict.fromkeys(f for f, _ in errors))
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         shown = "" if total <= len(errors) else f" (first {len(errors)} shown)"
-        return cls(f"{total} invalid field{'s' if total != 1 else ''}{shown}", errors)
+        return cls(f"{total} invalid field{'s' if total != 1 else ''}: {listed}{shown}", errors)
 
 
 class Malformed(InvalidInput):

@@ -65,7 +65,9 @@ def halt_scopes(request: SendRequest, phone_number_id: str, settings: Settings) 
     return {
         Scope.ACCOUNT: account_halt_key(settings.waba_id),
         Scope.PHONE_NUMBER: phone_number_id,
-        Scope.TEMPLATE: template_halt_key(request.template.name, request.template.language.code),
+        Scope.TEMPLATE: template_halt_key(
+            settings.waba_id, request.template.name, request.template.language.code
+        ),
     }
 
 

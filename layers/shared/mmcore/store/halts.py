@@ -3,7 +3,7 @@ webhook (a paused or disabled template), read by the sender's prefetch (:meth:`L
 
 A halt is keyed by its :class:`~mmcore.meta.errors.Scope` and a key within it, so one stack can hold several
 WABAs and phone numbers: ``account`` by WABA id (:func:`account_halt_key`), ``phone_number`` by phone number
-id, ``template`` by name and language (:func:`template_halt_key`).
+id, ``template`` by WABA, name and language (:func:`template_halt_key`).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def account_halt_key(waba_id: str) -> str:
     return waba_id or ANY_WABA
 
 
-def template_halt_key(name: str, language: str) -> str:
-    """The ``template`` scope's key, ``<name>:<language>``, for the sender and the template webhooks alike."""
-    return f"{name}:{language}"
+def template_halt_key(waba_id: str, name: str, language: str) -> str:
+    """The ``template`` scope's key, ``<waba_id>:<name>:<language>`` (template names are unique within a WABA),
+    for the sender and the template webhooks alike."""
+    return f"{account_halt_key(waba_id)}:{name}:{language}"
 
 
 def halt_item(halt: Halt) -> dict[str, Any]:

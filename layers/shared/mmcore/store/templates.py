@@ -66,9 +66,16 @@ class Templates:
             "updated_at": now,
             **{k: v for k, v in fields.items() if k != "raw"},
         }
+        # A reason belongs to the event that gave it: a newer event without one clears it.
+        stale = ("reason",) if fields.get("reason") is None else ()
         try:
             self._set(
-                name, language, values, condition="attribute_not_exists(event_at) OR event_at <= :at", at=at
+                name,
+                language,
+                values,
+                condition="attribute_not_exists(event_at) OR event_at <= :at",
+                remove=stale,
+                at=at,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -80,15 +87,19 @@ class Templates:
         language: str | None,
         values: Mapping[str, Any],
         condition: str | None = None,
+        remove: tuple[str, ...] = (),
         **extra: Any,
     ) -> None:
         values = {k: v for k, v in values.items() if v is not None}
-        names = {f"#a{i}": k for i, k in enumerate(values)}
+        names = {f"#a{i}": k for i, k in enumerate(values)} | {f"#r{i}": k for i, k in enumerate(remove)}
         placeholders = {f":a{i}": v for i, v in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         request: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(name, language),
-            "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+            "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": to_item({**placeholders, **{f":{k}": v for k, v in extra.items()}}),
         }

@@ -9,7 +9,7 @@ from typing import Any
 
 from mmcore.meta.errors import Scope
 from mmcore.observability import logger
-from mmcore.store import keys
+from mmcore.store import halts
 from mmcore.store.accounts import Accounts
 from mmcore.store.inbound import Unhandled
 from mmcore.store.messages import Ledger
@@ -23,11 +23,6 @@ TEMPLATE_HALTS: Mapping[str, tuple[int, int]] = {
     "DISABLED": (30 * 24 * 3600, 132016),
 }
 TEMPLATE_RELEASES = frozenset({"APPROVED", "REINSTATED"})
-
-
-def halt_key(name: str, language: str | None) -> str:
-    """The sender's template halt key (scope ``template``): ``<name>:<language>``."""
-    return f"{name}:{language}"
 
 
 class Changes:
@@ -60,7 +55,7 @@ class Changes:
         return done
 
     def _halt(self, t: TemplateChange, now: int) -> Counter[str]:
-        key = halt_key(t.name, t.language)
+        key = halts.template_halt_key(t.waba_id or "", t.name, t.language or "")
         log = {"template": key, "waba_id": t.waba_id, "event": t.event, "reason": t.reason}
         if t.language is None and (t.event in TEMPLATE_HALTS or t.event in TEMPLATE_RELEASES):
             logger.warning("template status without language: no halt change", extra=log)
@@ -72,7 +67,7 @@ class Changes:
             logger.error("template halted by webhook", extra=log)
             return Counter(template_halts=1)
         elif t.event in TEMPLATE_RELEASES:
-            self.client.delete_item(TableName=self.table, Key=keys.halt(Scope.TEMPLATE, key))
+            halts.release(self.client, self.table, Scope.TEMPLATE, key)
             logger.info("template released by webhook", extra=log)
             return Counter(template_releases=1)
         else:
