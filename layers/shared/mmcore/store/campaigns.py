@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from mmcore.store import keys, paging
+from mmcore.store.calls import put_new
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 
@@ -41,13 +42,7 @@ class CampaignRecords:
             **values,
             "expires_at": now + RETENTION_SECONDS,
         }
-        try:
-            self.client.put_item(
-                TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return put_new(self.client, self.table, item)
 
     def finish(self, campaign_id: str, status: CampaignStatus, counts: Mapping[str, Any], now: int) -> None:
         """Store the enqueue's outcome on the campaign item."""

@@ -12,17 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmcore.store import keys
-from mmcore.store.codec import from_item, to_item
+from mmcore.store.calls import put_new
+from mmcore.store.codec import from_item
 from mmcore.store.messages import RETENTION_SECONDS
-
-
-def put_new(client: Any, table: str, values: Mapping[str, Any]) -> bool:
-    """Put an item unless its key exists: False when it does (a duplicate, maybe delivered concurrently)."""
-    try:
-        client.put_item(TableName=table, Item=to_item(values), ConditionExpression="attribute_not_exists(pk)")
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
 
 
 class Replies:

@@ -25,7 +25,7 @@ from typing import Any
 
 from mmcore.meta.errors import Scope
 from mmcore.store import halts, keys
-from mmcore.store.batch import batch_get, batch_write, chunks
+from mmcore.store.calls import batch_get, batch_write, chunks
 from mmcore.store.codec import from_item, to_item
 
 

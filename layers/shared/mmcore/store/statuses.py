@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmcore.store import keys
-from mmcore.store.batch import batch_get
+from mmcore.store.calls import batch_get
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 from mmcore.store.status_events import PATHS, RANK, DeliveryStatus, StatusEvent, path_for

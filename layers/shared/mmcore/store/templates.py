@@ -8,11 +8,11 @@ moving forward by event time only). Each writer sets its own attributes (UpdateI
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from mmcore.store import keys
+from mmcore.store.calls import put_new
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 
@@ -49,14 +49,16 @@ class Templates:
     ) -> bool:
         """Keep one template event (once: its key is its time and kind) and move the template's status to it
         unless a later event is on record. False: this event is older than the status, which stays."""
-        self._put_new(
+        put_new(
+            self.client,
+            self.table,
             {
                 **keys.plain(keys.template_event(self.waba_id, name, language, at, status)),
                 "event": status,
                 **fields,
                 "received_at": now,
                 "expires_at": now + RETENTION_SECONDS,
-            }
+            },
         )
         values = {
             "template_name": name,
@@ -106,9 +108,3 @@ class Templates:
         if condition:
             request["ConditionExpression"] = condition
         self.client.update_item(**request)
-
-    def _put_new(self, values: Mapping[str, Any]) -> None:
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.put_item(
-                TableName=self.table, Item=to_item(values), ConditionExpression="attribute_not_exists(pk)"
-            )

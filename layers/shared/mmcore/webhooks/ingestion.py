@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mmcore.exceptions import Unavailable
 from mmcore.observability import logger
 from mmcore.store import keys, statuses
-from mmcore.store.batch import batch_get, batch_write
+from mmcore.store.calls import batch_get, batch_write
 from mmcore.store.codec import from_item
 from mmcore.store.inbound import Replies
 from mmcore.store.status_events import StatusEvent

@@ -1,5 +1,6 @@
-"""Batched DynamoDB calls: BatchGetItem (100 keys) and BatchWriteItem (25 items) over any number of keys or
-items, the calls of one batch in parallel, unprocessed keys or items retried with backoff."""
+"""The DynamoDB calls every repository shares: BatchGetItem (100 keys) and BatchWriteItem (25 items) over any
+number of keys or items, the calls of one batch in parallel, unprocessed keys or items retried with backoff;
+and the put that never overwrites."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, TypeVar
+
+from mmcore.store.codec import to_item
 
 BATCH_GET_MAX, BATCH_WRITE_MAX = 100, 25
 
@@ -61,6 +64,15 @@ def batch_get(
         return items
 
     return [item for items in in_parallel(get, list(chunks(unique, BATCH_GET_MAX))) for item in items]
+
+
+def put_new(client: Any, table: str, values: Mapping[str, Any]) -> bool:
+    """Put an item unless its key exists: False when it does (a duplicate, maybe delivered concurrently)."""
+    try:
+        client.put_item(TableName=table, Item=to_item(values), ConditionExpression="attribute_not_exists(pk)")
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
 
 
 def batch_write(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> None:
