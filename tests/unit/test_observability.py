@@ -15,11 +15,15 @@ LAYER = Path(__file__).resolve().parents[2] / "layers" / "shared"
 CHILD = """
 import sys
 sys.path.insert(0, sys.argv[1])
+from mmcore import clients
 from mmcore.observability import tracer
 
 @tracer().capture_method(capture_response=False)
 def claim_batch():
-    return 1
+    try:  # nothing listens there: the call fails, but it is traced
+        clients.boto_client("dynamodb").list_tables()
+    except Exception:
+        return 1
 
 @tracer().capture_lambda_handler(capture_response=False)
 def handler(event, context):
@@ -43,6 +47,11 @@ def test_tracer_sends_subsegments_to_the_xray_daemon() -> None:
         "AWS_LAMBDA_FUNCTION_NAME": "send",
         "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
         "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
     }
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
 
@@ -52,13 +61,17 @@ def test_tracer_sends_subsegments_to_the_xray_daemon() -> None:
     )
     assert run.returncode == 0, run.stderr
 
-    # Then the handler's and the method's subsegments reach the daemon, in the invocation's trace
-    names = set()
+    # Then the handler's and the method's subsegments reach the daemon, in the invocation's trace, with the
+    # DynamoDB call (botocore is patched when the first client is built) inside the method's
+    sent = []
     with daemon:
-        for _ in range(2):
+        for _ in range(3):
             header, body = daemon.recv(65536).decode().split("\n", 1)
-            segment = json.loads(body)
             assert json.loads(header)["format"] == "json"
-            assert segment["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
-            names.add(segment["name"])
-    assert names == {"## handler", "## __main__.claim_batch"}
+            sent.append(json.loads(body))
+    assert {s["trace_id"] for s in sent} == {"1-5759e988-bd862e3fe1be46a994272793"}
+    by_name = {s["name"]: s for s in sent}
+    assert set(by_name) == {"## handler", "## __main__.claim_batch", "dynamodb"}
+    call = by_name["dynamodb"]
+    assert call["parent_id"] == by_name["## __main__.claim_batch"]["id"]
+    assert call["aws"]["operation"] == "ListTables", call

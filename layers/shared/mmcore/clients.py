@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
+from mmcore.observability import trace_calls
 from mmcore.settings import get_settings
 
 T = TypeVar("T")
@@ -44,6 +45,7 @@ def _secrets_provider() -> Any:
 
 @cache
 def boto_client(service: str) -> Any:
+    trace_calls("botocore")
     import boto3
     from botocore.config import Config
 
@@ -59,6 +61,7 @@ def graph_client() -> Any:
     built on the first request inside :func:`event_loop`'s loop, pooling ``SEND_CONCURRENCY`` connections."""
     client = getattr(_local, "graph", None)
     if client is None:
+        trace_calls("httpx")
         from mmcore.graph import GraphClient
 
         settings = get_settings()

@@ -18,11 +18,15 @@ metrics = Metrics()
 
 @cache
 def tracer() -> Any:
-    """The process's Tracer, built on first use. It patches only what the product calls (botocore for
-    DynamoDB/SQS/EventBridge, httpx for Graph): patching every library X-Ray knows imports them all at init."""
+    """The process's Tracer. It patches nothing at init: patching imports the patched library, and the
+    handlers import botocore and httpx on their first event, not at init (see :func:`trace_calls`)."""
     from aws_lambda_powertools import Tracer
 
-    return Tracer(patch_modules=PATCHED)
+    return Tracer(auto_patch=False)
 
 
-PATCHED = ("botocore", "httpx")
+@cache
+def trace_calls(module: str) -> None:
+    """Give every call of ``module`` (``botocore``: DynamoDB, SQS, EventBridge; ``httpx``: Graph) its X-Ray
+    subsegment. Called once, by :mod:`mmcore.clients`, before it builds the first client of that library."""
+    tracer().patch([module])
