@@ -30,7 +30,7 @@ from typing import Any
 Key = dict[str, Any]
 
 MSG, LINK, STATE, EVT = "MSG", "LINK", "STATE", "EVT#"
-WAMID_INDEX, CAMPAIGN_INDEX = "gsi1", "gsi2"
+CAMPAIGN_INDEX = "gsi2"
 
 
 def key(pk: str, sk: str) -> Key:

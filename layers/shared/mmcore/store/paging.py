@@ -11,7 +11,7 @@ from typing import Any
 
 from mmcore.exceptions import InvalidInput
 
-DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+DEFAULT_LIMIT = 50
 
 
 def encode(last_key: Mapping[str, Any] | None) -> str | None:
