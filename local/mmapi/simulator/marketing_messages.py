@@ -9,8 +9,9 @@ from typing import Any
 import phonenumbers
 
 from .errors import GraphError
+from .parameters import check_parameters
 from .state import Message, SimState, Template, stable_unit
-from .validation import SendRequest, check_parameters, check_send_body, digits_of
+from .validation import SendRequest, check_send_body, digits_of
 
 US_BLOCK_MESSAGE = "Marketing messages to users in the United States are not supported"  # the seeds' wording
 

@@ -1,5 +1,5 @@
-"""Meta's schema checks: the /marketing_messages body (OAS ``MarketingMessageRequestPayload``), template
-definitions at creation, and send-time parameters against a template.
+"""Meta's schema checks: the /marketing_messages body (OAS ``MarketingMessageRequestPayload``) and template
+definitions at creation (compiled into what a send must carry; ``parameters`` checks sends against that).
 
 Plain functions over dicts; the hot path does no model parsing. Every failure is a :class:`GraphError` with
 Meta's code and details naming the parameter.
@@ -33,6 +33,9 @@ LANGUAGE_FIELDS = frozenset({"code", "policy"})
 
 TEXT_PARAM_TYPES = frozenset({"text", "currency", "date_time"})
 MEDIA_FORMATS = {"IMAGE": ("image",), "VIDEO": ("video",), "DOCUMENT": ("document",), "GIF": ("video", "gif")}
+# Header formats whose one parameter is not text: its send-time type (PRODUCT: single-product messages and
+# product cards; LOCATION: a map pin).
+OBJECT_FORMATS = {**MEDIA_FORMATS, "PRODUCT": ("product",), "LOCATION": ("location",)}
 # Template button type (creation) -> send-time sub_type and the parameter type it takes.
 BUTTON_SUB_TYPES = {
     "QUICK_REPLY": ("quick_reply", "payload"),
@@ -43,14 +46,13 @@ BUTTON_SUB_TYPES = {
     "MPM": ("mpm", "action"),
     "PHONE_NUMBER": ("phone_number", None),
 }
-MAX_TEXT_PARAM = 32768  # OAS TextParameter.text maxLength
-MAX_COUPON = 20
+# Buttons a send must give a parameter: a copy code, and a multi-product button's sections [TPL mpm].
+REQUIRED_BUTTONS = frozenset({"COPY_CODE", "MPM"})
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAMED = re.compile(r"^[a-z_][a-z0-9_]*$")
 _NON_DIGITS = re.compile(r"\D")
 _TO_CHARS = re.compile(r"^\+?[\d\s().-]+$")
-_COUPON = re.compile(r"^[A-Za-z0-9]+$")
 
 
 # Template definitions.
@@ -61,56 +63,92 @@ class ButtonSpec:
     index: int
     sub_type: str
     param_type: str | None  # the parameter a send must carry; None when it takes none
-    required: bool  # a URL with {{1}} or a copy-code button must get its parameter at send time
+    required: bool  # a URL with {{1}}, a copy-code or an mpm button must get its parameter at send time
 
 
 @dataclass(frozen=True, slots=True)
 class TemplateSpec:
-    """The parameters a template expects, compiled once at creation."""
+    """The parameters a template (or one of its carousel cards) expects, compiled once at creation."""
 
     named: bool
-    header_format: str | None = None  # TEXT, IMAGE, VIDEO, DOCUMENT, GIF, LOCATION
+    header_format: str | None = None  # TEXT, IMAGE, VIDEO, DOCUMENT, GIF, LOCATION, PRODUCT
     header_params: tuple[str, ...] = ()
     body_params: tuple[str, ...] = ()
     buttons: tuple[ButtonSpec, ...] = ()
+    limited_time_offer: bool = False  # an offer with an expiration: sends give `expiration_time_ms`
+    cards: tuple[TemplateSpec, ...] = ()  # a carousel's cards, in order
 
 
 def compile_template(components: Any, parameter_format: str) -> TemplateSpec:
     """Check a template definition (``POST /<WABA_ID>/message_templates``) and compile what sends need."""
-    named = parameter_format == "NAMED"
     if not isinstance(components, list) or not components:
         raise invalid("Param components must be a non-empty array")
+    spec, has_body = _compile(components, parameter_format == "NAMED", "components", card=False)
+    if not has_body:
+        raise invalid("A template needs a BODY component")
+    return spec
+
+
+def _compile(components: list[Any], named: bool, where: str, *, card: bool) -> tuple[TemplateSpec, bool]:
+    """The spec of a template's components, or of one card's, and whether they have a body."""
     header_format: str | None = None
     header_params: tuple[str, ...] = ()
     body_params: tuple[str, ...] | None = None
     buttons: list[ButtonSpec] = []
+    offer = False
+    cards: tuple[TemplateSpec, ...] = ()
+    kinds = ("HEADER", "BODY", "BUTTONS") if card else ("HEADER", "BODY", "FOOTER", "BUTTONS", *_TOP_ONLY)
     for i, component in enumerate(components):
-        where = f"components[{i}]"
+        here = f"{where}[{i}]"
         if not isinstance(component, dict) or not isinstance(component.get("type"), str):
-            raise invalid(f"Param {where}['type'] is required")
+            raise invalid(f"Param {here}['type'] is required")
         kind = component["type"].upper()
+        if kind not in kinds:
+            raise invalid(f"Param {here}['type'] must be one of {', '.join(kinds)}")
         if kind == "HEADER":
             header_format = str(component.get("format", "TEXT")).upper()
             if header_format == "TEXT":
-                header_params = _placeholders(component.get("text"), named, f"{where}['text']")
+                header_params = _placeholders(component.get("text"), named, f"{here}['text']")
                 if len(header_params) > 1:
                     raise invalid("A text header supports at most 1 parameter")
-            elif header_format not in (*MEDIA_FORMATS, "LOCATION"):
-                raise invalid(
-                    f"Param {where}['format'] must be one of TEXT, IMAGE, VIDEO, DOCUMENT, GIF, LOCATION"
-                )
+            elif header_format not in OBJECT_FORMATS:
+                raise invalid(f"Param {here}['format'] must be one of TEXT, {', '.join(OBJECT_FORMATS)}")
         elif kind == "BODY":
-            body_params = _placeholders(component.get("text"), named, f"{where}['text']")
+            body_params = _placeholders(component.get("text"), named, f"{here}['text']")
         elif kind == "FOOTER":
             if not isinstance(component.get("text"), str):
-                raise invalid(f"Param {where}['text'] is required")
+                raise invalid(f"Param {here}['text'] is required")
         elif kind == "BUTTONS":
-            buttons = _compile_buttons(component.get("buttons"), where)
+            buttons = _compile_buttons(component.get("buttons"), here)
+        elif kind == "LIMITED_TIME_OFFER":
+            offer = _compile_offer(component.get("limited_time_offer"), here)
         else:
-            raise invalid(f"Param {where}['type'] must be one of HEADER, BODY, FOOTER, BUTTONS")
-    if body_params is None:
-        raise invalid("A template needs a BODY component")
-    return TemplateSpec(named, header_format, header_params, body_params, tuple(buttons))
+            cards = _compile_cards(component.get("cards"), named, here)
+    spec = TemplateSpec(named, header_format, header_params, body_params or (), tuple(buttons), offer, cards)
+    return spec, body_params is not None
+
+
+_TOP_ONLY = ("LIMITED_TIME_OFFER", "CAROUSEL")
+
+
+def _compile_offer(offer: Any, where: str) -> bool:
+    """Whether the offer expires (then each send gives its expiration) [TPL limited-time-offer]."""
+    if not isinstance(offer, dict) or not isinstance(offer.get("text"), str) or not offer["text"]:
+        raise invalid(f"Param {where}['limited_time_offer']['text'] is required")
+    return offer.get("has_expiration") is True
+
+
+def _compile_cards(cards: Any, named: bool, where: str) -> tuple[TemplateSpec, ...]:
+    if not isinstance(cards, list) or not cards:
+        raise invalid(f"Param {where}['cards'] must be a non-empty array")
+    compiled = []
+    for i, card in enumerate(cards):
+        here = f"{where}['cards'][{i}]['components']"
+        components = card.get("components") if isinstance(card, dict) else None
+        if not isinstance(components, list) or not components:
+            raise invalid(f"Param {here} must be a non-empty array")
+        compiled.append(_compile(components, named, here, card=True)[0])
+    return tuple(compiled)
 
 
 def _placeholders(text: Any, named: bool, where: str) -> tuple[str, ...]:
@@ -139,7 +177,7 @@ def _compile_buttons(buttons: Any, where: str) -> list[ButtonSpec]:
                 f"Param {where}['buttons'][{index}]['type'] must be one of {', '.join(BUTTON_SUB_TYPES)}"
             )
         sub_type, param_type = BUTTON_SUB_TYPES[kind]
-        required = kind == "COPY_CODE" or (kind == "URL" and "{{" in str(button.get("url", "")))
+        required = kind in REQUIRED_BUTTONS or (kind == "URL" and "{{" in str(button.get("url", "")))
         compiled.append(ButtonSpec(index, sub_type, param_type, required))
     return compiled
 
@@ -231,151 +269,3 @@ def _recipient(to: Any) -> str:
     if not 5 <= len(digits) <= 15:
         raise invalid(f"Param to is not a valid phone number: {to!r}.")
     return digits
-
-
-# Send-time parameters against the template.
-
-
-def check_parameters(spec: TemplateSpec, components: list[Any]) -> None:
-    """132000 when counts, types or names differ from the template; 100 when a component is malformed."""
-    header: list[dict] | None = None
-    body: list[dict] | None = None
-    buttons: dict[int, tuple[str, list[dict]]] = {}
-    for i, component in enumerate(components):
-        where = f"template['components'][{i}]"
-        if not isinstance(component, dict):
-            raise invalid(f"Param {where} must be an object.")
-        kind = str(component.get("type", "")).lower()
-        parameters = component.get("parameters", [])
-        if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
-            raise invalid(f"Param {where}['parameters'] must be an array of objects.")
-        for j, parameter in enumerate(parameters):
-            _check_parameter_shape(parameter, f"{where}['parameters'][{j}]")
-        if kind == "header":
-            header = parameters
-        elif kind == "body":
-            body = parameters
-        elif kind == "button":
-            index = component.get("index")
-            if isinstance(index, str) and index.isdigit():
-                index = int(index)
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 9:
-                raise invalid(f"Param {where}['index'] must be an integer from 0 to 9.")
-            sub_type = str(component.get("sub_type", "")).lower()
-            if not sub_type:
-                raise required(f"{where}['sub_type']")
-            if index in buttons:
-                raise invalid(f"Param {where}: more than one component for button {index}.")
-            buttons[index] = (sub_type, parameters)
-        else:
-            raise invalid(f"Param {where}['type'] must be one of {{HEADER, BODY, BUTTON}}.")
-    _check_header(spec, header or [])
-    _check_list("body", spec.body_params, body or [], spec.named, TEXT_PARAM_TYPES)
-    _check_buttons(spec, buttons)
-
-
-def _check_parameter_shape(parameter: dict, where: str) -> None:
-    kind = parameter.get("type")
-    if not isinstance(kind, str):
-        raise required(f"{where}['type']")
-    value = parameter.get(kind)
-    if kind in ("text", "payload"):
-        if not isinstance(value, str) or not value:
-            raise GraphError(131008, f"The parameter {where}['{kind}'] is required.")
-        if len(value) > MAX_TEXT_PARAM:
-            raise invalid(f"Param {where}['{kind}'] is longer than {MAX_TEXT_PARAM} characters.")
-    elif kind == "coupon_code":
-        if not isinstance(value, str) or not value:
-            raise GraphError(131008, f"The parameter {where}['coupon_code'] is required.")
-        if len(value) > MAX_COUPON or not _COUPON.match(value):
-            raise invalid(f"Param {where}['coupon_code'] must be at most {MAX_COUPON} letters or digits.")
-    elif kind == "currency":
-        if not isinstance(value, dict) or not all(
-            k in value for k in ("fallback_value", "code", "amount_1000")
-        ):
-            raise GraphError(131008, f"Param {where}['currency'] needs fallback_value, code and amount_1000.")
-    elif kind == "date_time":
-        if not isinstance(value, dict) or "fallback_value" not in value:
-            raise GraphError(131008, f"The parameter {where}['date_time']['fallback_value'] is required.")
-    elif kind in ("image", "video", "document", "gif"):
-        if not isinstance(value, dict) or not (value.get("id") or value.get("link")):
-            raise GraphError(131008, f"Param {where}['{kind}'] needs an id or a link.")
-    elif kind in ("action", "location"):
-        if not isinstance(value, dict):
-            raise GraphError(131008, f"The parameter {where}['{kind}'] is required.")
-    else:
-        raise invalid(f"Param {where}['type'] {kind!r} is not a valid parameter type.")
-
-
-def _check_header(spec: TemplateSpec, parameters: list[dict]) -> None:
-    header_format = spec.header_format
-    if header_format in MEDIA_FORMATS or header_format == "LOCATION":
-        allowed = MEDIA_FORMATS.get(header_format, ("location",))
-        _count("header", 1, parameters)
-        if parameters[0]["type"] not in allowed:
-            raise GraphError(
-                132000,
-                f"header: parameter type {parameters[0]['type']!r} does not match format {header_format}",
-            )
-        return
-    _check_list("header", spec.header_params, parameters, spec.named, frozenset({"text"}))
-
-
-def _check_list(
-    where: str, expected: tuple[str, ...], parameters: list[dict], named: bool, types: frozenset[str]
-) -> None:
-    _count(where, len(expected), parameters)
-    for parameter in parameters:
-        if parameter["type"] not in types:
-            raise GraphError(
-                132000,
-                f"{where}: parameter type {parameter['type']!r} is not allowed; use one of {sorted(types)}",
-            )
-    given = [p.get("parameter_name") for p in parameters]
-    if not named:
-        if any(name is not None for name in given):
-            raise GraphError(132000, f"{where}: parameter_name is only for templates with named parameters")
-        return
-    if None in given:
-        raise GraphError(132000, f"{where}: every parameter needs a parameter_name (the template is named)")
-    if sorted(given) != sorted(expected):
-        missing = sorted(set(expected) - set(given))
-        unexpected = sorted(set(given) - set(expected))
-        raise GraphError(
-            132000, f"{where}: parameter_name mismatch; missing {missing}, unexpected {unexpected}"
-        )
-
-
-def _count(where: str, expected: int, parameters: list[dict]) -> None:
-    if len(parameters) != expected:
-        raise GraphError(
-            132000,
-            f"{where}: number of localizable_params ({len(parameters)}) does not match the expected number"
-            f" of params ({expected})",
-        )
-
-
-def _check_buttons(spec: TemplateSpec, sent: dict[int, tuple[str, list[dict]]]) -> None:
-    by_index = {button.index: button for button in spec.buttons}
-    for index, (sub_type, parameters) in sent.items():
-        button = by_index.get(index)
-        if button is None:
-            raise GraphError(132000, f"button: the template has no button at index {index}")
-        if sub_type != button.sub_type:
-            raise GraphError(
-                132000, f"button {index}: sub_type {sub_type!r} does not match {button.sub_type!r}"
-            )
-        if len(parameters) > 1 or (parameters and button.param_type is None):
-            raise GraphError(132000, f"button {index}: too many parameters ({len(parameters)})")
-        if parameters and parameters[0]["type"] != button.param_type:
-            raise GraphError(
-                132000,
-                f"button {index}: parameter type {parameters[0]['type']!r}, expected {button.param_type!r}",
-            )
-    for button in spec.buttons:
-        if button.required and not sent.get(button.index, ("", []))[1]:
-            raise GraphError(
-                132000,
-                f"button {button.index}: number of localizable_params (0) does not match the expected number"
-                " of params (1)",
-            )

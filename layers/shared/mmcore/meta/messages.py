@@ -2,10 +2,11 @@
 
 One home for the payload: the seeds' request body (plus the product's envelope fields) as pydantic models
 with Meta's limits, and :func:`to_wire` that turns a valid request into the exact body Meta receives.
-Field order in the models is the order on the wire, so the seeds' examples build byte-for-byte.
+Field order in the models is the order on the wire, so the seeds' and Meta's documented examples build
+byte-for-byte. The template's components and their parameters live in ``components`` and ``parameters``.
 
-Sources: Meta OAS v23 ``MarketingMessageRequestPayload`` / ``TemplateObject`` / ``ParameterObject`` /
-``ButtonComponent`` and the template docs (reference sections 1-2).
+Sources: Meta OAS v23 ``MarketingMessageRequestPayload`` / ``TemplateObject`` and the template docs
+(reference sections 1-2).
 """
 
 from __future__ import annotations
@@ -14,25 +15,21 @@ import hashlib
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StrictBool, ValidationError, field_validator, model_validator
 
+from mmcore.meta.components import COMPONENT_TAGS, Component, check_components
+from mmcore.meta.parameters import PARAMETER_TAGS, TEXT_PARAM_MAX, MetaModel
 from mmcore.meta.phones import parse_recipient
 
 __all__ = [
     "ENVELOPE_FIELDS",
+    "TEXT_PARAM_MAX",
     "TTL_MAX",
     "TTL_MIN",
     "InvalidSendRequest",
+    "Language",
     "SendRequest",
     "parse_send_request",
     "to_wire",
@@ -41,231 +38,17 @@ __all__ = [
 
 TTL_MIN = 43_200  # 12 hours: Meta's lower bound for marketing template TTL [TTL]
 TTL_MAX = 2_592_000  # 30 days [TTL]
-TEXT_PARAM_MAX = 32_768  # OAS TextParameter.text maxLength
-HEADER_TEXT_MAX = 60  # the whole header text is at most 60 characters [TPL components]
-COUPON_MAX = 20  # copy-code coupon, alphanumeric, at most 20 characters when sending [TPL coupon]
-URL_SUFFIX_MAX = 2_000  # a URL button's URL is at most 2000 characters
-MAX_BUTTONS = 10
-MAX_URL_BUTTONS = 2
-MAX_COPY_CODE_BUTTONS = 1
 
 # What the product adds around Meta's body; never sent to Meta.
 ENVELOPE_FIELDS = frozenset({"campaign_id", "message_id", "phone_number_id", "not_after"})
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
-_PARAMETER_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
 _BSUID = re.compile(r"^user\.[A-Za-z0-9._-]{1,251}$")
-_COUPON = re.compile(r"^[A-Za-z0-9]+$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
-class _Model(BaseModel):
-    # Unknown fields are errors that name the field: Meta's schema is additionalProperties: false.
-    # defer_build: each model's validator is built when first used, not at import (cold start).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-# ---------------------------------------------------------------- parameters
-
-
-class _Named(_Model):
-    # Subclasses declare `parameter_name` right after `type`: Meta's order on the wire.
-    @field_validator("parameter_name", check_fields=False)
-    @classmethod
-    def _named(cls, v: str | None) -> str | None:
-        if v is not None and not _PARAMETER_NAME.match(v):
-            raise ValueError("must be lowercase letters, digits and underscores, starting with a letter")
-        return v
-
-
-class TextParameter(_Named):
-    type: Literal["text"]
-    parameter_name: str | None = None
-    text: str = Field(min_length=1, max_length=TEXT_PARAM_MAX)
-
-
-class Currency(_Model):
-    fallback_value: str = Field(min_length=1)
-    code: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code")
-    amount_1000: int = Field(description="amount multiplied by 1000")
-
-
-class CurrencyParameter(_Named):
-    type: Literal["currency"]
-    parameter_name: str | None = None
-    currency: Currency
-
-
-class DateTime(_Model):
-    fallback_value: str = Field(min_length=1)
-
-
-class DateTimeParameter(_Named):
-    type: Literal["date_time"]
-    parameter_name: str | None = None
-    date_time: DateTime
-
-
-class Media(_Model):
-    """An uploaded media id or an http(s) link: exactly one of them (OAS MediaObject)."""
-
-    id: str | None = Field(default=None, min_length=1)
-    link: str | None = Field(default=None, pattern=r"^https?://\S+$")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Media:
-        if (self.id is None) == (self.link is None):
-            raise ValueError("give exactly one of 'id' or 'link'")
-        return self
-
-
-class Document(Media):
-    filename: str | None = Field(default=None, min_length=1, max_length=240)
-
-
-class ImageParameter(_Named):
-    type: Literal["image"]
-    parameter_name: str | None = None
-    image: Media
-
-
-class VideoParameter(_Named):
-    type: Literal["video"]
-    parameter_name: str | None = None
-    video: Media
-
-
-class DocumentParameter(_Named):
-    type: Literal["document"]
-    parameter_name: str | None = None
-    document: Document
-
-
-class PayloadParameter(_Model):
-    type: Literal["payload"]
-    payload: str = Field(min_length=1, max_length=TEXT_PARAM_MAX)
-
-
-class CouponParameter(_Model):
-    type: Literal["coupon_code"]
-    coupon_code: str = Field(min_length=1, max_length=COUPON_MAX)
-
-    @field_validator("coupon_code")
-    @classmethod
-    def _alphanumeric(cls, v: str) -> str:
-        if not _COUPON.match(v):
-            raise ValueError("must be alphanumeric")
-        return v
-
-
-class FlowAction(_Model):
-    flow_token: str | None = None  # Meta's default is "unused"
-    flow_action_data: dict[str, Any] | None = None
-
-
-class ActionParameter(_Model):
-    type: Literal["action"]
-    action: FlowAction
-
-
-class UrlSuffixParameter(_Model):
-    type: Literal["text"]
-    text: str = Field(min_length=1, max_length=URL_SUFFIX_MAX)
-
-
-HeaderParameter = Annotated[
-    TextParameter | ImageParameter | VideoParameter | DocumentParameter, Field(discriminator="type")
-]
-BodyParameter = Annotated[TextParameter | CurrencyParameter | DateTimeParameter, Field(discriminator="type")]
-
-# ---------------------------------------------------------------- components
-
-
-def _same_naming(parameters: list[Any]) -> None:
-    named = {getattr(p, "parameter_name", None) is not None for p in parameters}
-    if len(named) > 1:
-        raise ValueError("mix of named and positional parameters: use parameter_name on all or none")
-    names = [p.parameter_name for p in parameters if getattr(p, "parameter_name", None)]
-    if len(names) != len(set(names)):
-        raise ValueError("parameter_name values must be unique")
-
-
-class HeaderComponent(_Model):
-    type: Literal["header"]
-    parameters: list[HeaderParameter] = Field(min_length=1, max_length=1)
-
-    @model_validator(mode="after")
-    def _header_text(self) -> HeaderComponent:
-        p = self.parameters[0]
-        if isinstance(p, TextParameter) and len(p.text) > HEADER_TEXT_MAX:
-            raise ValueError(f"header text is at most {HEADER_TEXT_MAX} characters")
-        return self
-
-
-class BodyComponent(_Model):
-    type: Literal["body"]
-    parameters: list[BodyParameter] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _naming(self) -> BodyComponent:
-        _same_naming(self.parameters)
-        return self
-
-
-ButtonIndex = Annotated[
-    int | str, Field(description="zero-based button position, 0-9 (Meta accepts both types)")
-]
-
-# Each button sub_type takes exactly one parameter of one type.
-_BUTTON_PARAMETER = {
-    "url": UrlSuffixParameter,
-    "quick_reply": PayloadParameter,
-    "copy_code": CouponParameter,
-    "flow": ActionParameter,
-    "catalog": ActionParameter,
-}
-
-
-class ButtonComponent(_Model):
-    type: Literal["button"]
-    sub_type: Literal["url", "quick_reply", "copy_code", "flow", "catalog"]
-    index: ButtonIndex
-    parameters: list[dict[str, Any]] = Field(min_length=1, max_length=1)
-
-    @field_validator("sub_type", mode="before")
-    @classmethod
-    def _lower(cls, v: Any) -> Any:
-        # Meta's coupon example spells it COPY_CODE; the syntax section says copy_code.
-        return v.lower() if isinstance(v, str) else v
-
-    @field_validator("index")
-    @classmethod
-    def _index(cls, v: int | str) -> int | str:
-        if isinstance(v, bool) or str(v) not in {str(i) for i in range(10)}:
-            raise ValueError("must be 0-9")
-        return v
-
-    @model_validator(mode="after")
-    def _parameter_shape(self) -> ButtonComponent:
-        model = _BUTTON_PARAMETER[self.sub_type]
-        try:
-            model.model_validate(self.parameters[0])
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{self.sub_type} button parameter {where}: {first['msg']}") from None
-        return self
-
-    @property
-    def position(self) -> int:
-        return int(self.index)
-
-
-Component = Annotated[HeaderComponent | BodyComponent | ButtonComponent, Field(discriminator="type")]
-
-
-class Language(_Model):
+class Language(MetaModel):
     code: str
     policy: Literal["deterministic"] | None = None
 
@@ -277,7 +60,7 @@ class Language(_Model):
         return v
 
 
-class Template(_Model):
+class Template(MetaModel):
     name: str
     language: Language
     components: list[Component] | None = None
@@ -291,26 +74,14 @@ class Template(_Model):
 
     @model_validator(mode="after")
     def _components(self) -> Template:
-        comps = self.components or []
-        for kind in ("header", "body"):
-            if sum(c.type == kind for c in comps) > 1:
-                raise ValueError(f"at most one {kind} component")
-        buttons = [c for c in comps if isinstance(c, ButtonComponent)]
-        if len(buttons) > MAX_BUTTONS:
-            raise ValueError(f"at most {MAX_BUTTONS} buttons")
-        if len({b.position for b in buttons}) != len(buttons):
-            raise ValueError("button index values must be unique")
-        if sum(b.sub_type == "url" for b in buttons) > MAX_URL_BUTTONS:
-            raise ValueError(f"at most {MAX_URL_BUTTONS} url buttons")
-        if sum(b.sub_type == "copy_code" for b in buttons) > MAX_COPY_CODE_BUTTONS:
-            raise ValueError(f"at most {MAX_COPY_CODE_BUTTONS} copy_code button")
+        check_components(self.components or [])
         return self
 
 
 # ---------------------------------------------------------------- the request
 
 
-class SendRequest(_Model):
+class SendRequest(MetaModel):
     """One marketing message: the seeds' request body plus optional envelope fields.
 
     The field order is the wire order. ``recipient_type`` defaults to ``individual`` (one seed example omits
@@ -383,13 +154,15 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     # like the JSON the user wrote: template.components.0.parameters.0.text
     parts: list[str] = []
     for i, p in enumerate(loc):
-        if i and isinstance(loc[i - 1], int) and p in _UNION_TAGS:
+        if i > 1 and isinstance(loc[i - 1], int) and p in _UNION_TAGS.get(loc[i - 2], ()):
             continue
         parts.append(str(p))
     return ".".join(parts) or "body"
 
 
-_UNION_TAGS = {"header", "body", "button", "text", "currency", "date_time", "image", "video", "document"}
+# The lists holding a union, by name, and their members' tags. `limited_time_offer` is both a component's
+# tag and its parameter's field name: only the list it follows tells them apart.
+_UNION_TAGS = {"components": COMPONENT_TAGS, "parameters": PARAMETER_TAGS}
 
 
 def parse_send_request(data: bytes | str | dict[str, Any]) -> SendRequest:
