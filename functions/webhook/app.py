@@ -1,5 +1,6 @@
-"""Webhook function: Meta's GET handshake and signed POSTs (statuses, replies, opt-outs, template and account
-updates) -> DynamoDB and EventBridge. Public route: the signature is the authentication."""
+"""Webhook function: Meta's GET handshake and signed POSTs (statuses, replies, opt-outs and other preferences,
+template status/category/quality and account updates, clicks and landing page views) -> DynamoDB and
+EventBridge. Public route: the signature is the authentication."""
 
 from __future__ import annotations
 
@@ -36,7 +37,16 @@ _METRICS = {  # Summary count -> metric name
     "rests": "UserLimitRests",
     "template_halts": "TemplateHalts",
     "template_releases": "TemplateReleases",
+    "template_statuses": "TemplateStatusChanges",
+    "template_categories": "TemplateCategoryChanges",
+    "template_categories_impending": "TemplateCategoryChangesImpending",
+    "template_qualities": "TemplateQualityChanges",
+    "clicks": "LinkClicks",
+    "landing_page_views": "LandingPageViews",
+    "user_actions_other": "UserActionsOther",
+    "preferences_other": "UserPreferencesKept",
     "onboarded": "MmApiTermsSigned",
+    "other": "WebhookItemsKeptRaw",
     "invalid": "WebhookInvalidItems",
 }
 _PATH_METRICS = {"mm_api": "StatusesViaMmApi", "cloud_api_fallback": "StatusesViaCloudApiFallback"}

@@ -28,6 +28,7 @@ from mmcore.meta.errors import Scope
 from mmcore.store import keys, statuses
 from mmcore.store import messages as L
 from mmcore.store.accounts import Accounts
+from mmcore.store.clicks import Clicks
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.halts import Halt, template_halt_key
 from mmcore.store.inbound import Replies, Unhandled
@@ -940,7 +941,7 @@ def test_mm_lite_terms_signed_is_recorded(env):
     )
 
 
-def test_unknown_statuses_categories_fields_and_bad_items_are_kept(env):
+def test_unknown_statuses_categories_fields_and_bad_items_are_kept_and_clicks_counted(env):
     played = status("wamid.X", "played", 1750000000)
     utility = status("wamid.Y", "sent", 1750000000, pricing={**PRICING, "category": "utility", "new_flag": 1})
     broken = {"id": 12, "status": ["sent"]}
@@ -954,8 +955,11 @@ def test_unknown_statuses_categories_fields_and_bad_items_are_kept(env):
     assert json.loads(env.events("wamid.Y")[0]["raw"])["pricing"]["new_flag"] == 1
     assert env.state("wamid.Y")["path"] == "utility"
     kept = Unhandled(env.ddb, env.table)
-    assert all(kept.of_kind(kind) for kind in ("invalid", "user_actions", "phone_number_quality_update"))
-    assert not kept.of_kind("messages.unknown")
+    assert all(kept.of_kind(kind) for kind in ("invalid", "phone_number_quality_update"))
+    assert not kept.of_kind("messages.unknown") and not kept.of_kind("user_actions")
+    assert Clicks(env.ddb, env.table, WABA).counts("2025-06-15") == {
+        "106540352242922": {"marketing_messages_link_click": 1}
+    }
 
 
 # ---------------------------------------------------------------- property: mutated envelopes

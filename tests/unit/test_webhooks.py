@@ -284,7 +284,7 @@ def test_user_preferences_template_and_account_updates():
     assert [o.kind for o in batch.other] == ["account_update.AD_ACCOUNT_LINKED"]
 
 
-def test_unknown_fields_system_errors_and_clicks_are_kept_raw():
+def test_unknown_fields_and_system_errors_are_kept_raw_and_clicks_are_read():
     clicks = [{"action_type": "marketing_messages_link_click", "timestamp": "1"}]
     batch = webhooks.parse(
         body(
@@ -293,5 +293,7 @@ def test_unknown_fields_system_errors_and_clicks_are_kept_raw():
         ),
         NOW,
     )
-    assert sorted(o.kind for o in batch.other) == ["errors", "phone_number_quality_update", "user_actions"]
+    assert sorted(o.kind for o in batch.other) == ["errors", "phone_number_quality_update"]
+    [click] = batch.actions
+    assert (click.action_type, click.at, click.click_id) == ("marketing_messages_link_click", 1, None)
     assert len(batch) == 3

@@ -1,5 +1,6 @@
 """What the webhook receives and keeps as received: customers' replies, and every other webhook item it does
-not act on (an unknown field, a system error, a click, an item that did not parse), raw.
+not act on (an unknown field, a system error, a user preference other than stop/resume, an item that did not
+parse), raw.
 
 Both are written once (their key decides them: a reply's wamid; an item's kind, time and digest), and expire
 with the rest of the table's records.
@@ -48,11 +49,12 @@ class Unhandled:
         self.client = client
         self.table = table
 
-    def keep(self, kind: str, at: int, raw: str, reason: str | None, now: int) -> bool:
-        """Keep one item once (its key: kind, time and a digest of its text)."""
+    def keep(self, kind: str, at: int, raw: str, reason: str | None, now: int, **fields: Any) -> bool:
+        """Keep one item once (its key: kind, time and a digest of its text), with ``fields`` beside it."""
         digest = hashlib.blake2b(f"{kind}\n{raw}".encode(), digest_size=12).hexdigest()
         values = {
             **keys.plain(keys.webhook_other(kind, at, digest)),
+            **{k: v for k, v in fields.items() if v is not None},
             "kind": kind,
             "reason": reason or None,
             "raw": raw,

@@ -16,6 +16,9 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
 | a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
 | an audit record | ``AUDIT#<scope>#<id>`` | ``<at>#<audit_id>`` |
+| click / landing-page-view events of a day | ``CLICKS#<waba_id>#<yyyy-mm-dd>`` | ``EVT#<at>#<digest>`` |
+| their counts, by business phone number | ``CLICKS#<waba_id>#<yyyy-mm-dd>`` | ``COUNT#<phone_number_id>`` |
+| the same events by click id / tracking token | ``CLICK#<click_id|token>#<value>`` | ``EVT#<at>#<action>#<digest>`` |
 | any other webhook, kept | ``WEBHOOK#<kind>`` | ``EVT#<at>#<digest>`` |
 
 Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``); ``gsi2`` lists a
@@ -147,3 +150,26 @@ def audit(scope: str, target_id: str, at: str, audit_id: str) -> Key:
 
 def webhook_other(kind: str, at: int, digest: str) -> Key:
     return key(f"WEBHOOK#{kind}", f"{EVT}{at}#{digest}")
+
+
+# ---------------------------------------------------------------- click and landing-page-view events
+
+CLICK_ID, TRACKING_TOKEN = "click_id", "token"
+
+
+def clicks_day(waba_id: str, day: str) -> str:
+    """The partition of one WABA's click events and counts of one UTC day (``yyyy-mm-dd``)."""
+    return f"CLICKS#{waba_id}#{day}"
+
+
+def click_event(waba_id: str, day: str, at: int, digest: str) -> Key:
+    return key(clicks_day(waba_id, day), f"{EVT}{at}#{digest}")
+
+
+def click_count(waba_id: str, day: str, phone_number_id: str) -> Key:
+    return key(clicks_day(waba_id, day), f"COUNT#{phone_number_id}")
+
+
+def click_ref(kind: str, value: str, at: int = 0, action: str = "", digest: str = "") -> Key:
+    """An event under one of its identifiers (``kind``: :data:`CLICK_ID` or :data:`TRACKING_TOKEN`)."""
+    return key(f"CLICK#{kind}#{value}", f"{EVT}{at}#{action}#{digest}")

@@ -2,8 +2,11 @@
 the product knows of it, and its events as Meta sent them.
 
 On the item: readiness facts a campaign writes (``created_at``, ``last_sent_at``, ``sync_until``, epoch
-seconds) and the status the template webhooks write (``status``, ``reason``, ``template_id``, ``event_at``,
-moving forward by event time only). Each writer sets its own attributes (UpdateItem), never the other's.
+seconds) and what the template webhooks write, each moving forward by its own event time only: the status
+(``status``, ``reason``, ``template_id``, ``event_at``), the category (``category``, ``previous_category``, and
+while a change is announced ``pending_category``/``pending_category_at``; ``category_at``) and the quality
+(``quality_score``, ``previous_quality_score``, ``quality_at``). Each writer sets its own attributes
+(UpdateItem), never the other's.
 """
 
 from __future__ import annotations
@@ -49,12 +52,47 @@ class Templates:
     ) -> bool:
         """Keep one template event (once: its key is its time and kind) and move the template's status to it
         unless a later event is on record. False: this event is older than the status, which stays."""
+        # A reason belongs to the event that gave it: a newer event without one clears it.
+        stale = ("reason",) if fields.get("reason") is None else ()
+        return self._record(name, language, status, at, now, "event_at", {"status": status}, stale, fields)
+
+    def record_update(
+        self,
+        name: str,
+        language: str | None,
+        event: str,
+        at: int,
+        now: int,
+        *,
+        clock: str,
+        values: Mapping[str, Any],
+        remove: tuple[str, ...] = (),
+        **fields: Any,
+    ) -> bool:
+        """Keep one template event and set ``values`` (removing ``remove``) unless an event later than ``at``
+        set them: ``clock`` is the attribute holding that time (``category_at``, ``quality_at``), so a status,
+        a category and a quality each move forward on their own. False: this event is older; kept only."""
+        return self._record(name, language, event, at, now, clock, values, remove, fields)
+
+    def _record(
+        self,
+        name: str,
+        language: str | None,
+        event: str,
+        at: int,
+        now: int,
+        clock: str,
+        values: Mapping[str, Any],
+        remove: tuple[str, ...],
+        fields: Mapping[str, Any],
+    ) -> bool:
         put_new(
             self.client,
             self.table,
             {
-                **keys.plain(keys.template_event(self.waba_id, name, language, at, status)),
-                "event": status,
+                **keys.plain(keys.template_event(self.waba_id, name, language, at, event)),
+                "event": event,
+                **{k: v for k, v in values.items() if v is not None},
                 **fields,
                 "received_at": now,
                 "expires_at": now + RETENTION_SECONDS,
@@ -63,20 +101,19 @@ class Templates:
         values = {
             "template_name": name,
             "language": language,
-            "status": status,
-            "event_at": at,
+            **values,
+            clock: at,
             "updated_at": now,
             **{k: v for k, v in fields.items() if k != "raw"},
         }
-        # A reason belongs to the event that gave it: a newer event without one clears it.
-        stale = ("reason",) if fields.get("reason") is None else ()
         try:
             self._set(
                 name,
                 language,
                 values,
-                condition="attribute_not_exists(event_at) OR event_at <= :at",
-                remove=stale,
+                condition="attribute_not_exists(#c) OR #c <= :at",
+                remove=remove,
+                names={"#c": clock},
                 at=at,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -90,10 +127,15 @@ class Templates:
         values: Mapping[str, Any],
         condition: str | None = None,
         remove: tuple[str, ...] = (),
+        names: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         values = {k: v for k, v in values.items() if v is not None}
-        names = {f"#a{i}": k for i, k in enumerate(values)} | {f"#r{i}": k for i, k in enumerate(remove)}
+        names = (
+            {f"#a{i}": k for i, k in enumerate(values)}
+            | {f"#r{i}": k for i, k in enumerate(remove)}
+            | dict(names or {})
+        )
         placeholders = {f":a{i}": v for i, v in enumerate(values.values())}
         expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
         if remove:

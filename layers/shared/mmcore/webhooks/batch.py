@@ -1,5 +1,6 @@
 """What one POST carries, typed: the status events (:class:`mmcore.store.statuses.StatusEvent`), replies,
-user preferences, template and account changes, and everything else, kept raw."""
+user preferences, template changes (status, category, quality), account changes, click and landing-page-view
+events, and everything else, kept raw."""
 
 from __future__ import annotations
 
@@ -26,13 +27,15 @@ class Inbound:
 
 @dataclass(frozen=True, slots=True)
 class Preference:
-    """A ``user_preferences`` item: ``value`` stop or resume (marketing messages)."""
+    """A ``user_preferences`` item: ``value`` stop or resume (marketing messages), or another value Meta
+    sends (e.g. ``signup``), kept; ``raw`` is the item as Meta sent it."""
 
     digits: str
     value: str
     category: str | None
     timestamp: int
     detail: str | None
+    raw: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,38 @@ class TemplateChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateUpdate:
+    """A template's category change (``event`` CATEGORY_UPDATE, or CATEGORY_IMPENDING: ``values`` hold the
+    current category and the pending one) or quality change (QUALITY_UPDATE); ``values`` are what the
+    template item records."""
+
+    waba_id: str | None
+    name: str
+    language: str | None
+    event: str
+    values: dict[str, Any]
+    template_id: str | None
+    at: int
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserAction:
+    """A click on a marketing message's link, a landing page view, or another ``user_actions`` item. Meta
+    names neither the message nor the recipient [CLICK]: it is told apart by ``click_id``/``tracking_token``."""
+
+    waba_id: str | None
+    phone_number_id: str | None
+    action_type: str
+    at: int
+    click_component: str | None
+    product_id: str | None
+    click_id: str | None
+    tracking_token: str | None
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
 class AccountChange:
     """A WABA signed the MM API terms."""
 
@@ -62,7 +97,7 @@ class AccountChange:
 
 @dataclass(frozen=True, slots=True)
 class Other:
-    """Kept raw: an unknown field, a system error, a click, or an item that did not parse (``invalid``)."""
+    """Kept raw: an unknown field, a system error, or an item that did not parse (``invalid``)."""
 
     kind: str
     at: int
@@ -77,7 +112,8 @@ class Batch:
     statuses: list[StatusEvent] = field(default_factory=list)
     inbound: list[Inbound] = field(default_factory=list)
     preferences: list[Preference] = field(default_factory=list)
-    templates: list[TemplateChange] = field(default_factory=list)
+    templates: list[TemplateChange | TemplateUpdate] = field(default_factory=list)
+    actions: list[UserAction] = field(default_factory=list)
     accounts: list[AccountChange] = field(default_factory=list)
     other: list[Other] = field(default_factory=list)
 
@@ -85,6 +121,14 @@ class Batch:
         return sum(
             map(
                 len,
-                (self.statuses, self.inbound, self.preferences, self.templates, self.accounts, self.other),
+                (
+                    self.statuses,
+                    self.inbound,
+                    self.preferences,
+                    self.templates,
+                    self.actions,
+                    self.accounts,
+                    self.other,
+                ),
             )
         )

@@ -24,7 +24,7 @@ from mmcore.store.inbound import Replies
 from mmcore.store.status_events import StatusEvent
 from mmcore.store.suppressions import Suppression, Suppressions
 from mmcore.webhooks import optouts
-from mmcore.webhooks.batch import Batch, Inbound, TemplateChange
+from mmcore.webhooks.batch import Batch, Inbound, TemplateChange, TemplateUpdate
 from mmcore.webhooks.changes import Changes
 from mmcore.webhooks.publishing import Publisher
 from mmcore.webhooks.replies import Links, link_of, reply_fields
@@ -126,9 +126,12 @@ class Ingestor:
         for e in events:
             if e.rank:
                 by_wamid[e.wamid].append(e)
-        by_template: dict[tuple[str | None, str, str | None], list[TemplateChange]] = defaultdict(list)
+        by_template: dict[tuple[str | None, str, str | None], list[TemplateChange | TemplateUpdate]] = (
+            defaultdict(list)
+        )
         for t in batch.templates:
             by_template[(t.waba_id, t.name, t.language)].append(t)
+        stops, kept = optouts.from_preferences(batch.preferences)
         outcomes = self._run(
             [
                 lambda w=w, group=group: statuses.advance(
@@ -138,6 +141,8 @@ class Ingestor:
             ]
             + [lambda group=group: self.changes.templates(group, now) for group in by_template.values()]
             + [lambda a=a: self.changes.account(a, now) for a in batch.accounts]
+            + [lambda a=a: self.changes.action(a, now) for a in batch.actions]
+            + [lambda p=p: self.changes.preference(p, now) for p in kept]
             + [lambda o=o: self.changes.other(o, now) for o in batch.other]
         )
         latest: dict[str, dict[str, Any]] = {}
@@ -149,9 +154,9 @@ class Ingestor:
             counts.update(outcome)
         # Opt-outs are transactions and rare: one after another, once the other writes are done, so no
         # transaction races a write of the same POST.
-        wanted = optouts.from_statuses(events, now) + optouts.from_preferences(batch.preferences, counts)
-        for group in _by_user(wanted):
+        for group in _by_user(optouts.from_statuses(events, now) + stops):
             counts.update(optouts.apply(self.suppressions, group, now))
+        counts["preferences_other"] += len(kept)
         counts["other"] += len(batch.other)
         counts["invalid"] += sum(1 for o in batch.other if o.kind == "invalid")
         return latest

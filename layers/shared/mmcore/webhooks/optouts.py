@@ -43,20 +43,20 @@ def from_statuses(events: Iterable[StatusEvent], now: int) -> list[Suppression]:
     return out
 
 
-def from_preferences(preferences: Iterable[Preference], counts: Counter[str]) -> list[Suppression]:
-    """Stops and resumes of marketing messages; any other preference is counted and left."""
-    out = []
+def from_preferences(preferences: Iterable[Preference]) -> tuple[list[Suppression], list[Preference]]:
+    """Stops and resumes of marketing messages, as suppressions; and the preferences that are neither (another
+    value, e.g. ``signup``, or another category), to keep: Meta's references define no effect of theirs on
+    sending [WH-MSG][BSUID], so none is applied."""
+    out, kept = [], []
     for p in preferences:
         if p.category not in (None, "marketing_messages") or p.value not in (Kind.STOP, Kind.RESUME):
-            logger.warning(
-                "user preference kept, not applied", extra={"category": p.category, "value": p.value}
-            )
-            counts["preferences_ignored"] += 1
+            logger.info("user preference kept, not applied", extra={"category": p.category, "value": p.value})
+            kept.append(p)
             continue
         out.append(
             Suppression(p.digits, p.timestamp, Kind(p.value), None, p.detail or f"user_preferences {p.value}")
         )
-    return out
+    return out, kept
 
 
 def apply(store: Suppressions, group: Iterable[Suppression], now: int) -> Counter[str]:

@@ -19,10 +19,20 @@ from mmcore.meta.errors import GraphError
 from mmcore.observability import logger
 from mmcore.store import status_events
 from mmcore.store.status_events import StatusEvent
-from mmcore.webhooks.batch import AccountChange, Batch, Inbound, Other, Preference, TemplateChange
+from mmcore.webhooks.batch import (
+    AccountChange,
+    Batch,
+    Inbound,
+    Other,
+    Preference,
+    TemplateChange,
+    TemplateUpdate,
+    UserAction,
+)
 from mmcore.webhooks.wire import (
     AccountUpdateWire,
     Change,
+    ClickData,
     Entry,
     Envelope,
     InboundWire,
@@ -30,7 +40,10 @@ from mmcore.webhooks.wire import (
     PreferenceWire,
     Pricing,
     StatusWire,
+    TemplateCategoryWire,
+    TemplateQualityWire,
     TemplateStatusWire,
+    UserActionWire,
     cap,
     raw_text,
 )
@@ -84,27 +97,12 @@ def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
                 batch.other.append(_invalid("user_preferences", item, exc, at))
                 continue
             batch.preferences.append(
-                Preference(pref.wa_id, pref.value, pref.category, pref.timestamp, pref.detail)
+                Preference(
+                    pref.wa_id, pref.value, pref.category, pref.timestamp, pref.detail, raw_text(item)[0]
+                )
             )
-    elif change.field == "message_template_status_update":
-        try:
-            tpl = TemplateStatusWire.model_validate(value)
-        except ValidationError as exc:
-            batch.other.append(_invalid(change.field, value, exc, at))
-            return
-        raw, _ = raw_text(value)
-        batch.templates.append(
-            TemplateChange(
-                entry.id,
-                tpl.message_template_name,
-                tpl.message_template_language,
-                tpl.event.upper(),
-                tpl.reason,
-                tpl.message_template_id,
-                at,
-                raw,
-            )
-        )
+    elif change.field in _TEMPLATE_FIELDS:
+        _read_template(batch, entry, change.field, value, at)
     elif change.field == "account_update":
         try:
             account = AccountUpdateWire.model_validate(value)
@@ -121,6 +119,86 @@ def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
     else:
         logger.info("webhook field kept raw", extra={"field": change.field})
         batch.other.append(Other(change.field, at, raw_text(value)[0]))
+
+
+_TEMPLATE_FIELDS = frozenset(
+    {"message_template_status_update", "template_category_update", "message_template_quality_update"}
+)
+
+
+def _read_template(batch: Batch, entry: Entry, field: str, value: dict[str, Any], at: int) -> None:
+    """A template's status, category or quality change. A quality change is told by its shape, not only its
+    field: Meta's own example of it [MTQU] is posted under ``message_template_status_update``, with no event."""
+    if field == "message_template_quality_update" or ("new_quality_score" in value and "event" not in value):
+        model: type[TemplateStatusWire | TemplateCategoryWire | TemplateQualityWire] = TemplateQualityWire
+    elif field == "template_category_update":
+        model = TemplateCategoryWire
+    else:
+        model = TemplateStatusWire
+    try:
+        tpl = model.model_validate(value)
+    except ValidationError as exc:
+        batch.other.append(_invalid(field, value, exc, at))
+        return
+    raw = raw_text(value)[0]
+    name, language, template_id = (
+        tpl.message_template_name,
+        tpl.message_template_language,
+        tpl.message_template_id,
+    )
+    if isinstance(tpl, TemplateStatusWire):
+        event = tpl.event.upper()
+        batch.templates.append(
+            TemplateChange(entry.id, name, language, event, tpl.reason, template_id, at, raw)
+        )
+        return
+    if isinstance(tpl, TemplateQualityWire):
+        event = "QUALITY_UPDATE"
+        values = {
+            "quality_score": tpl.new_quality_score,
+            "previous_quality_score": tpl.previous_quality_score,
+        }
+    elif tpl.correct_category:  # impending: new_category is still the current one [TCU]
+        event = "CATEGORY_IMPENDING"
+        values = {
+            "category": tpl.new_category,
+            "pending_category": tpl.correct_category,
+            "pending_category_at": tpl.category_update_timestamp,
+        }
+    else:
+        event = "CATEGORY_UPDATE"
+        values = {"category": tpl.new_category, "previous_category": tpl.previous_category}
+    batch.templates.append(TemplateUpdate(entry.id, name, language, event, values, template_id, at, raw))
+
+
+def _read_actions(
+    batch: Batch, value: dict[str, Any], waba_id: str | None, phone_number_id: str | None, at: int
+) -> None:
+    """Clicks and landing page views [CLICK][LPV]. Their data sits in ``marketing_messages_link_click_data``;
+    a view's container is read from that key or ``<action_type>_data`` (its name is UNCONFIRMED)."""
+    for item in _items(batch, value, "user_actions", at):
+        try:
+            action = UserActionWire.model_validate(item)
+        except ValidationError as exc:
+            batch.other.append(_invalid("user_actions", item, exc, at))
+            continue
+        data_item = item.get("marketing_messages_link_click_data") or item.get(f"{action.action_type}_data")
+        data = ClickData.model_validate(
+            data_item if isinstance(data_item, dict) else {}
+        )  # every field lenient
+        batch.actions.append(
+            UserAction(
+                waba_id,
+                phone_number_id,
+                action.action_type,
+                action.timestamp,
+                data.click_component,
+                data.product_id,
+                data.click_id,
+                data.tracking_token,
+                raw_text(item)[0],
+            )
+        )
 
 
 _MESSAGES_KEYS = frozenset({"messaging_product", "metadata", "statuses", "messages", "contacts"})
@@ -160,11 +238,10 @@ def _read_messages(batch: Batch, entry: Entry, value: dict[str, Any], at: int) -
                 entry.id,
             )
         )
-    for kind in ("errors", "user_actions"):  # system errors (e.g. 130429) and MM API click events
-        for item in _items(batch, value, kind, at):
-            if kind == "errors":
-                logger.error("webhook system error", extra={"code": _code(item), "title": _title(item)})
-            batch.other.append(Other(kind, at, raw_text(item)[0]))
+    _read_actions(batch, value, entry.id, phone_number_id, at)
+    for item in _items(batch, value, "errors", at):  # system errors (e.g. 130429)
+        logger.error("webhook system error", extra={"code": _code(item), "title": _title(item)})
+        batch.other.append(Other("errors", at, raw_text(item)[0]))
     extra = {k: v for k, v in value.items() if k not in _MESSAGES_KEYS | {"errors", "user_actions"}}
     if extra:
         logger.info("unknown webhook keys kept raw", extra={"keys": sorted(extra)[:20]})

@@ -161,3 +161,40 @@ class WabaInfo(_Wire):
 class AccountUpdateWire(_Wire):
     event: Token
     waba_info: Lenient[WabaInfo] = None
+
+
+class _TemplateWire(_Wire):
+    message_template_name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    message_template_language: Lenient[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = None
+    message_template_id: Lenient[Number] = None
+
+
+class TemplateCategoryWire(_TemplateWire):
+    """``template_category_update`` [TCU]: impending (``correct_category``, ``category_update_timestamp``;
+    ``new_category`` is then the CURRENT category) or completed (``previous_category`` -> ``new_category``)."""
+
+    new_category: Token
+    previous_category: Lenient[Token] = None
+    correct_category: Lenient[Token] = None
+    category_update_timestamp: Lenient[Epoch] = None
+
+
+class TemplateQualityWire(_TemplateWire):
+    """``message_template_quality_update`` [MTQU]: GREEN | YELLOW | RED | UNKNOWN (kept open)."""
+
+    new_quality_score: Token
+    previous_quality_score: Lenient[Token] = None
+
+
+class ClickData(_Wire):
+    click_component: Lenient[Short] = None
+    product_id: Lenient[Short] = None
+    click_id: Lenient[Short] = None
+    tracking_token: Lenient[Short] = None
+
+
+class UserActionWire(_Wire):
+    """``messages`` -> ``user_actions[]`` [CLICK][LPV]: ``action_type`` is an open enum."""
+
+    action_type: Token
+    timestamp: Epoch
