@@ -35,6 +35,7 @@ def stack(aws, sim, monkeypatch):
         "TABLE_NAME": s.table,
         "SEND_QUEUE_URL": s.queue_url,
         "SECRET_ARN": s.secret_arn,
+        "POLICY_PARAMETER": "",
     }.items():
         monkeypatch.setenv(var, value)
     clients.reset()
@@ -46,7 +47,7 @@ def stack(aws, sim, monkeypatch):
 
 def with_override(aws, monkeypatch, value: str) -> None:
     aws.client("ssm").put_parameter(Name=PARAMETER, Value=value, Type="String")
-    monkeypatch.setenv("POLICY_PARAMETER", PARAMETER)
+    monkeypatch.setenv("POLICY_PARAMETER", PARAMETER.lstrip("/"))  # as template.yaml passes it (no slash)
     clients.reset()
 
 

@@ -48,8 +48,9 @@ def load(parameter: str, text: str) -> Policy:
 def in_force() -> Policy:
     """The policy of this container: read on first use, kept until the container ends. Raises NotConfigured
     (each time it is asked: a failure is not cached) when the override cannot be read or is invalid."""
-    name = get_settings().policy_parameter
-    return _read_once(name) if name else _BUILT_IN
+    name = get_settings().policy_parameter.lstrip("/")
+    # Hierarchical names: template.yaml passes the name without its leading slash (IAM's ARN wants it so).
+    return _read_once(f"/{name}") if name else _BUILT_IN
 
 
 @cache
