@@ -1,4 +1,5 @@
-"""Campaign API (HttpApi, IAM auth): create a campaign, read its report, page its messages, show a message."""
+"""Campaign API (HttpApi, IAM auth): create a campaign, read its report, page its messages, show a message, and
+show the region policy the campaigns are planned with (``GET /policy``)."""
 
 from functools import cache
 from http import HTTPStatus
@@ -9,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mmcore import api, clients
+from mmcore import api, clients, policy
 from mmcore.campaigns import DEFAULT_PAGE, MAX_PAGE, CampaignCreate, Campaigns, SendQueue
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
@@ -28,6 +29,7 @@ def campaigns() -> Campaigns:
         settings,
         clients.boto_client("dynamodb"),
         SendQueue(clients.boto_client("sqs"), settings.send_queue_url),
+        rules=policy.in_force().rules,
     )
 
 
@@ -64,6 +66,12 @@ def campaign_messages(
 @app.get("/messages/<message_id>")
 def get_message(message_id: MessageId) -> dict[str, Any]:
     return campaigns().message(message_id)
+
+
+@app.get("/policy")
+def get_policy() -> policy.PolicyView:
+    # Here, not in another function: this is the table this function plans campaigns with.
+    return policy.describe(policy.in_force())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 
-from mmcore import clients
+from mmcore import clients, policy
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 
@@ -29,9 +29,9 @@ def sender() -> Sender:
     from mmcore.store.messages import Ledger
 
     settings = get_settings()
-    return Sender(
-        settings, Ledger(clients.boto_client("dynamodb"), settings.table_name), clients.graph_client()
-    )
+    ledger = Ledger(clients.boto_client("dynamodb"), settings.table_name)
+    # A bad region policy override raises here, on the first batch: never sent under the built-in table.
+    return Sender(settings, ledger, clients.graph_client(), rules=policy.in_force().rules)
 
 
 def publish(report: BatchReport) -> None:

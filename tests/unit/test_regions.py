@@ -312,7 +312,8 @@ def test_feature_names_are_plain_strings() -> None:
     assert Feature.DELIVERY_OPTIMIZATION == "delivery_optimization"
     assert Feature.CLICK_REPORTING == "click_reporting"
     assert Feature.CONVERSION_REPORTING == "conversion_reporting"
-    assert ALL_FEATURES == ALL
+    assert Feature.MAX_PRICE == "max_price"
+    assert ALL | {"max_price"} == ALL_FEATURES
     assert all(type(feature) is str for feature in ALL_FEATURES)
     assert Feature.CLICK_REPORTING in evaluate("+7 916 123 4567", "IN", TODAY).disabled_features
 
@@ -326,6 +327,9 @@ def test_verdict_is_frozen() -> None:
 
 def test_every_rule_uses_the_feature_vocabulary_and_a_known_party() -> None:
     for rule in RULES:
-        assert rule.party in {"recipient", "business"}
-        assert rule.disables <= ALL_FEATURES
-        assert bool(rule.block) != bool(rule.disables)  # a rule either blocks or turns features off
+        assert rule.source and rule.members and rule.effects
+        for effect in rule.effects:
+            assert effect.party in {"recipient", "business"}
+            assert effect.disables <= ALL_FEATURES
+            assert bool(effect.block) != bool(effect.disables)  # either blocks or turns features off
+        assert all(member.source for member in rule.members)  # every place says where it comes from

@@ -43,6 +43,18 @@ def _secrets_provider() -> Any:
     return SecretsProvider(boto3_client=boto_client("secretsmanager"))
 
 
+def parameter(name: str) -> str:
+    """An SSM parameter's value (decrypted if it is a SecureString); callers cache what they build from it."""
+    return _ssm_provider().get(name, decrypt=True)
+
+
+@cache
+def _ssm_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto3_client=boto_client("ssm"))
+
+
 @cache
 def boto_client(service: str) -> Any:
     trace_calls("botocore")
@@ -90,6 +102,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def reset() -> None:
-    for factory in (boto_client, _secrets_provider, get_settings):
+    for factory in (boto_client, _secrets_provider, _ssm_provider, get_settings):
         factory.cache_clear()
     _local.__dict__.clear()

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     event_bus_name: str = ""
     # Cache lifetime of the secret in a warm container (Powertools Parameters).
     secret_max_age_seconds: int = Field(default=300, ge=0)
+    # SSM parameter holding the region policy override, read once per cold start ("" = the built-in table); its
+    # leading slash is optional: "mm/region-policy" and "/mm/region-policy" both name /mm/region-policy.
+    policy_parameter: str = Field(default="", max_length=2048, pattern=r"^[A-Za-z0-9_.\-/]*$")
 
     @field_validator("business_country", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ would share (the template, the shared options) names the campaign's own field.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -25,7 +25,7 @@ from typing import Any
 from mmcore.campaigns.models import CampaignDefinition, Recipient
 from mmcore.campaigns.personalise import placeholders, render
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
-from mmcore.meta.regions import evaluate
+from mmcore.meta.regions import RULES, Rule, evaluate
 from mmcore.store.messages import State, message_item
 
 _BSUID = re.compile(r"^user\.")
@@ -68,10 +68,12 @@ class Planner:
         *,
         phone_number_id: str | None,
         default_product_policy: str,
+        rules: Sequence[Rule] = RULES,
     ) -> None:
         self.campaign_id = campaign_id
         self.business_country = business_country
         self.today = today
+        self.rules = rules
         template = definition.template
         self.template: dict[str, Any] = {
             "name": template.name,
@@ -126,7 +128,7 @@ class Planner:
         fields = {**self.common, "to": request.to}
         if _BSUID.match(request.to):  # a business-scoped user id carries no country: no region rule applies
             return Planned(index, message_id, State.QUEUED, fields, request)
-        verdict = evaluate(request.to, self.business_country, self.today)
+        verdict = evaluate(request.to, self.business_country, self.today, self.rules)
         fields["country"] = verdict.recipient_country
         if not verdict.allowed:
             fields.update(reason=verdict.reason, code=verdict.code, details=verdict.message)

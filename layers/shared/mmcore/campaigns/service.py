@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from mmcore.campaigns.planner import Planner
 from mmcore.campaigns.queue import SendQueue
 from mmcore.campaigns.reports import REPORTED, campaign_view, public, summarize
 from mmcore.exceptions import InvalidInput, NotFound
+from mmcore.meta.regions import RULES, Rule
 from mmcore.settings import Settings
 from mmcore.store.campaigns import CampaignRecords, CampaignStatus
 from mmcore.store.messages import Ledger
@@ -28,7 +29,7 @@ class Campaigns:
     """Creates campaigns (enqueue) and answers their reports. Build one per warm container.
 
     ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
-    ``queue`` the send queue.
+    ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class Campaigns:
         *,
         table: str | None = None,
         clock: Callable[[], float] = time.time,
+        rules: Sequence[Rule] = RULES,
     ) -> None:
         table = table or settings.table_name
         self.settings = settings
@@ -47,6 +49,7 @@ class Campaigns:
         self.templates = Templates(dynamodb, table, settings.waba_id)
         self.queue = queue
         self.clock = clock
+        self.rules = tuple(rules)
 
     def create(self, body: CampaignCreate) -> dict[str, Any]:
         """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
@@ -77,6 +80,7 @@ class Campaigns:
             datetime.fromtimestamp(now, UTC).date(),
             phone_number_id=phone_number_id,
             default_product_policy=self.settings.default_product_policy,
+            rules=self.rules,
         )
         return Run(self, definition, planner, source=source, dedupe=dedupe, started=now)
 

@@ -4,7 +4,7 @@ as a :class:`FeatureView`, and the notes of each scope."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mmcore.meta import creative, regions
 from mmcore.optimizations.models import FeatureOff, FeatureView, RegionCaveats, Scope
@@ -13,9 +13,9 @@ from mmcore.optimizations.models import FeatureOff, FeatureView, RegionCaveats, 
 
 _REPORTING_AND_DELIVERY = "no delivery optimization and no click or conversion reporting"
 _RECIPIENT_NOTE = (
-    "Per message, whatever the business country: recipients in the EEA, the UK, Japan and South Korea get "
-    f"{_REPORTING_AND_DELIVERY}; recipients in Russia get no click or conversion reporting (the sender "
-    "applies and records this per message)."
+    "Per message, whatever the business country: recipients in the EEA, the UK, Japan, South Korea, Nigeria "
+    f"and South Africa get {_REPORTING_AND_DELIVERY}; recipients in Russia and Belarus get no click or "
+    "conversion reporting and no max price (the sender applies and records this per message)."
 )
 _CREATIVE_NOTE = (
     "Meta names only delivery optimization and click/conversion reporting as off there; whether the "
@@ -26,9 +26,9 @@ _CREATIVE_NOTE = (
 def _place(country: str) -> str:
     if country in regions.EEA:
         return f"the EEA ({country})"
-    names = {"GB": "the UK", "JP": "Japan", "KR": "South Korea", "RU": "Russia"}
-    if country in names:
-        return names[country]
+    name = regions.place_name(country)
+    if name != country:
+        return name
     if country in regions.PRIVACY_RESTRICTED:
         return f"{country}, which shares an EEA member's or the UK's calling code"
     return country
@@ -38,22 +38,30 @@ _LABELS = {
     regions.Feature.DELIVERY_OPTIMIZATION.value: "delivery optimization",
     regions.Feature.CLICK_REPORTING.value: "click reporting",
     regions.Feature.CONVERSION_REPORTING.value: "conversion reporting",
+    regions.Feature.MAX_PRICE.value: "max price",
+}
+_GROUPS = {
+    "no_optimization": "the EEA, the UK, Japan, South Korea, Nigeria and South Africa",
+    "russia_belarus": "Russia and Belarus",
 }
 
 
-def _why(feature: str, rule: regions.Rule, country: str) -> str:
+def _why(feature: str, rule: regions.Rule, effect: regions.Effect, country: str) -> str:
     label = _LABELS.get(feature, feature)
-    since = f"since {rule.since.isoformat()}, " if rule.since else ""
-    if country in regions.PRIVACY_RESTRICTED:
-        group = "the EEA, the UK, Japan and South Korea"
+    since = f"since {effect.since.isoformat()}, " if effect.since else ""
+    group = _GROUPS.get(rule.name)
+    if group:
         return (
             f"{since}Meta turns {label} off for businesses in {group}; this business is in {_place(country)}"
         )
     return f"{since}Meta turns {label} off for businesses in {_place(country)}"
 
 
-def region_caveats(business_country: str, on: dt.date) -> RegionCaveats:
-    """What ``regions.RULES`` turn off for a business in ``business_country`` on ``on``, and why."""
+def region_caveats(
+    business_country: str, on: dt.date, rules: Sequence[regions.Rule] = regions.RULES
+) -> RegionCaveats:
+    """What ``rules`` (the region table in force) turn off for a business in ``business_country`` on ``on``,
+    and why."""
     try:
         country = regions.normalize_business_country(business_country)
     except ValueError as exc:
@@ -61,17 +69,15 @@ def region_caveats(business_country: str, on: dt.date) -> RegionCaveats:
     off: dict[str, str] = {}
     notes: list[str] = []
     available = True
-    for rule in regions.RULES:
-        if rule.party != "business" or country not in rule.places or not rule.active(on):
-            continue
-        if rule.block:
+    for rule, effect, _place_code in regions.applying("business", (country,), on, rules):
+        if effect.block:
             available = False
             notes.append(
-                f"MM API not available: businesses in {_place(country)} cannot use it ({rule.block})"
+                f"MM API not available: businesses in {_place(country)} cannot use it ({effect.block})"
             )
             continue
-        for feature in sorted(rule.disables):
-            off.setdefault(feature, _why(feature, rule, country))
+        for feature in sorted(effect.disables):
+            off.setdefault(feature, _why(feature, rule, effect, country))
     if off:
         notes.append(_CREATIVE_NOTE)
     notes.append(_RECIPIENT_NOTE)

@@ -14,7 +14,7 @@ from typing import Any
 
 from mmcore.meta.errors import MAX_SQS_DELAY, Scope
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
-from mmcore.meta.regions import evaluate
+from mmcore.meta.regions import RULES, Rule, evaluate
 from mmcore.observability import logger
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
 from mmcore.sending.records import SqsMessage
@@ -71,9 +71,16 @@ def halt_scopes(request: SendRequest, phone_number_id: str, settings: Settings) 
     }
 
 
-def parse(messages: Sequence[SqsMessage], settings: Settings, report: BatchReport, now: float) -> list[Work]:
-    """Validate every record and apply the rules that need no I/O: deadline, then region. Invalid records and
-    second copies within the batch get their result in ``report`` and no work."""
+def parse(
+    messages: Sequence[SqsMessage],
+    settings: Settings,
+    report: BatchReport,
+    now: float,
+    rules: Sequence[Rule] = RULES,
+) -> list[Work]:
+    """Validate every record and apply the rules that need no I/O: deadline, then region (``rules``: the
+    region table in force). Invalid records and second copies within the batch get their result in ``report``
+    and no work."""
     today = datetime.fromtimestamp(now, UTC).date()
     work, seen = [], set()
     for msg in messages:
@@ -95,7 +102,7 @@ def parse(messages: Sequence[SqsMessage], settings: Settings, report: BatchRepor
         if deadline is not None and deadline.timestamp() <= now:
             w.ended = Ended(L.State.EXPIRED, {"reason": "deadline passed"})
         elif not request.to.startswith("user."):
-            verdict = evaluate(request.to, settings.business_country, today)
+            verdict = evaluate(request.to, settings.business_country, today, rules)
             w.fields["country"] = verdict.recipient_country
             if verdict.disabled_features:
                 w.fields["disabled_features"] = sorted(verdict.disabled_features)

@@ -19,6 +19,7 @@ from typing import Any
 from mmcore.graph import Accepted, GraphClient, RateLimiter
 from mmcore.meta.errors import GraphError
 from mmcore.meta.messages import wire_bytes
+from mmcore.meta.regions import RULES, Rule
 from mmcore.observability import logger
 from mmcore.sending.classify import classify
 from mmcore.sending.decide import Work, decide, lost, parse
@@ -35,12 +36,18 @@ class Sender:
     of a batch are synchronous: nothing else runs on the loop while they are in flight."""
 
     def __init__(
-        self, settings: Settings, ledger: Ledger, graph: GraphClient, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        graph: GraphClient,
+        clock: Callable[[], float] = time.time,
+        rules: Sequence[Rule] = RULES,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.graph = graph
         self.clock = clock
+        self.rules = tuple(rules)  # the region table in force (mmcore.policy)
         self.limiter = RateLimiter(settings.per_invocation_mps)
         self._lease = int(settings.graph_timeout_seconds * 3) + 30
 
@@ -49,7 +56,7 @@ class Sender:
         ``rescheduler`` with their delays (the caller reports them as batch item failures)."""
         report = BatchReport()
         now = self.clock()
-        work = parse(messages, self.settings, report, now)
+        work = parse(messages, self.settings, report, now, self.rules)
         pre = self.ledger.prefetch(
             [w.request.to for w in work if w.ended is None],
             [scope for w in work for scope in w.scopes.items()],
