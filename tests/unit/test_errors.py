@@ -129,7 +129,9 @@ def test_100_for_a_bad_request_is_permanent(text):
 
 
 def test_100_for_a_missing_recipient_says_so():
-    error = GraphError.from_response(400, {"error": {"code": 100, "message": "The parameter to is required."}})
+    error = GraphError.from_response(
+        400, {"error": {"code": 100, "message": "The parameter to is required."}}
+    )
     assert error.rule.action is P and "recipient" in error.rule.why
 
 
@@ -137,7 +139,8 @@ def test_100_for_an_unsigned_max_price_agreement_halts_that_template_only():
     # [MAXP]: max-price sends fail until the business enrolls; templates without a price still go out.
     details = "You need to sign the testing legal agreement before using max price."
     error = GraphError.from_response(
-        400, {"error": {"code": 100, "message": "(#100) Invalid parameter", "error_data": {"details": details}}}
+        400,
+        {"error": {"code": 100, "message": "(#100) Invalid parameter", "error_data": {"details": details}}},
     )
     assert (error.rule.action, error.rule.scope) == (HALT, TEMPLATE)
     assert "max_price_agreements" in error.rule.why
