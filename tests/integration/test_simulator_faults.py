@@ -154,7 +154,7 @@ def test_cli_prints_connection_info_then_serves():
     try:
         info = json.loads(process.stdout.readline())
         assert {"base_url", "access_token", "waba_id", "phone_number_id", "app_secret"} <= set(info)
-        assert info["base_url"].startswith("http://127.0.0.1:") and info["base_url"].endswith("/v24.0")
+        assert info["base_url"].startswith("http://127.0.0.1:") and info["base_url"].endswith("/v25.0")
         response = httpx.post(
             f"{info['base_url']}/{info['phone_number_id']}/marketing_messages",
             json={**body(name="flash_sale"), "time_to_live": 43200},
