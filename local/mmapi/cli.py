@@ -22,7 +22,7 @@ def _add_simulator(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     parser.add_argument("--webhook-url", help="callback URL that receives signed status webhooks")
-    parser.add_argument("--graph-version", help="version in base_url (default: v24.0)")
+    parser.add_argument("--graph-version", help="version in base_url (default: v25.0)")
     parser.add_argument("--access-token", help="the Bearer token to accept")
     parser.add_argument("--app-secret", help="key of the webhooks' X-Hub-Signature-256")
     parser.add_argument("--mps", type=int, help="messages per second before 130429; 0 disables (default: 80)")

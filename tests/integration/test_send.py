@@ -14,6 +14,7 @@ from mmcore import clients
 from mmcore.meta.errors import Scope
 from mmcore.meta.messages import parse_send_request
 from mmcore.sending import Outcome, SqsMessage
+from mmcore.sending.classify import HALT_SECONDS
 from mmcore.store import keys
 from mmcore.store.halts import template_halt_key
 
@@ -210,6 +211,50 @@ def test_bad_token_halts_sending_and_keeps_the_messages(send_env):
     posts = len(send_env.sim.requests("marketing_messages"))
     send_env.poll_once()
     assert len(send_env.sim.requests("marketing_messages")) == posts
+
+
+def test_bsuid_refusal_131062_fails_the_message_without_a_retry(send_env):
+    # Given Meta refuses the send with 131062 (max-price or authentication template to a BSUID)
+    send_env.sim.config.error_rates = {131062: 1.0}
+    body = request("919876600010")
+    send_env.enqueue(body)
+    # When the queue is drained
+    responses = send_env.drain()
+    # Then the message failed for good with Meta's code, after one POST and no record given back
+    item = send_env.message(message_id(body))
+    assert item["state"] == "failed" and item["error"]["code"] == 131062
+    assert item["error"]["action"] == "permanent"
+    assert all(r["batchItemFailures"] == [] for r in responses)
+    assert len(send_env.sim.requests("marketing_messages")) == 1
+
+
+def test_marketing_disabled_on_cloud_api_131063_halts_the_waba_and_keeps_the_messages(send_env):
+    # Given a WABA whose marketing templates are disabled on Cloud API (131063: not a recipient issue)
+    send_env.sim.config.error_rates = {131063: 1.0}
+    bodies = [request(f"9198768{i:05d}") for i in range(3)]
+    send_env.enqueue(*bodies)
+    # When a batch is sent
+    first, response = send_env.poll_once()
+    # Then no message fails: all go back to the queue and the WABA is halted with 131063
+    assert len(response["batchItemFailures"]) == 3
+    assert {send_env.message(message_id(b))["state"] for b in bodies} <= {"retry", None}
+    sender = send_env.handler.sender()
+    halted = sender.ledger.prefetch([], [(Scope.ACCOUNT, send_env.sim.waba_id)], int(time.time())).halted
+    assert halted[Scope.ACCOUNT, send_env.sim.waba_id].code == 131063
+    posts = len(send_env.sim.requests("marketing_messages"))
+    send_env.enqueue(request("919876800099"))
+    second, _ = send_env.poll_once()
+    assert len(send_env.sim.requests("marketing_messages")) == posts  # nothing reaches Meta while halted
+    # And once the WABA is fixed and the halt's probe is due (SQS gives the records back then), the kept
+    # messages go out
+    send_env.sim.config.error_rates = {}
+    sender.clock = lambda: time.time() + HALT_SECONDS + 1
+    for record in first["Records"] + second["Records"]:
+        send_env.sqs.change_message_visibility(
+            QueueUrl=send_env.stack.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
+    send_env.drain()
+    assert {send_env.message(message_id(b))["state"] for b in bodies} == {"accepted"}
 
 
 def test_malformed_bodies_fail_only_their_own_record(send_env):

@@ -612,4 +612,4 @@ def test_request_log_records_every_graph_request(simulator, graph_client):
     graph_client.get(f"/{simulator.waba_id}/message_templates")
     [post, get] = simulator.requests()
     assert (post.method, post.body, post.status, post.template) == ("POST", body, 200, "festival_offer")
-    assert (get.method, get.path) == ("GET", f"/v24.0/{simulator.waba_id}/message_templates")
+    assert (get.method, get.path) == ("GET", f"/v25.0/{simulator.waba_id}/message_templates")

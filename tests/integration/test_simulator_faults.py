@@ -65,13 +65,27 @@ def test_slow_responses_trip_client_timeouts(simulator, graph_client):
 
 
 @pytest.mark.parametrize(
-    ("code", "http_status"), [(131000, 500), (133004, 503), (130429, 400), (131016, 500)]
+    ("code", "http_status", "title"),
+    [
+        (131000, 500, "Something went wrong"),
+        (133004, 503, "Server temporarily unavailable"),
+        (130429, 400, "Rate limit hit"),
+        (131016, 500, "Service unavailable"),
+        # the 2026 codes and the registration codes (meta-2026-updates section 11, Meta's table)
+        (131061, 400, "Max price template sent to Cloud API"),
+        (131062, 400, "BSUID recipient not supported"),
+        (131063, 400, "Marketing templates disabled for Cloud API"),
+        (33, 400, "Parameter value is not valid"),
+        (133000, 500, "Incomplete Deregistration"),
+        (133016, 400, "Account register deregister rate limit exceeded"),
+    ],
 )
-def test_injected_error_codes(simulator, graph_client, code, http_status):
+def test_injected_error_codes(simulator, graph_client, code, http_status, title):
     simulator.config.error_rates = {code: 1.0}
     response = send(graph_client, simulator)
     assert response.status_code == http_status
     assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"] == f"(#{code}) {title}"
     assert simulator.messages() == []
 
 
@@ -140,7 +154,7 @@ def test_cli_prints_connection_info_then_serves():
     try:
         info = json.loads(process.stdout.readline())
         assert {"base_url", "access_token", "waba_id", "phone_number_id", "app_secret"} <= set(info)
-        assert info["base_url"].startswith("http://127.0.0.1:") and info["base_url"].endswith("/v24.0")
+        assert info["base_url"].startswith("http://127.0.0.1:") and info["base_url"].endswith("/v25.0")
         response = httpx.post(
             f"{info['base_url']}/{info['phone_number_id']}/marketing_messages",
             json={**body(name="flash_sale"), "time_to_live": 43200},

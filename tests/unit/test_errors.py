@@ -1,5 +1,6 @@
-"""Error catalog: every code of the reference's section 5 gets the reference's handling, unknown codes are
-classified by HTTP status, Meta's error bodies parse (and broken ones don't crash), backoff grows and caps."""
+"""Error catalog: every code of the reference's section 5 and of meta-2026-updates section 11 gets the
+reference's handling, unknown codes are classified by HTTP status, one code with two meanings is told apart by
+Meta's text, Meta's error bodies parse (and broken ones don't crash), backoff grows and caps."""
 
 import json
 
@@ -23,7 +24,8 @@ from mmcore.meta.errors import (
 R, AFTER, P, HALT = Action.RETRY, Action.RETRY_AFTER, Action.PERMANENT, Action.HALT
 ACCOUNT, PHONE, TEMPLATE = Scope.ACCOUNT, Scope.PHONE_NUMBER, Scope.TEMPLATE
 
-# The reference's section 5 (and the retry map of section 9), written out independently of the module.
+# The reference's section 5 (and the retry map of section 9), then the codes of Meta's table it lacked and the
+# 2026 codes (meta-2026-updates section 11), written out independently of the module.
 EXPECTED: dict[int, tuple[Action, Scope | None]] = {
     0: (HALT, ACCOUNT), 1: (R, None), 2: (R, None), 3: (HALT, ACCOUNT), 4: (R, None), 10: (HALT, ACCOUNT),
     100: (P, None), 190: (HALT, ACCOUNT), 368: (HALT, ACCOUNT), 80007: (R, None),
@@ -37,6 +39,13 @@ EXPECTED: dict[int, tuple[Action, Scope | None]] = {
     132069: (AFTER, None), 133004: (R, None), 133010: (HALT, PHONE), 134011: (HALT, ACCOUNT),
     135000: (P, None), 134100: (P, None), 134101: (AFTER, None), 134102: (P, None), 134103: (P, None),
     1752041: (P, None), 131062: (P, None),
+    # Meta's table beyond section 5: template management, the 133xxx registration codes, maintenance, 33.
+    2388040: (P, None), 2388047: (P, None), 2388072: (P, None), 2388073: (P, None), 2388293: (P, None),
+    2388299: (P, None), 2388019: (P, None), 2494100: (R, None), 33: (HALT, ACCOUNT),
+    133000: (HALT, PHONE), 133005: (HALT, PHONE), 133006: (HALT, PHONE), 133008: (HALT, PHONE),
+    133009: (HALT, PHONE), 133015: (HALT, PHONE), 133016: (HALT, PHONE),
+    # 2026: wrong endpoint / wrong recipient form is permanent; marketing disabled on Cloud API is the WABA's.
+    131061: (P, None), 131063: (HALT, ACCOUNT),
 }  # fmt: skip
 
 SAMPLE = (
@@ -112,6 +121,37 @@ def test_ambiguous_outcomes_are_flagged_so_the_sender_does_not_retry_blindly():
 def test_an_unknown_or_missing_code_reported_by_meta_is_permanent():
     assert rule_for(424242).action is P
     assert rule_for(None).action is P
+
+
+@pytest.mark.parametrize("text", ["The parameter to is required.", "(#100) Invalid parameter", ""])
+def test_100_for_a_bad_request_is_permanent(text):
+    assert rule_for(100, text).action is P and classify(100, 400, text).action is P
+
+
+def test_100_for_a_missing_recipient_says_so():
+    error = GraphError.from_response(
+        400, {"error": {"code": 100, "message": "The parameter to is required."}}
+    )
+    assert error.rule.action is P and "recipient" in error.rule.why
+
+
+def test_100_for_an_unsigned_max_price_agreement_halts_that_template_only():
+    # [MAXP]: max-price sends fail until the business enrolls; templates without a price still go out.
+    details = "You need to sign the testing legal agreement before using max price."
+    error = GraphError.from_response(
+        400,
+        {"error": {"code": 100, "message": "(#100) Invalid parameter", "error_data": {"details": details}}},
+    )
+    assert (error.rule.action, error.rule.scope) == (HALT, TEMPLATE)
+    assert "max_price_agreements" in error.rule.why
+    webhook = GraphError.from_webhook_error({"code": 100, "title": "Invalid parameter", "message": details})
+    assert webhook.rule is error.rule
+
+
+def test_2026_codes_say_what_to_do_instead():
+    assert "/marketing_messages" in rule_for(131061).why
+    assert "phone number" in rule_for(131062).why
+    assert "onboarding" in rule_for(131063).why
 
 
 def test_the_per_user_limit_is_permanent_for_this_send():

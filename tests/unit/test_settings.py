@@ -3,15 +3,23 @@
 import pytest
 from pydantic import ValidationError
 
+from mmapi.simulator.config import SimulatorConfig
+from mmapi.stack import load_template
 from mmcore.settings import Settings
 
 
 def test_defaults_are_usable_without_any_environment():
     settings = Settings()
-    assert settings.graph_url == "https://graph.facebook.com/v24.0"
+    assert settings.graph_url == "https://graph.facebook.com/v25.0"
     assert settings.default_product_policy == "CLOUD_API_FALLBACK"
     assert settings.ttl_on_wire is False
     assert settings.retry_unknown is False
+
+
+def test_one_default_graph_version_everywhere_and_it_is_one_meta_still_serves():
+    # v25.0: recommended by Meta, available until Jul 29, 2028; v23 ends Oct 8, 2027 (meta-2026-updates s. 1)
+    template = load_template()["Parameters"]["GraphApiVersion"]["Default"]
+    assert Settings().graph_api_version == template == SimulatorConfig().graph_version == "v25.0"
 
 
 def test_environment_variables_named_as_in_the_template(monkeypatch):

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     # defer_build: the validator is built by the first get_settings(), not at import (cold start).
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False, defer_build=True)
 
-    graph_api_version: str = Field(default="v24.0", pattern=r"^v\d+\.\d+$")
+    # v25.0: Meta's recommended version since Feb 18, 2026, available until Jul 29, 2028; v23 ends Oct 8, 2027
+    # (Graph API changelog, Oct 29, 2026; meta-2026-updates section 1). A parameter, so moving on is config.
+    graph_api_version: str = Field(default="v25.0", pattern=r"^v\d+\.\d+$")
     graph_base_url: str = Field(default="https://graph.facebook.com", pattern=r"^https?://[^/\s]+(/\S*)?$")
     phone_number_id: str = Field(default="", pattern=r"^\d*$")
     waba_id: str = Field(default="", pattern=r"^\d*$")
@@ -57,7 +59,7 @@ class Settings(BaseSettings):
 
     @property
     def graph_url(self) -> str:
-        """Base URL including the pinned Graph version, e.g. ``https://graph.facebook.com/v24.0``."""
+        """Base URL including the pinned Graph version, e.g. ``https://graph.facebook.com/v25.0``."""
         return f"{self.graph_base_url}/{self.graph_api_version}"
 
     @property

@@ -20,7 +20,7 @@ LATENCY_DISTRIBUTIONS = ("fixed", "uniform", "normal")
 class SimulatorConfig:
     # Identity. Fixed defaults so a script can hard-code them; the seed varies only the random choices.
     seed: int = 0
-    graph_version: str = "v24.0"
+    graph_version: str = "v25.0"  # the product's default (any vNN.N path is accepted)
     access_token: str = "sim-access-token"
     app_secret: str = "sim-app-secret"
     waba_id: str = "102290129340398"

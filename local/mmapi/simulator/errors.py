@@ -83,6 +83,53 @@ CATALOG: dict[int, CatalogEntry] = {
         "The template is unavailable for Marketing Messages: the business is not onboarded."
         " Check marketing_messages_onboarding_status.",
     ),
+    # 2026 codes (meta-2026-updates sections 4, 5 and 11). Meta gives no HTTP status or wording for them:
+    # 400 and these texts are the simulator's (UNCONFIRMED).
+    131061: CatalogEntry(
+        400,
+        "Max price template sent to Cloud API",
+        "Templates with a max price can only be sent with the Marketing Messages API.",
+    ),
+    131062: CatalogEntry(
+        400,
+        "BSUID recipient not supported",
+        "Templates with a max price and authentication templates cannot be sent to a business-scoped user ID.",
+    ),
+    131063: CatalogEntry(
+        400,
+        "Marketing templates disabled for Cloud API",
+        "disable_marketing_messages_on_cloud_api is on for this WhatsApp Business Account.",
+    ),
+    33: CatalogEntry(400, "Parameter value is not valid", "The business phone number has been deleted."),
+    # The registration codes (Meta's table, "Other errors"): the sending number is mid-(de)registration.
+    133000: CatalogEntry(500, "Incomplete Deregistration", "A previous deregistration attempt failed."),
+    133005: CatalogEntry(400, "Two step verification PIN Mismatch", "Two-step verification PIN incorrect."),
+    133006: CatalogEntry(
+        400, "Phone number re-verification needed", "Phone number needs to be verified before registering."
+    ),
+    133008: CatalogEntry(
+        400,
+        "Too Many two step verification PIN Guesses",
+        "Too many two-step verification PIN guesses for this phone number.",
+    ),
+    133009: CatalogEntry(
+        400,
+        "Two step verification PIN Guessed Too Fast",
+        "Two-step verification PIN was entered too quickly.",
+    ),
+    133010: CatalogEntry(
+        400, "Phone number Not Registered", "Phone number not registered on the WhatsApp Business Platform."
+    ),
+    133015: CatalogEntry(
+        400,
+        "Please wait a few minutes before attempting to register this phone number",
+        "The phone number was recently deleted, and deletion has not yet completed.",
+    ),
+    133016: CatalogEntry(
+        400,
+        "Account register deregister rate limit exceeded",
+        "Too many registration or deregistration attempts for this phone number in a short period of time.",
+    ),
 }
 
 

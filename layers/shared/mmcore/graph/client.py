@@ -83,7 +83,7 @@ def accepted(answer: Any) -> Accepted:
 
 
 class GraphClient:
-    """Talks to ``{base_url}`` (Graph host plus version, e.g. ``https://graph.facebook.com/v24.0``).
+    """Talks to ``{base_url}`` (Graph host plus version, e.g. ``https://graph.facebook.com/v25.0``).
 
     ``token`` is called for every request so a rotated secret is picked up when its cache expires.
     ``transport`` replaces the network (tests pass an ``httpx.MockTransport``); proxies from the environment
