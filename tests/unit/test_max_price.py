@@ -1,0 +1,101 @@
+"""Max price (meta-2026-updates section 5): the send-time bid multiplier on the request, on the wire, and off
+the wire for recipients a region rule gives no max price."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from mmcore.meta.messages import InvalidSendRequest, parse_send_request, to_wire
+from mmcore.sending.decide import parse
+from mmcore.sending.outcomes import BatchReport
+from mmcore.sending.records import SqsMessage
+from mmcore.settings import Settings
+
+BODY = {
+    "messaging_product": "whatsapp",
+    "recipient_type": "individual",
+    "to": "919876543210",
+    "type": "template",
+    "template": {"name": "summer_sale", "language": {"code": "en_US"}},
+}
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def with_bid(multiplier, to: str = "919876543210") -> dict:
+    return {**BODY, "to": to, "bid_spec": {"per_message_bid_multiplier": multiplier}}
+
+
+# ---------------------------------------------------------------- the request and its wire body
+
+
+def test_the_multiplier_goes_on_the_wire_at_the_top_level_as_meta_documents_it():
+    wire = to_wire(parse_send_request(with_bid(1.5)))
+    assert wire["bid_spec"] == {"per_message_bid_multiplier": 1.5}
+    assert list(wire) == [*BODY, "bid_spec"]  # after Meta's own fields, not inside the template
+
+
+def test_an_integer_multiplier_is_a_positive_number_too():
+    assert to_wire(parse_send_request(with_bid(2)))["bid_spec"] == {"per_message_bid_multiplier": 2.0}
+
+
+def test_without_a_bid_spec_nothing_is_added_to_the_wire():
+    assert "bid_spec" not in to_wire(parse_send_request(BODY))
+
+
+@pytest.mark.parametrize("value", [0, -1.5, True, "1.5", None, float("nan"), float("inf")])
+def test_a_multiplier_that_is_not_a_positive_number_is_refused_naming_the_field(value):
+    with pytest.raises(InvalidSendRequest) as exc:
+        parse_send_request(with_bid(value))
+    assert exc.value.field == "bid_spec.per_message_bid_multiplier"
+
+
+def test_zero_says_it_must_be_positive():
+    with pytest.raises(InvalidSendRequest, match="must be a positive number"):
+        parse_send_request(with_bid(0))
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({}, "bid_spec.per_message_bid_multiplier"),
+        ({"per_message_bid_multiplier": 1.2, "bid_amount": 5000}, "bid_spec.bid_amount"),
+        ("1.5", "bid_spec"),
+    ],
+)
+def test_a_malformed_bid_spec_names_its_field(spec, field):
+    with pytest.raises(InvalidSendRequest) as exc:
+        parse_send_request({**BODY, "bid_spec": spec})
+    assert exc.value.field == field
+
+
+# ---------------------------------------------------------------- the sender and the region rules
+
+
+def parsed(*bodies: dict):
+    settings = Settings(phone_number_id="1", waba_id="2", business_country="IN")
+    messages = [SqsMessage(str(i), "rh", json.dumps(b), NOW) for i, b in enumerate(bodies)]
+    return parse(messages, settings, BatchReport(), NOW.timestamp())
+
+
+@pytest.mark.parametrize("to", ["+7 912 345 67 89", "+375 29 123 45 67"])
+def test_recipients_in_russia_and_belarus_are_sent_without_the_multiplier(to):
+    [work] = parsed(with_bid(1.5, to))
+    assert work.ended is None  # still sent
+    assert "max_price" in work.fields["disabled_features"]
+    assert work.request.bid_spec is None and "bid_spec" not in to_wire(work.request)
+    assert work.fields["bid_spec_dropped"]
+
+
+def test_other_recipients_keep_the_multiplier():
+    india, germany = parsed(with_bid(1.5), with_bid(1.5, "+49 1512 3456789"))
+    assert to_wire(india.request)["bid_spec"] == {"per_message_bid_multiplier": 1.5}
+    assert to_wire(germany.request)["bid_spec"] == {"per_message_bid_multiplier": 1.5}
+    assert "bid_spec_dropped" not in india.fields
+
+
+def test_dropping_the_multiplier_keeps_the_message_identity():
+    [work] = parsed(with_bid(1.5, "+7 912 345 67 89"))
+    assert work.message_id == parse_send_request(with_bid(1.5, "+7 912 345 67 89")).identity()
