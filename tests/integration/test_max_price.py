@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aws import create_stack
 from handlers import LambdaContext, load_event, load_handler
+from integration.test_webhook import WABA, envelope, statuses_change, wire
 
 from mmcore import clients
 from mmcore.meta.messages import parse_send_request
@@ -107,3 +108,56 @@ def test_a_campaign_with_a_bad_multiplier_is_a_422_naming_the_field(campaigns, v
     assert status == 422
     assert answer["errors"][0]["field"] == "bid_spec.per_message_bid_multiplier"
     assert queued == []
+
+
+# ---------------------------------------------------------------- the cost in webhooks, and the report
+
+
+def cost_status(wamid: str, status: str, at: int, amount: float) -> dict[str, Any]:
+    pricing = {"billable": True, "pricing_model": "PMP", "category": "marketing_lite", "type": "regular"}
+    cost = {"amount": amount, "currency": "USD"}  # meta-2026-updates section 5, base unit
+    return {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(at),
+        "recipient_id": "919876543210",
+        "pricing": {**pricing, "cost": cost},
+    }
+
+
+def test_delivered_and_read_costs_are_stored_and_the_report_counts_each_message_once(aws, sim, monkeypatch):
+    # Given a campaign of two messages, both accepted by Meta
+    stack = create_stack(aws, "mpw", access_token="token", app_secret=sim.app_secret)
+    hooks = wire(aws, stack, monkeypatch, sim.app_secret)
+    for var, value in {
+        "PHONE_NUMBER_ID": "106540352242922",
+        "WABA_ID": WABA,
+        "SEND_QUEUE_URL": stack.queue_url,
+    }.items():
+        monkeypatch.setenv(var, value)
+    clients.reset()
+    api = load_handler("campaigns")
+    evt = load_event("campaigns_post.json")
+    evt["body"] = json.dumps(campaign(campaign_id="maxp"))
+    assert api.lambda_handler(evt, LambdaContext())["statusCode"] in (200, 201, 202)
+    hooks.record_send("wamid.A", "maxp-0", campaign="maxp")
+    hooks.record_send("wamid.B", "maxp-1", campaign="maxp")
+    # When both get delivered and read webhooks carrying the cost (B's out of order)
+    for item in (
+        cost_status("wamid.A", "delivered", 1750000001, 0.035),
+        cost_status("wamid.A", "read", 1750000002, 0.035),
+        cost_status("wamid.B", "read", 1750000004, 0.04),
+        cost_status("wamid.B", "delivered", 1750000003, 0.04),
+    ):
+        assert hooks.post(envelope(statuses_change(item)))["statusCode"] == 200
+    # Then each message shows its cost and pricing type
+    a = hooks.message("maxp-0")
+    assert a["status"] == "read" and a["cost"] == {"amount": 0.035, "currency": "USD"}
+    assert a["pricing_type"] == "regular"
+    assert hooks.message("maxp-1")["cost"] == {"amount": 0.04, "currency": "USD"}
+    # And the campaign report sums the spend once per message, not per webhook
+    evt = load_event("campaigns_get.json")
+    evt["rawPath"] = evt["requestContext"]["http"]["path"] = "/campaigns/maxp"
+    evt["pathParameters"] = {"campaign_id": "maxp"}
+    report = json.loads(api.lambda_handler(evt, LambdaContext())["body"])
+    assert report["spend_by_currency"] == {"USD": 0.075}

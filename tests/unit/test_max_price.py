@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
+import conformance
 import pytest
 
+from mmcore import webhooks
+from mmcore.campaigns.reports import summarize
 from mmcore.meta.messages import InvalidSendRequest, parse_send_request, to_wire
 from mmcore.sending.decide import parse
 from mmcore.sending.outcomes import BatchReport
@@ -99,3 +103,49 @@ def test_other_recipients_keep_the_multiplier():
 def test_dropping_the_multiplier_keeps_the_message_identity():
     [work] = parsed(with_bid(1.5, "+7 912 345 67 89"))
     assert work.message_id == parse_send_request(with_bid(1.5, "+7 912 345 67 89")).identity()
+
+
+# ---------------------------------------------------------------- the cost in delivered/read webhooks
+
+
+def cost_status(cost, status: str = "delivered") -> bytes:
+    # Meta's delivered status (conformance) with the 2026 max-price pricing of meta-2026-updates section 5
+    body = conformance.load("webhooks", "meta_bsuid_status_delivered_phone.json")
+    item = body["entry"][0]["changes"][0]["value"]["statuses"][0]
+    item["status"] = status
+    item["pricing"] = {**item["pricing"], "category": "marketing_lite", "cost": cost}
+    return json.dumps(body).encode()
+
+
+def test_the_cost_and_pricing_type_of_a_status_are_parsed_exactly():
+    [event] = webhooks.parse(cost_status({"amount": 0.035, "currency": "USD"})).statuses
+    assert event.cost == {"amount": Decimal("0.035"), "currency": "USD"}
+    assert event.pricing_type == "regular"
+    assert event.pricing_map()["cost"] == {"amount": Decimal("0.035"), "currency": "USD"}
+
+
+@pytest.mark.parametrize(
+    "cost",
+    [{"amount": "lots", "currency": "USD"}, {"amount": 0.03, "currency": "dollars"}, {"amount": -1}, 5],
+)
+def test_a_malformed_cost_is_dropped_and_the_status_kept(cost):
+    [event] = webhooks.parse(cost_status(cost)).statuses
+    assert event.status == "delivered" and event.cost is None
+    assert event.pricing_category == "marketing_lite"
+
+
+def test_a_report_sums_the_spend_by_currency_once_per_message():
+    report = summarize(
+        [
+            {"status": "read", "cost": {"amount": 0.035, "currency": "USD"}},
+            {"status": "delivered", "cost": {"amount": 0.035, "currency": "USD"}},
+            {"status": "read", "cost": {"amount": 0.87, "currency": "INR"}},
+            {"status": "delivered"},  # no max price: standard rate card, no cost in the webhook
+            {"status": "read", "cost": {"amount": "x", "currency": "USD"}},
+        ]
+    )
+    assert report["spend_by_currency"] == {"INR": 0.87, "USD": 0.07}
+
+
+def test_a_report_without_costs_shows_no_spend():
+    assert summarize([{"status": "delivered"}])["spend_by_currency"] == {}
