@@ -23,6 +23,7 @@ SEND_FIELDS = frozenset(
         "template",
         "product_policy",
         "message_activity_sharing",
+        "bid_spec",  # max-price multiplier, added in 2026 (meta-2026-updates section 5)
     }
 )
 REQUIRED_SEND_FIELDS = ("messaging_product", "recipient_type", "to", "type", "template")
@@ -218,6 +219,8 @@ def check_send_body(body: Any, *, ttl_on_wire: bool) -> SendRequest:
         _enum(body, "product_policy", PRODUCT_POLICIES)
     if "message_activity_sharing" in body and not isinstance(body["message_activity_sharing"], bool):
         raise invalid("Param message_activity_sharing must be a boolean.")
+    if "bid_spec" in body:
+        _bid_spec(body["bid_spec"])
     if ttl_on_wire and TTL_FIELD in body:
         ttl = body[TTL_FIELD]
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
@@ -250,6 +253,18 @@ def check_send_body(body: Any, *, ttl_on_wire: bool) -> SendRequest:
 def digits_of(to: str) -> str:
     """The digits of a phone number as written (``+91 98765-43210`` -> ``919876543210``)."""
     return to if to.isdigit() else _NON_DIGITS.sub("", to)
+
+
+def _bid_spec(spec: Any) -> None:
+    """``{"per_message_bid_multiplier": <positive float>}`` [MAXP]; Meta's exact wording is not documented."""
+    if not isinstance(spec, dict):
+        raise invalid("Param bid_spec must be an object.")
+    for key in spec:
+        if key != "per_message_bid_multiplier":
+            raise GraphError(100, f'Unexpected key "{key}" on param "bid_spec".')
+    value = spec.get("per_message_bid_multiplier")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise invalid("Param bid_spec['per_message_bid_multiplier'] must be a positive number.")
 
 
 def _enum(body: dict, name: str, allowed: tuple[str, ...]) -> None:

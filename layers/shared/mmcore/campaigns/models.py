@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, Language
+from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language
 
 MAX_INLINE_RECIPIENTS = 10_000  # per POST /campaigns (6 MB Lambda payload, 30 s API Gateway timeout)
 CAMPAIGN_ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
@@ -82,6 +82,9 @@ class CampaignDefinition(_Model):
     product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] | None = None
     message_activity_sharing: StrictBool | None = None
     time_to_live: int | None = Field(default=None, ge=TTL_MIN, le=TTL_MAX)
+    bid_spec: BidSpec | None = Field(
+        default=None, description="max-price multiplier put on every message (not for recipients in RU/BY)"
+    )
     not_after: datetime | None = None
     template_created_at: datetime | None = Field(
         default=None, description="when the template was created, if recent: its traffic waits for the sync"

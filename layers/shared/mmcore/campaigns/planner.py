@@ -90,6 +90,7 @@ class Planner:
             "product_policy": definition.product_policy,
             "message_activity_sharing": definition.message_activity_sharing,
             "time_to_live": definition.time_to_live,
+            "bid_spec": definition.bid_spec.model_dump() if definition.bid_spec else None,
             "campaign_id": campaign_id,
             "phone_number_id": phone_number_id,
             "not_after": definition.not_after.isoformat() if definition.not_after else None,

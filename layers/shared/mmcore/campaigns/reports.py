@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from mmcore.store.messages import State
@@ -32,7 +33,18 @@ REPORT_STATUSES: tuple[str, ...] = tuple(
     )
 )
 # What summarize reads of each message item.
-REPORTED = ("status", "state", "pricing_category", "country", "error", "errors", "code", "reason", "wamid")
+REPORTED = (
+    "status",
+    "state",
+    "pricing_category",
+    "country",
+    "error",
+    "errors",
+    "code",
+    "reason",
+    "wamid",
+    "cost",
+)
 
 _AS_QUEUED = frozenset({State.SENDING, State.RETRY})
 _MET_BY_META = frozenset({State.ACCEPTED, "sent", "delivered", "read"})  # Meta took the message
@@ -43,6 +55,7 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts for a campaign report from its message items (plain values, as the store returns them).
 
     ``by_status``: the item's ``status`` (``sending``/``retry`` count as queued; unknown values are kept).
+    ``spend_by_currency``: the sum of the messages' estimated costs (max-price templates), by currency.
     ``delivery_rate``: (delivered + read) / messages Meta accepted (accepted, sent, delivered, read, and failed
     ones that got a wamid). ``read_rate``: read / (delivered + read). Rates are None with no denominator.
     """
@@ -51,6 +64,7 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     countries: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    spend: dict[str, Decimal] = {}
     total = taken = 0
     for item in items:
         total += 1
@@ -66,6 +80,8 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             codes[str(code)] += 1
         if status == State.BLOCKED:
             reasons[str(item.get("reason") or "unknown")] += 1
+        if (cost := _cost(item)) is not None:
+            spend[cost[1]] = spend.get(cost[1], Decimal(0)) + cost[0]
     delivered = by_status["delivered"] + by_status["read"]
     return {
         "messages": total,
@@ -74,9 +90,22 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_country": dict(sorted(countries.items())),
         "failures_by_code": dict(sorted(codes.items())),
         "blocked_by_reason": dict(sorted(reasons.items())),
+        "spend_by_currency": {currency: float(amount) for currency, amount in sorted(spend.items())},
         "delivery_rate": round(delivered / taken, 4) if taken else None,
         "read_rate": round(by_status["read"] / delivered, 4) if delivered else None,
     }
+
+
+def _cost(item: Mapping[str, Any]) -> tuple[Decimal, str] | None:
+    """The message's estimated cost (``pricing.cost`` of its latest delivered/read webhook, max-price
+    templates only [MAXP]) as (amount in the base unit, currency): one per message, however many webhooks."""
+    cost = item.get("cost")
+    if not isinstance(cost, Mapping) or not isinstance(cost.get("currency"), str):
+        return None
+    amount = cost.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float | Decimal):
+        return None
+    return Decimal(repr(amount)) if isinstance(amount, float) else Decimal(amount), cost["currency"]
 
 
 def _error_code(item: Mapping[str, Any]) -> Any:

@@ -28,6 +28,7 @@ __all__ = [
     "TEXT_PARAM_MAX",
     "TTL_MAX",
     "TTL_MIN",
+    "BidSpec",
     "InvalidSendRequest",
     "Language",
     "SendRequest",
@@ -78,6 +79,24 @@ class Template(MetaModel):
         return self
 
 
+class BidSpec(MetaModel):
+    """The send-time multiplier of a max-price template's bid (meta-2026-updates section 5, [MAXP]).
+
+    Meta still calls it ``bid_spec`` on ``/marketing_messages`` (the template-level price moved to
+    ``optimization_spec``): ``{"per_message_bid_multiplier": 1.5}``, a positive number, default 1; the
+    effective cap is the template's ``bid_amount`` times it. "Subject to change during beta" [MAXP].
+    """
+
+    per_message_bid_multiplier: float = Field(strict=True, allow_inf_nan=False)  # ints accepted, not bools
+
+    @field_validator("per_message_bid_multiplier")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be a positive number (it multiplies the template's max price)")
+        return v
+
+
 # ---------------------------------------------------------------- the request
 
 
@@ -86,7 +105,8 @@ class SendRequest(MetaModel):
 
     The field order is the wire order. ``recipient_type`` defaults to ``individual`` (one seed example omits
     it; Meta requires it). ``time_to_live`` is the seeds' per-message TTL in seconds: the product enforces it
-    as a deadline and puts it on the wire only when configured to.
+    as a deadline and puts it on the wire only when configured to. ``bid_spec`` is the max-price multiplier;
+    the sender leaves it off for recipients a region rule gives no max price.
     """
 
     messaging_product: Literal["whatsapp"] = "whatsapp"
@@ -97,6 +117,7 @@ class SendRequest(MetaModel):
     product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] | None = None
     message_activity_sharing: StrictBool | None = None
     time_to_live: int | None = Field(default=None, ge=TTL_MIN, le=TTL_MAX)
+    bid_spec: BidSpec | None = None  # top level of Meta's body [MAXP]; dropped where max price is off
     # envelope
     campaign_id: str | None = Field(default=None, pattern=_ID.pattern)
     message_id: str | None = Field(default=None, pattern=_ID.pattern)

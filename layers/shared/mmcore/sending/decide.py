@@ -14,7 +14,7 @@ from typing import Any
 
 from mmcore.meta.errors import MAX_SQS_DELAY, Scope
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
-from mmcore.meta.regions import RULES, Rule, evaluate
+from mmcore.meta.regions import RULES, Feature, Rule, evaluate
 from mmcore.observability import logger
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
 from mmcore.sending.records import SqsMessage
@@ -106,6 +106,10 @@ def parse(
             w.fields["country"] = verdict.recipient_country
             if verdict.disabled_features:
                 w.fields["disabled_features"] = sorted(verdict.disabled_features)
+            if request.bid_spec is not None and Feature.MAX_PRICE in verdict.disabled_features:
+                # [START] 2026: no max price for users there; the bid multiplier stays off the wire
+                w.request = request.model_copy(update={"bid_spec": None})
+                w.fields["bid_spec_dropped"] = "max_price disabled for the recipient's country"
             if not verdict.allowed:
                 why = {"reason": verdict.reason, "code": verdict.code, "details": verdict.message}
                 w.ended = Ended(L.State.BLOCKED, why, verdict.reason or "")

@@ -49,3 +49,15 @@ def plain(value: Any) -> Any:
 def dynamo_safe(value: Any) -> Any:
     """Arbitrary JSON (template components) as DynamoDB accepts it: floats become Decimals."""
     return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def exact(value: Any) -> Any:
+    """Values read back from the table, writable again: floats (which :func:`plain` returns for decimals, and
+    DynamoDB's serializer refuses) as the Decimal they print as, at any depth."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    return value

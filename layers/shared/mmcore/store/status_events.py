@@ -56,6 +56,7 @@ class StatusEvent:
     billable: bool | None = None
     pricing_model: str | None = None
     pricing_type: str | None = None
+    cost: Mapping[str, Any] | None = None  # {"amount": Decimal, "currency": "USD"}, max-price templates
     origin_type: str | None = None
     errors: tuple[Mapping[str, Any], ...] = ()
     biz_opaque_callback_data: str | None = None
@@ -94,6 +95,7 @@ class StatusEvent:
             "billable": self.billable,
             "pricing_model": self.pricing_model,
             "pricing_type": self.pricing_type,
+            "cost": dict(self.cost) if self.cost else None,
             "origin_type": self.origin_type,
             "path": self.path,
         }
@@ -105,6 +107,7 @@ class StatusEvent:
             "billable": self.billable,
             "pricing_model": self.pricing_model,
             "type": self.pricing_type,
+            "cost": dict(self.cost) if self.cost else None,
             "origin_type": self.origin_type,
         }
         return {k: v for k, v in values.items() if v is not None}

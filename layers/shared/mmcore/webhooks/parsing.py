@@ -284,6 +284,7 @@ def _status_event(
         billable=pricing.billable,
         pricing_model=pricing.pricing_model,
         pricing_type=pricing.type,
+        cost=pricing.cost.model_dump() if pricing.cost else None,
         origin_type=origin,
         errors=tuple(_error(e) for e in (wire.errors or [])[:_ERRORS_MAX] if isinstance(e, dict)),
         biz_opaque_callback_data=wire.biz_opaque_callback_data,

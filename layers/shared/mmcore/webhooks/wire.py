@@ -6,6 +6,7 @@ of what is stored of the text Meta sends (:func:`cap`, :func:`raw_text`).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -96,11 +97,20 @@ class Metadata(_Wire):
     phone_number_id: Lenient[Number] = None
 
 
+class Cost(_Wire):
+    """Max-price templates' estimated cost on ``delivered``/``read``, in the currency's base unit (dollars, not
+    cents) [MAXP]; an estimate, the invoice is authoritative."""
+
+    amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
 class Pricing(_Wire):
     billable: Lenient[bool] = None
     pricing_model: Lenient[Short] = None
     type: Lenient[Short] = None
     category: Lenient[Short] = None
+    cost: Lenient[Cost] = None  # 2026, max-price templates only (meta-2026-updates section 5)
 
 
 class Origin(_Wire):
