@@ -19,9 +19,19 @@ def _codec() -> tuple[Any, Any]:
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Python values -> DynamoDB attribute values (None dropped; ints, not floats)."""
+    """Python values -> DynamoDB attribute values (None dropped). Floats, which boto3 refuses and
+    :func:`from_item` returns for decimals, are written as the Decimal they print as: what was read can be
+    written back."""
     serialize = _codec()[0].serialize
-    return {k: serialize(v) for k, v in values.items() if v is not None}
+    out = {}
+    for k, v in values.items():
+        if v is None:
+            continue
+        try:
+            out[k] = serialize(v)
+        except TypeError:  # a float somewhere inside: the rare case, so the common one pays nothing
+            out[k] = serialize(exact(v))
+    return out
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,8 +62,7 @@ def dynamo_safe(value: Any) -> Any:
 
 
 def exact(value: Any) -> Any:
-    """Values read back from the table, writable again: floats (which :func:`plain` returns for decimals, and
-    DynamoDB's serializer refuses) as the Decimal they print as, at any depth."""
+    """Floats as the Decimal they print as, at any depth (DynamoDB's serializer refuses floats)."""
     if isinstance(value, float):
         return Decimal(repr(value))
     if isinstance(value, Mapping):

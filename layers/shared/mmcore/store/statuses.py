@@ -34,7 +34,7 @@ from typing import Any
 
 from mmcore.store import keys
 from mmcore.store.calls import batch_get
-from mmcore.store.codec import exact, from_item, to_item
+from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 from mmcore.store.status_events import PATHS, RANK, DeliveryStatus, StatusEvent, path_for
 
@@ -233,7 +233,7 @@ def advance(
         try:
             client.put_item(
                 TableName=table,
-                Item={**to_item(exact(new)), **keys.wamid_state(wamid)},
+                Item={**to_item(new), **keys.wamid_state(wamid)},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **guard,
             )
@@ -322,7 +322,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     if pricing.get(
         "cost"
     ):  # kept when a later pricing comes without one: the message's cost, not the event's
-        update.set("cost", exact(dict(pricing["cost"])))
+        update.set("cost", dict(pricing["cost"]))
     if pricing.get("type"):
         update.set("pricing_type", pricing["type"])
     update.set("path", state.get("path"))
