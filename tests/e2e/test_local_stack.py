@@ -19,27 +19,6 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 FINAL = ledger.FINAL | {"sent", "delivered", "read"}  # the sender's final states, then the webhook's
 
 
-@pytest.fixture(scope="module")
-def stack():
-    options = {
-        "mps": 200,
-        "fallback_ratio": 0.25,
-        "failure_ratios": {131026: 0.05},
-        "webhook_batch_size": 20,
-        "pair_interval_seconds": None,
-        "read_ratio": 0.5,
-    }
-    params = {"ThroughputMps": "1000", "SendMaxConcurrency": "2"}
-    with Runtime(port=0, seed=3, simulator_options=options, parameters=params) as runtime:
-        yield runtime
-
-
-@pytest.fixture(scope="module")
-def api(stack):
-    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
-        yield client
-
-
 def wait_until_done(api: httpx.Client, stack: Runtime, campaign_id: str, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

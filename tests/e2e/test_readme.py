@@ -1,4 +1,4 @@
-"""The README's API examples, run as written against the local stack (``mmapi local up``'s stack, in-process).
+"""The README's API examples, run as written against the local stack (``mmapi local up``'s stack, in-process: tests/e2e/conftest.py).
 
 Each ``curl`` command of the README's API block is parsed (method, headers, body, URL) and sent with httpx;
 ``$API`` is the local gateway and the placeholders are filled from what the examples themselves created:
@@ -15,8 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from mmapi.runtime import Runtime
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,12 +84,6 @@ def request(args: list[str], values: dict[str, str]) -> tuple[str, str, dict[str
         url = url.replace(name, value)
     assert "<" not in url, f"a placeholder the test cannot fill: {url}"
     return method or ("POST" if body is not None else "GET"), url, headers, body
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with Runtime(port=0, seed=5, simulator_options={"pair_interval_seconds": None}) as runtime:
-        yield runtime
 
 
 def test_every_api_example_of_the_readme_works_as_written(stack):
