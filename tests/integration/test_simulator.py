@@ -179,12 +179,18 @@ def test_wamids_are_unique(simulator, graph_client):
     assert len(ids) == 20
 
 
-def test_bsuid_recipient_has_an_empty_wa_id(simulator, graph_client):
+def test_bsuid_recipient_has_no_wa_id(simulator, graph_client):
+    # Meta since Feb 2026: wa_id omitted (not "") for BSUID sends; user_id echoed [BSUID][SEND]
     response = send(graph_client, simulator, send_body(to="user.9a8b7c6d"))
     assert response.status_code == 200
-    assert response.json()["contacts"] == [
-        {"input": "user.9a8b7c6d", "wa_id": "", "user_id": "user.9a8b7c6d"}
-    ]
+    assert response.json()["contacts"] == [{"input": "user.9a8b7c6d", "user_id": "user.9a8b7c6d"}]
+
+
+def test_bsuid_in_recipient_without_to_is_accepted(simulator, graph_client):
+    body = {k: v for k, v in send_body().items() if k != "to"}
+    response = send(graph_client, simulator, {**body, "recipient": "IN.ENT.1181"})
+    assert response.status_code == 200
+    assert response.json()["contacts"] == [{"input": "IN.ENT.1181", "user_id": "IN.ENT.1181"}]
 
 
 # Auth.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import conformance
 import pytest
 from aws import Stack, create_stack
 from handlers import LambdaContext, load_event, load_handler
@@ -25,6 +26,7 @@ from simsend import sim_send
 from mmapi.simulator import Simulator
 from mmcore import clients, webhooks
 from mmcore.meta.errors import Scope
+from mmcore.meta.messages import parse_send_request
 from mmcore.store import keys, statuses
 from mmcore.store import messages as L
 from mmcore.store.accounts import Accounts
@@ -836,22 +838,151 @@ def test_failed_event_file_suppresses_its_131050_recipient(env):
     assert env.suppression("919876543212") is None
 
 
-def test_bsuid_failed_status_without_recipient_id_is_stored_not_suppressed(env):
+def test_bsuid_failed_status_131050_without_recipient_id_suppresses_the_bsuid(env):
+    # Given a 131050 on a message sent to a BSUID: no recipient_id, only recipient_user_id [BSUID]
     item = status("wamid.BS", "failed", 1750000000, to="", errors=[{"code": 131050}])
-    item["recipient_user_id"] = "user.93738123"
-    contacts = [{"profile": {"name": "A", "username": "a"}, "user_id": "user.93738123"}]
-    change = statuses_change(item)
-    change["value"]["contacts"] = contacts
-    before = set(env.items())
-    assert env.post(envelope(change))["statusCode"] == 200
+    del item["recipient_id"]
+    item["recipient_user_id"] = "US.93738123"
+    assert env.post(envelope(statuses_change(item)))["statusCode"] == 200
     [event] = env.events("wamid.BS")
-    assert event["recipient_user_id"] == "user.93738123"
-    # only the event and the wamid's state: no suppression of any user
-    written = set(env.items()) - before
-    assert written == {
-        keys.of(keys.status_event("wamid.BS", 1750000000, "failed")),
-        keys.of(keys.wamid_state("wamid.BS")),
+    assert event["recipient_user_id"] == "US.93738123"
+    # Then that user is suppressed under its BSUID
+    assert Suppressions(env.ddb, env.table).get("US.93738123")["code"] == 131050
+
+
+BSUID = "IN.13491208655302741918"  # an Indian user: Meta serves India
+
+
+def request(to: str | None, **extra: Any) -> dict[str, Any]:
+    """A send request of the seeds' ``summer_sale`` template to ``to``."""
+    for record in load_event("send_seeds.json")["Records"]:
+        body = json.loads(record["body"])
+        if body["template"]["name"] == "summer_sale":
+            return {**body, "to": to, **extra}
+    raise KeyError("summer_sale")
+
+
+def message_id(body: dict[str, Any]) -> str:
+    return parse_send_request({k: v for k, v in body.items() if v is not None}).identity()
+
+
+def test_a_stop_under_a_bsuid_only_is_never_posted_to_again_under_either_identifier(
+    send_env, aws, monkeypatch
+):
+    """Must show (issue 12): the webhook learns phone <-> BSUID from a status's contacts, then a
+    user_preferences stop names the user by user_id only; the sender POSTs to neither identifier."""
+    hooks = wire(aws, send_env.stack, monkeypatch, send_env.sim.app_secret)
+    phone = "919876543299"
+    seen = statuses_change(status("wamid.LINK", "delivered", 1750000000, to=phone))
+    seen["value"]["contacts"] = [{"profile": {"name": "A"}, "wa_id": phone, "user_id": BSUID}]
+    stop = {
+        "field": "user_preferences",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "user_preferences": [
+                {
+                    "user_id": BSUID,
+                    "detail": "User requested to stop marketing messages",
+                    "category": "marketing_messages",
+                    "value": "stop",
+                    "timestamp": 1750000100,
+                }
+            ],
+        },
     }
+    for change in (seen, stop):
+        assert hooks.post(envelope(change))["statusCode"] == 200
+    bodies = [request(phone), request(BSUID), request(None, recipient=BSUID)]
+    send_env.enqueue(*bodies)
+    send_env.drain()
+    for body in bodies:
+        assert send_env.message(message_id(body))["state"] == "suppressed"
+    assert send_env.sim.sends_by_recipient() == {}  # nothing was POSTed, under either identifier
+
+
+def test_a_stop_under_a_bsuid_reaches_the_phone_when_the_link_is_learned_later(send_env, aws, monkeypatch):
+    # The stop comes first, the link after it (a later status with both ids): the phone is not messaged.
+    hooks = wire(aws, send_env.stack, monkeypatch, send_env.sim.app_secret)
+    phone = "919876543298"
+    stop = {
+        "field": "user_preferences",
+        "value": {"user_preferences": [{"user_id": BSUID, "value": "stop", "timestamp": 1750000100}]},
+    }
+    seen = statuses_change(status("wamid.LATE", "read", 1750000200, to=phone, recipient_user_id=BSUID))
+    for change in (stop, seen):
+        assert hooks.post(envelope(change))["statusCode"] == 200
+    send_env.enqueue(request(phone), request("919876543297"))
+    send_env.drain()
+    assert send_env.message(message_id(request(phone)))["state"] == "suppressed"
+    assert send_env.message(message_id(request("919876543297")))["state"] == "accepted"
+
+
+def test_a_bsuid_send_goes_to_meta_in_recipient_without_delivery_optimization(send_env):
+    body = request(BSUID)
+    send_env.enqueue(body)
+    send_env.drain()
+    item = send_env.message(message_id(body))
+    assert item["state"] == "accepted"
+    assert item["to"] == BSUID and item["country"] == "IN"
+    assert "delivery_optimization" in item["disabled_features"]
+    [sent] = send_env.sim.requests("marketing_messages")
+    assert sent.body["recipient"] == BSUID and "to" not in sent.body
+    # a BSUID's country prefix is its country for the region rules: no MM API sends to US users
+    us = request("US.13491208655302741918")
+    send_env.enqueue(us)
+    send_env.drain()
+    assert send_env.message(message_id(us))["state"] == "blocked"
+    assert len(send_env.sim.requests("marketing_messages")) == 1
+
+
+def test_meta_bsuid_webhooks_store_the_user_ids_username_and_country(env):
+    # Meta's own BSUID examples [BSUID]: a delivered status to a BSUID, and a text from a BSUID-only user
+    status_doc = conformance.load("webhooks", "meta_bsuid_status_delivered_bsuid.json")
+    text_doc = conformance.load("webhooks", "meta_bsuid_text_from_user.json")
+    for document in (status_doc, text_doc):
+        assert env.post(document)["statusCode"] == 200
+    status_item = status_doc["entry"][0]["changes"][0]["value"]["statuses"][0]
+    [event] = env.events(status_item["id"])
+    assert event["recipient_user_id"] == status_item["recipient_user_id"]
+    assert (event["username"], event["country_code"]) == ("@pablomorales", "US")
+    assert "recipient_id" not in event  # "" names nobody
+    message = text_doc["entry"][0]["changes"][0]["value"]["messages"][0]
+    reply = Replies(env.ddb, env.table).get(message["id"])
+    assert (reply["from_user_id"], reply["username"]) == ("user.93737...", "@realsheenanelson")
+    assert reply.get("from") is None
+
+
+def test_user_id_update_moves_a_suppression_to_the_new_bsuid(env, aws):
+    # Given a user who opted out under a BSUID, which Meta then reissues (user_id_update) [BSUID]
+    stop = {
+        "field": "user_preferences",
+        "value": {"user_preferences": [{"user_id": "IN.old1", "value": "stop", "timestamp": 1750000100}]},
+    }
+    update = {
+        "field": "user_id_update",
+        "value": {
+            "user_id_update": [
+                {
+                    "detail": "x",
+                    "user_id": {"previous": "IN.old1", "current": "IN.new1"},
+                    "timestamp": 1750000200,
+                }
+            ]
+        },
+    }
+    for change in (stop, update):
+        assert env.post(envelope(change))["statusCode"] == 200
+    # Then the new ID is linked to the old one: the sender's prefetch finds the user suppressed under it
+    ledger = L.Ledger(env.ddb, env.table)
+    assert ledger.prefetch(["IN.new1", "IN.other"], [], 1750000300).suppressed == {"IN.new1"}
+    # And a resume under the new ID lifts the opt-out under both
+    resume = {
+        "field": "user_preferences",
+        "value": {"user_preferences": [{"user_id": "IN.new1", "value": "resume", "timestamp": 1750000400}]},
+    }
+    assert env.post(envelope(resume))["statusCode"] == 200
+    assert ledger.prefetch(["IN.new1", "IN.old1"], [], 1750000500).suppressed == frozenset()
 
 
 # ---------------------------------------------------------------- replies, templates, account

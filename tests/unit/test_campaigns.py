@@ -198,6 +198,27 @@ def test_each_recipient_is_queued_blocked_or_invalid_by_the_region_rules():
     assert [i for i, p in planned.items() if p.request is not None] == [0, 2, 5]
 
 
+def test_campaign_recipients_named_by_bsuid_in_to_or_recipient():
+    # Given recipients named by a BSUID in `to` (current, parent) and in Meta's `recipient` field, and a US one
+    body = campaign(
+        recipients=[
+            "IN.1349120865",
+            "IN.ENT.1181",
+            {"recipient": "DE.77"},
+            "US.5555",
+            {"recipient": "+4915"},
+        ],
+        template={"name": "summer_sale", "language": {"code": "en_US"}},
+    )
+    planned = {p.index: p for p in plan_all(body)}
+    # Then the prefix is the country for the region rules, and none gets delivery optimization
+    assert [planned[i].state for i in range(5)] == ["queued", "queued", "queued", "blocked", "invalid"]
+    assert [planned[i].fields.get("country") for i in range(4)] == ["IN", "IN", "DE", "US"]
+    assert all("delivery_optimization" in planned[i].fields["disabled_features"] for i in range(3))
+    assert to_wire(planned[2].request)["recipient"] == "DE.77"
+    assert "to" not in to_wire(planned[0].request)
+
+
 def test_a_queued_request_is_a_send_request_with_envelope_and_the_seeds_shape():
     # Given the seeds' summer_sale template sent as a campaign with the seeds' options
     body = campaign(

@@ -269,7 +269,7 @@ def test_user_preferences_template_and_account_updates():
     other = {"field": "account_update", "value": {"event": "AD_ACCOUNT_LINKED"}}
     batch = webhooks.parse(body(prefs, template, account, other, time=1750000000), NOW)
     [pref] = batch.preferences
-    assert (pref.digits, pref.value, pref.timestamp) == ("919876543210", "stop", 17)
+    assert (pref.user, pref.value, pref.timestamp) == ("919876543210", "stop", 17)
     [tpl] = batch.templates
     assert (tpl.waba_id, tpl.name, tpl.language, tpl.event, tpl.template_id, tpl.at) == (
         "102290129340398",

@@ -58,12 +58,12 @@ def identify(body: Any) -> tuple[str | None, str | None]:
     """Best-effort (recipient key, template name) of any send body, valid or not, for the request log."""
     if not isinstance(body, dict):
         return None, None
-    to, template = body.get("to"), body.get("template")
+    to, template = body.get("to") or body.get("recipient"), body.get("template")
     name = template.get("name") if isinstance(template, dict) else None
     name = name if isinstance(name, str) else None
     if not isinstance(to, str) or not to:
         return None, name
-    if to.startswith("user."):
+    if not to[:1].isdigit() and not to.startswith("+") and "." in to:  # a BSUID
         return to, name
     return digits_of(to) or to, name
 
@@ -133,7 +133,8 @@ def _accept(
         wamid, request.to, request.wa_id, template.name, template.language, pricing_category, now
     )
     state.messages[wamid] = message
-    contact = {"input": request.to, "wa_id": request.wa_id}
+    # `wa_id` only for phone sends (omitted for BSUIDs), `user_id` only for BSUID sends [SEND]
+    contact = {"input": request.to, "wa_id": request.wa_id} if request.wa_id else {"input": request.to}
     if not request.wa_id:
         contact["user_id"] = request.to
     response = {

@@ -18,6 +18,7 @@ SEND_FIELDS = frozenset(
     {
         "messaging_product",
         "recipient_type",
+        "recipient",
         "to",
         "type",
         "template",
@@ -26,7 +27,9 @@ SEND_FIELDS = frozenset(
         "bid_spec",  # max-price multiplier, added in 2026 (meta-2026-updates section 5)
     }
 )
-REQUIRED_SEND_FIELDS = ("messaging_product", "recipient_type", "to", "type", "template")
+REQUIRED_SEND_FIELDS = ("messaging_product", "recipient_type", "type", "template")  # and `to` or `recipient`
+# A BSUID: country + "." + <= 128 alphanumerics, "ENT." for a parent (2026); "user.<id>" before [BSUID].
+_BSUID = re.compile(r"^(?:[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}|user\.[A-Za-z0-9._-]{1,251})$")
 TTL_FIELD = "time_to_live"  # the seeds' per-message TTL; not in Meta's schema (reference 1.3)
 PRODUCT_POLICIES = ("CLOUD_API_FALLBACK", "STRICT")
 TEMPLATE_FIELDS = frozenset({"name", "language", "components", "namespace"})
@@ -225,8 +228,16 @@ def check_send_body(body: Any, *, ttl_on_wire: bool) -> SendRequest:
         ttl = body[TTL_FIELD]
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise invalid("Param time_to_live must be a positive integer (seconds).")
-    to = body["to"]
-    wa_id = _recipient(to)
+    # Meta: `to` wins when both are sent; neither -> "The parameter to is required." [SEND]
+    if "to" in body:
+        to = body["to"]
+        wa_id = _recipient(to)
+    elif "recipient" in body:
+        to, wa_id = body["recipient"], ""
+        if not isinstance(to, str) or not _BSUID.match(to):
+            raise invalid(f"Param recipient is not a valid user ID: {to!r}.")
+    else:
+        raise required("to")
     template = body["template"]
     if not isinstance(template, dict):
         raise invalid("Param template must be an object.")
@@ -276,7 +287,7 @@ def _enum(body: dict, name: str, allowed: tuple[str, ...]) -> None:
 def _recipient(to: Any) -> str:
     if not isinstance(to, str) or not to:
         raise invalid("Param to must be a non-empty string.")
-    if to.startswith("user.") and 5 < len(to) <= 256:  # business-scoped user ID (reference 1.4)
+    if _BSUID.match(to):  # business-scoped user ID
         return ""
     if not _TO_CHARS.match(to):
         raise invalid(f"Param to is not a valid phone number or user ID: {to!r}.")

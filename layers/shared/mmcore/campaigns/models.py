@@ -40,7 +40,12 @@ class Recipient(_Model):
     """
 
     # An empty or malformed number is not a 422: it is recorded as an invalid recipient, like any bad number.
-    to: str = Field(max_length=64, description="WhatsApp number with country code, or user.<id>")
+    to: str | None = Field(
+        None,
+        max_length=160,
+        description="WhatsApp number with country code, or a BSUID (US.1349..., US.ENT...., user.<id>)",
+    )
+    recipient: str | None = Field(None, max_length=160, description="A BSUID, as Meta's `recipient` field")
     variables: dict[VariableName, VariableValue] = Field(default_factory=dict, max_length=100)
 
     @model_validator(mode="before")

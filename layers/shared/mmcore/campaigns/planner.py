@@ -15,7 +15,6 @@ would share (the template, the shared options) names the campaign's own field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,11 +23,11 @@ from typing import Any
 
 from mmcore.campaigns.models import CampaignDefinition, Recipient
 from mmcore.campaigns.personalise import placeholders, render
+from mmcore.meta.bsuids import evaluate_user
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
-from mmcore.meta.regions import RULES, Rule, evaluate
+from mmcore.meta.regions import RULES, Feature, Rule
 from mmcore.store.messages import State, message_item
 
-_BSUID = re.compile(r"^user\.")
 _NEUTRAL_NUMBER = "919876543210"
 
 
@@ -117,19 +116,28 @@ class Planner:
         if self.names:
             template["components"] = render(self.template["components"], recipient.variables)
         body = {**self.base, "to": recipient.to, "template": template, "message_id": message_id}
+        if recipient.recipient is not None:
+            body["recipient"] = recipient.recipient
         try:
             request = parse_send_request(body)
         except InvalidSendRequest as exc:
-            bad_number = [reason.removeprefix("to: ") for f, reason in exc.errors if f == "to"]
-            problems = [self._problem(index, f, reason) for f, reason in exc.errors if f != "to"]
+            # a bad number or BSUID is the recipient's problem (recorded invalid), not the campaign's
+            who = ("to", "recipient")
+            bad_number = [
+                reason.removeprefix("to: ") if f == "to" else f"{f}: {reason}"
+                for f, reason in exc.errors
+                if f in who
+            ]
+            problems = [self._problem(index, f, reason) for f, reason in exc.errors if f not in who]
             if problems:
                 return problems
             return self.invalid(index, recipient, "invalid_number", "; ".join(bad_number))
 
-        fields = {**self.common, "to": request.to}
-        if _BSUID.match(request.to):  # a business-scoped user id carries no country: no region rule applies
+        fields = {**self.common, "to": request.user}
+        verdict = evaluate_user(request.user, self.business_country, self.today, self.rules)
+        if verdict is None:  # an older-form BSUID: no country to apply a rule to; no delivery optimization
+            fields["disabled_features"] = [Feature.DELIVERY_OPTIMIZATION.value]
             return Planned(index, message_id, State.QUEUED, fields, request)
-        verdict = evaluate(request.to, self.business_country, self.today, self.rules)
         fields["country"] = verdict.recipient_country
         if not verdict.allowed:
             fields.update(reason=verdict.reason, code=verdict.code, details=verdict.message)
@@ -140,7 +148,12 @@ class Planner:
 
     def invalid(self, index: int, recipient: Recipient, reason: str, details: str) -> Planned:
         """The recipient's message recorded ``invalid``, never queued."""
-        fields = {**self.common, "to": recipient.to.strip(), "reason": reason, "details": details}
+        fields = {
+            **self.common,
+            "to": (recipient.to or recipient.recipient or "").strip(),
+            "reason": reason,
+            "details": details,
+        }
         return Planned(index, f"{self.campaign_id}-{index}", State.INVALID, fields)
 
     def _problem(self, index: int, path: str, reason: str) -> Problem:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, ValidationError, field_validator, model_validator
 
+from mmcore.meta.bsuids import is_bsuid
 from mmcore.meta.components import COMPONENT_TAGS, Component, check_components
 from mmcore.meta.parameters import PARAMETER_TAGS, TEXT_PARAM_MAX, MetaModel
 from mmcore.meta.phones import parse_recipient
@@ -45,7 +46,6 @@ ENVELOPE_FIELDS = frozenset({"campaign_id", "message_id", "phone_number_id", "no
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
-_BSUID = re.compile(r"^user\.[A-Za-z0-9._-]{1,251}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -107,11 +107,17 @@ class SendRequest(MetaModel):
     it; Meta requires it). ``time_to_live`` is the seeds' per-message TTL in seconds: the product enforces it
     as a deadline and puts it on the wire only when configured to. ``bid_spec`` is the max-price multiplier;
     the sender leaves it off for recipients a region rule gives no max price.
+
+    The user is named by ``to`` (a phone number, or a BSUID in any documented form: ``US.1349...``,
+    ``US.ENT....``, ``user.<id>``) and/or ``recipient`` (a BSUID), at least one. On the wire a BSUID goes in
+    ``recipient``, never ``to`` (Meta since 2026-02-06); when both name someone Meta delivers to ``to`` and
+    ignores ``recipient`` [SEND], so :attr:`user` is ``to``'s (meta-2026-updates section 3).
     """
 
     messaging_product: Literal["whatsapp"] = "whatsapp"
     recipient_type: Literal["individual"] = "individual"
-    to: str
+    recipient: str | None = None
+    to: str | None = None
     type: Literal["template"] = Field(description="/marketing_messages only sends marketing templates")
     template: Template
     product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] | None = None
@@ -126,10 +132,38 @@ class SendRequest(MetaModel):
 
     @field_validator("to")
     @classmethod
-    def _to(cls, v: str) -> str:
-        if _BSUID.match(v):  # business-scoped user ids are accepted as-is [BSUID]
+    def _to(cls, v: str | None) -> str | None:
+        if v is None or is_bsuid(v):  # a BSUID is sent whole [BSUID]
             return v
         return parse_recipient(v, field="to").digits
+
+    @field_validator("recipient")
+    @classmethod
+    def _recipient(cls, v: str | None) -> str | None:
+        if v is not None and not is_bsuid(v):
+            raise ValueError(
+                "must be a business-scoped user ID such as 'US.13491208655302741918' or 'US.ENT.1181...' "
+                "(a phone number goes in 'to')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _someone(self) -> SendRequest:
+        if self.to is None and self.recipient is None:
+            raise ValueError(f"to: {_NOBODY}")
+        if self.to and self.recipient and is_bsuid(self.to) and self.to != self.recipient:
+            raise ValueError("recipient: names another user than 'to' (both are BSUIDs)")
+        return self
+
+    @property
+    def user(self) -> str:
+        """Who Meta delivers to: ``to`` (phone digits or a BSUID) when given, else ``recipient``."""
+        return self.to or self.recipient or ""
+
+    @property
+    def by_bsuid(self) -> bool:
+        """Whether Meta is asked to deliver to a BSUID (no MM delivery optimization for those [SEND])."""
+        return is_bsuid(self.user)
 
     @field_validator("not_after")
     @classmethod
@@ -200,12 +234,30 @@ def parse_send_request(data: bytes | str | dict[str, Any]) -> SendRequest:
         errors = []
         for err in exc.errors(include_url=False):
             msg = err["msg"].removeprefix("Value error, ")
+            if not err["loc"] and ": " in msg:  # a rule across fields names its field first
+                field, msg = msg.split(": ", 1)
+                errors.append((field, msg))
+                continue
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (Meta rejects fields it does not define)"
             elif err["type"] == "literal_error" and err["loc"][-1] == "type" and len(err["loc"]) == 1:
                 msg = "must be 'template': /marketing_messages only sends marketing template messages"
             errors.append((_field_path(err["loc"]), msg))
+        if _names_nobody(data) and not any(f in ("to", "recipient") for f, _ in errors):
+            errors.append(("to", _NOBODY))  # the check across fields runs only once the fields are valid
         raise InvalidSendRequest(errors) from None
+
+
+_NOBODY = "required: a phone number or a BSUID (or a BSUID in 'recipient')"
+
+
+def _names_nobody(data: bytes | str | dict[str, Any]) -> bool:
+    if not isinstance(data, dict):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return False
+    return isinstance(data, dict) and data.get("to") is None and data.get("recipient") is None
 
 
 def to_wire(request: SendRequest, *, ttl_on_wire: bool = False) -> dict[str, Any]:
@@ -213,6 +265,8 @@ def to_wire(request: SendRequest, *, ttl_on_wire: bool = False) -> dict[str, Any
     exclude = set(ENVELOPE_FIELDS)
     if not ttl_on_wire:
         exclude.add("time_to_live")
+    if request.to and is_bsuid(request.to):  # BSUIDs only in `recipient`, never `to` [BSUID Feb 6, 2026]
+        request = request.model_copy(update={"recipient": request.to, "to": None})
     return request.model_dump(mode="json", exclude_none=True, exclude=exclude)
 
 

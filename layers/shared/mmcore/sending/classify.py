@@ -50,7 +50,7 @@ def classify(w: Work, outcome: Accepted | GraphError, settings: Settings, now: i
         return Classified(Result(Outcome.ACCEPTED, mid, detail=outcome.wamid), [item, link])
 
     rule, error = outcome.rule, outcome.to_dict()
-    log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.to)}
+    log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.user)}
 
     def item(state: L.State) -> list[dict[str, Any]]:
         return [L.message_item(mid, state=state, error=error, attempts=attempt, **fields)]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mmcore.meta.bsuids import evaluate_user
 from mmcore.meta.errors import MAX_SQS_DELAY, Scope
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
-from mmcore.meta.regions import RULES, Feature, Rule, evaluate
+from mmcore.meta.regions import RULES, Feature, Rule
 from mmcore.observability import logger
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
 from mmcore.sending.records import SqsMessage
@@ -51,7 +52,7 @@ def fields(request: SendRequest, msg: SqsMessage, settings: Settings) -> dict[st
     """The message's fields in the ledger (its number: the request's own, else the stack's)."""
     return {
         "campaign_id": request.campaign_id,
-        "to": request.to,
+        "to": request.user,
         "template": request.template.name,
         "language": request.template.language.code,
         "phone_number_id": request.phone_number_id or settings.phone_number_id,
@@ -101,8 +102,7 @@ def parse(
         deadline = request.deadline(msg.sent_at)
         if deadline is not None and deadline.timestamp() <= now:
             w.ended = Ended(L.State.EXPIRED, {"reason": "deadline passed"})
-        elif not request.to.startswith("user."):
-            verdict = evaluate(request.to, settings.business_country, today, rules)
+        elif (verdict := evaluate_user(request.user, settings.business_country, today, rules)) is not None:
             w.fields["country"] = verdict.recipient_country
             if verdict.disabled_features:
                 w.fields["disabled_features"] = sorted(verdict.disabled_features)
@@ -113,6 +113,8 @@ def parse(
             if not verdict.allowed:
                 why = {"reason": verdict.reason, "code": verdict.code, "details": verdict.message}
                 w.ended = Ended(L.State.BLOCKED, why, verdict.reason or "")
+        else:  # an older-form BSUID: no country to apply a rule to; no delivery optimization [SEND]
+            w.fields["disabled_features"] = [Feature.DELIVERY_OPTIMIZATION.value]
         work.append(w)
     return work
 
@@ -144,7 +146,7 @@ def decide(
     if halt is not None:
         wait = min(max(halt.until - now, 1), MAX_SQS_DELAY)
         return Result(Outcome.HALTED, w.message_id, retry_in=wait, detail=halt.reason)
-    if w.request.to in pre.suppressed:
+    if w.request.user in pre.suppressed:
         why = "on the suppression list (opted out, or resting after a per-user limit)"
         change = L.finish(w.message_id, current, L.State.SUPPRESSED, {**w.fields, "reason": why})
         return change, Result(Outcome.SUPPRESSED, w.message_id)

@@ -58,7 +58,7 @@ class Sender:
         now = self.clock()
         work = parse(messages, self.settings, report, now, self.rules)
         pre = self.ledger.prefetch(
-            [w.request.to for w in work if w.ended is None],
+            [w.request.user for w in work if w.ended is None],
             [scope for w in work for scope in w.scopes.items()],
             int(now),
             [w.message_id for w in work],

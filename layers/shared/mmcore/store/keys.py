@@ -10,6 +10,7 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | one status event, once | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
 | a reply | ``INBOUND#<wamid>`` | ``MSG`` |
 | a user not to message / their last resume | ``SUPPRESS#<user>`` | ``SUPPRESS`` / ``RESUME`` |
+| a user's other identifiers (phone digits, BSUIDs) | ``USER#<user>`` | ``LINKS`` |
 | sending stopped for a scope | ``HALT#<scope>#<key>`` | ``HALT`` |
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
@@ -107,6 +108,14 @@ def suppression(user: str) -> Key:
 
 def resume(user: str) -> Key:
     return key(f"{SUPPRESS_PREFIX}{user}", "RESUME")
+
+
+IDENTITY_PREFIX = "USER#"
+
+
+def identity(user: str) -> Key:
+    """The item listing a user's other identifiers (``user``: phone digits or a BSUID)."""
+    return key(f"{IDENTITY_PREFIX}{user}", "LINKS")
 
 
 def halt(scope: str, scope_key: str) -> Key:

@@ -177,23 +177,35 @@ class Ledger:
         message_ids: Iterable[str] = (),
     ) -> Prefetched:
         """Which recipients opted out, which halt scopes are live and where each message stands: one
-        consistent BatchGetItem per 100 keys, only the attributes these decisions read."""
+        consistent BatchGetItem per 100 keys, only the attributes these decisions read. A recipient is
+        suppressed when it, or another identifier of the same user (its phone number, BSUID, parent or past
+        BSUID: :mod:`mmcore.store.identities`), is: a second read covers those the first one found linked."""
+        users = set(recipients)
         wanted = (
-            [keys.suppression(r) for r in set(recipients)]
+            [keys.suppression(r) for r in users]
+            + [keys.identity(r) for r in users]
             + [keys.halt(s, k) for s, k in set(scopes)]
             + [keys.message(m) for m in set(message_ids)]
         )
-        suppressed, halted, messages = set(), {}, {}
-        for item in batch_get(self.client, self.table, wanted, _PREFETCHED):
+        stopped, halted, messages, linked = set(), {}, {}, {}
+        for item in batch_get(self.client, self.table, wanted, (*_PREFETCHED, "ids")):
             pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
             if pk.startswith(keys.MESSAGE_PREFIX):
                 messages[keys.after(pk, keys.MESSAGE_PREFIX)] = from_item(item)
+            elif pk.startswith(keys.IDENTITY_PREFIX):
+                linked[keys.after(pk, keys.IDENTITY_PREFIX)] = set(item.get("ids", {}).get("SS", ()))
             elif pk.startswith(keys.SUPPRESS_PREFIX):
                 if not until or until > now:  # no `until`: suppressed until the user resumes
-                    suppressed.add(keys.after(pk, keys.SUPPRESS_PREFIX))
+                    stopped.add(keys.after(pk, keys.SUPPRESS_PREFIX))
             elif until > now:
                 halt = halts.from_fields(pk, from_item(item))
                 halted[halt.scope, halt.key] = halt
+        others = {u for ids in linked.values() for u in ids} - users
+        for item in batch_get(self.client, self.table, [keys.suppression(u) for u in others], ("until",)):
+            until = int(item.get("until", {}).get("N", 0))
+            if not until or until > now:
+                stopped.add(keys.after(item["pk"]["S"], keys.SUPPRESS_PREFIX))
+        suppressed = {u for u in users if u in stopped or linked.get(u, set()) & stopped}
         return Prefetched(frozenset(suppressed), halted, messages)
 
     # -------------------------------------------------------------- conditional transitions, batched

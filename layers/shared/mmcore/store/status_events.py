@@ -52,6 +52,7 @@ class StatusEvent:
     timestamp: int
     recipient_id: str = ""
     recipient_user_id: str | None = None
+    identity: tuple[tuple[str, str], ...] = ()  # (name, value): parent BSUID, username, country_code [BSUID]
     pricing_category: str | None = None
     billable: bool | None = None
     pricing_model: str | None = None
@@ -122,6 +123,7 @@ class StatusEvent:
                 "timestamp": self.timestamp,
                 "recipient_id": self.recipient_id or None,
                 "recipient_user_id": self.recipient_user_id,
+                **dict(self.identity),
                 "biz_opaque_callback_data": self.biz_opaque_callback_data,
                 "errors": list(self.errors) or None,
                 "phone_number_id": self.phone_number_id,

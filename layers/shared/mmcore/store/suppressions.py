@@ -1,5 +1,6 @@
 """Who not to message: the suppression list the sender reads (:meth:`mmcore.store.messages.Ledger.prefetch`)
-and the webhook writes, on a user's phone number digits.
+and the webhook writes, on a user's phone number digits or BSUID (each event is applied under every identifier
+of the user known then; the sender also checks the user's other identifiers: :mod:`mmcore.store.identities`).
 
 Items (keys in :mod:`mmcore.store.keys`): the suppression (``since`` is the event time; ``until`` only for a
 rest, which ends by itself) and the user's last ``resume`` (``resumed_at``), so that a late ``stop`` or 131050

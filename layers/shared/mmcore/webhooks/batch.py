@@ -28,9 +28,10 @@ class Inbound:
 @dataclass(frozen=True, slots=True)
 class Preference:
     """A ``user_preferences`` item: ``value`` stop or resume (marketing messages), or another value Meta
-    sends (e.g. ``signup``), kept; ``raw`` is the item as Meta sent it."""
+    sends (e.g. ``signup``), kept; ``raw`` is the item as Meta sent it. ``user`` is the phone number's digits
+    when Meta gave it, else the BSUID (the item's other identifiers are in :attr:`Batch.links`)."""
 
-    digits: str
+    user: str
     value: str
     category: str | None
     timestamp: int
@@ -116,6 +117,7 @@ class Batch:
     actions: list[UserAction] = field(default_factory=list)
     accounts: list[AccountChange] = field(default_factory=list)
     other: list[Other] = field(default_factory=list)
+    links: list[tuple[str, ...]] = field(default_factory=list)  # identifiers naming one user each
 
     def __len__(self) -> int:
         return sum(

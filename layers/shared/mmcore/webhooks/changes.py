@@ -146,7 +146,7 @@ class Changes:
             p.raw,
             None,
             now,
-            user=p.digits,
+            user=p.user,
             value=p.value,
             category=p.category,
             detail=cap(p.detail),

@@ -20,6 +20,7 @@ from mmcore.observability import logger
 from mmcore.store import keys, statuses
 from mmcore.store.calls import batch_get, batch_write
 from mmcore.store.codec import from_item
+from mmcore.store.identities import Identities
 from mmcore.store.inbound import Replies
 from mmcore.store.status_events import StatusEvent
 from mmcore.store.suppressions import Suppression, Suppressions
@@ -60,6 +61,7 @@ class Ingestor:
         self.clock = clock
         self.changes = Changes(client, table)
         self.suppressions = Suppressions(client, table)
+        self.identities = Identities(client, table)
         self.replies = Replies(client, table)
         self.publisher = Publisher(events, bus_name)
         if workers is None:  # more threads than pooled connections would only queue (and warn)
@@ -152,9 +154,13 @@ class Ingestor:
                 latest[wamid] = recorded.state
         for outcome in outcomes[len(by_wamid) :]:
             counts.update(outcome)
-        # Opt-outs are transactions and rare: one after another, once the other writes are done, so no
+        # Who is who first (a stop under a BSUID also suppresses the phone number it is linked to), then the
+        # opt-outs: transactions, and rare: one after another, once the other writes are done, so no
         # transaction races a write of the same POST.
-        for group in _by_user(optouts.from_statuses(events, now) + stops):
+        counts["identities"] += self.identities.learn(batch.links, now)
+        found_stops = optouts.from_statuses(events, now) + stops
+        linked = self.identities.linked(s.user for s in found_stops) if found_stops else {}
+        for group in _by_user(optouts.for_every_identifier(found_stops, linked)):
             counts.update(optouts.apply(self.suppressions, group, now))
         counts["preferences_other"] += len(kept)
         counts["other"] += len(batch.other)

@@ -8,8 +8,10 @@ them, each user's in time order (:func:`apply`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
+from mmcore.meta.bsuids import user_key
 from mmcore.meta.phones import mask
 from mmcore.observability import logger
 from mmcore.store.status_events import DeliveryStatus, StatusEvent
@@ -22,7 +24,8 @@ _COUNTS = {Kind.RESUME: "resumes", Kind.STOP: "opt_outs", Kind.REST: "rests"}  #
 
 
 def from_statuses(events: Iterable[StatusEvent], now: int) -> list[Suppression]:
-    """Opt-outs (131050) and rests still running (131049) from failed statuses with a phone number."""
+    """Opt-outs (131050) and rests still running (131049) from failed statuses, on the recipient's phone
+    number when Meta gives it, else on its BSUID (``recipient_user_id``: a send to a BSUID)."""
     out = []
     for e in events:
         if e.status != DeliveryStatus.FAILED:
@@ -30,9 +33,9 @@ def from_statuses(events: Iterable[StatusEvent], now: int) -> list[Suppression]:
         codes = {error.get("code") for error in e.errors}
         if not codes & {OPT_OUT_CODE, USER_LIMIT_CODE}:
             continue
-        digits = "".join(ch for ch in e.recipient_id if ch.isdigit())
-        if not digits:  # a BSUID send: no phone number to suppress
-            logger.info("failed status without recipient_id: not suppressed", extra={"wamid": e.wamid})
+        digits = user_key(e.recipient_id) or user_key(e.recipient_user_id)
+        if not digits:
+            logger.warning("failed status names no recipient: not suppressed", extra={"wamid": e.wamid})
             continue
         if OPT_OUT_CODE in codes:
             out.append(Suppression(digits, e.timestamp, Kind.STOP, OPT_OUT_CODE, "failed status 131050"))
@@ -54,9 +57,17 @@ def from_preferences(preferences: Iterable[Preference]) -> tuple[list[Suppressio
             kept.append(p)
             continue
         out.append(
-            Suppression(p.digits, p.timestamp, Kind(p.value), None, p.detail or f"user_preferences {p.value}")
+            Suppression(p.user, p.timestamp, Kind(p.value), None, p.detail or f"user_preferences {p.value}")
         )
     return out, kept
+
+
+def for_every_identifier(
+    suppressions: Iterable[Suppression], linked: Mapping[str, frozenset[str]]
+) -> list[Suppression]:
+    """Each event applied to every identifier of its user that is known (its phone number, BSUIDs), so a
+    resume lifts what a stop under another identifier set, and a stop holds under each."""
+    return [replace(s, user=user) for s in suppressions for user in sorted({s.user, *linked.get(s.user, ())})]
 
 
 def apply(store: Suppressions, group: Iterable[Suppression], now: int) -> Counter[str]:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from mmcore.exceptions import Malformed
+from mmcore.meta.bsuids import user_key
 from mmcore.meta.errors import GraphError
 from mmcore.observability import logger
 from mmcore.store import status_events
@@ -29,6 +30,8 @@ from mmcore.webhooks.batch import (
     TemplateUpdate,
     UserAction,
 )
+from mmcore.webhooks.identities import links
+from mmcore.webhooks.replies import identity_fields
 from mmcore.webhooks.wire import (
     AccountUpdateWire,
     Change,
@@ -87,6 +90,7 @@ def parse(raw: bytes, now: int | None = None) -> Batch:
 def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
     at = entry.time or now
     value = change.value
+    batch.links.extend(links(change.field, value))
     if change.field == "messages":
         _read_messages(batch, entry, value, at)
     elif change.field == "user_preferences":
@@ -96,10 +100,14 @@ def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
             except ValidationError as exc:
                 batch.other.append(_invalid("user_preferences", item, exc, at))
                 continue
-            batch.preferences.append(
-                Preference(
-                    pref.wa_id, pref.value, pref.category, pref.timestamp, pref.detail, raw_text(item)[0]
+            user = user_key(pref.wa_id) or user_key(pref.user_id)
+            if user is None:
+                batch.other.append(
+                    Other("invalid", at, raw_text(item)[0], "user_preferences: user_id: no BSUID")
                 )
+                continue
+            batch.preferences.append(
+                Preference(user, pref.value, pref.category, pref.timestamp, pref.detail, raw_text(item)[0])
             )
     elif change.field in _TEMPLATE_FIELDS:
         _read_template(batch, entry, change.field, value, at)
@@ -213,7 +221,16 @@ def _read_messages(batch: Batch, entry: Entry, value: dict[str, Any], at: int) -
         except ValidationError as exc:
             batch.other.append(_invalid("statuses", item, exc, at))
             continue
-        batch.statuses.append(_status_event(wire, item, phone_number_id, entry.id))
+        contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
+        contact = next(
+            (
+                c
+                for c in contacts
+                if isinstance(c, dict) and _names(c, wire.recipient_id, wire.recipient_user_id)
+            ),
+            None,
+        )
+        batch.statuses.append(_status_event(wire, item, phone_number_id, entry.id, contact))
     contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
     for item in _items(batch, value, "messages", at):
         try:
@@ -222,7 +239,11 @@ def _read_messages(batch: Batch, entry: Entry, value: dict[str, Any], at: int) -
             batch.other.append(_invalid("messages", item, exc, at))
             continue
         contact = next(
-            (c for c in contacts if isinstance(c, dict) and c.get("wa_id") == wire_message.sender),
+            (
+                c
+                for c in contacts
+                if isinstance(c, dict) and _names(c, item.get("from"), item.get("from_user_id"))
+            ),
             contacts[0] if len(contacts) == 1 and isinstance(contacts[0], dict) else None,
         )
         batch.inbound.append(
@@ -258,8 +279,19 @@ def _items(batch: Batch, value: Mapping[str, Any], key: str, at: int) -> list[An
     return items
 
 
+def _names(contact: Mapping[str, Any], wa_id: Any, user_id: Any) -> bool:
+    """Whether a ``contacts[]`` entry is the user a status or message names (by phone, else by BSUID)."""
+    if wa_id:
+        return contact.get("wa_id") == wa_id
+    return bool(user_id) and contact.get("user_id") == user_id
+
+
 def _status_event(
-    wire: StatusWire, item: Mapping[str, Any], phone_number_id: str | None, waba_id: str | None
+    wire: StatusWire,
+    item: Mapping[str, Any],
+    phone_number_id: str | None,
+    waba_id: str | None,
+    contact: Mapping[str, Any] | None = None,
 ) -> StatusEvent:
     raw, truncated = raw_text(item)
     pricing = wire.pricing or Pricing()
@@ -280,6 +312,7 @@ def _status_event(
         timestamp=wire.timestamp,
         recipient_id=wire.recipient_id or "",
         recipient_user_id=wire.recipient_user_id,
+        identity=tuple(identity_fields(item, contact, ("recipient_parent_user_id",)).items()),
         pricing_category=category,
         billable=pricing.billable,
         pricing_model=pricing.pricing_model,

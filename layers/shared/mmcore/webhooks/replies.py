@@ -24,7 +24,8 @@ def reply_fields(m: Inbound, links: Links) -> dict[str, Any]:
     button = m.message.get("button") if isinstance(m.message.get("button"), dict) else {}
     phone_number_id = m.metadata.get("phone_number_id")
     return {
-        "from": m.sender,
+        "from": m.sender or None,  # omitted (or "") when Meta names the user by BSUID only [BSUID]
+        **identity_fields(m.message, m.contact, ("from_user_id", "from_parent_user_id")),
         "type": m.type,
         "timestamp": m.timestamp,
         "context_id": m.context_id,
@@ -36,3 +37,13 @@ def reply_fields(m: Inbound, links: Links) -> dict[str, Any]:
         "raw": raw,
         "raw_truncated": truncated or None,
     }
+
+
+def identity_fields(item: Mapping[str, Any], contact: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The user's BSUIDs named by ``names`` on ``item``, and its contact's ``username`` and ``country_code``
+    (the latter in webhooks before Feb 2026; since then the BSUID's prefix) [BSUID]."""
+    profile = contact.get("profile") if isinstance(contact, dict) else None
+    profile = profile if isinstance(profile, dict) else {}
+    found = {n: item.get(n) for n in names}
+    found.update((n, profile.get(n)) for n in ("username", "country_code"))
+    return {n: cap(v, 160) for n, v in found.items() if isinstance(v, str) and v}

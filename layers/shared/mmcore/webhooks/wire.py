@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     WrapValidator,
+    model_validator,
 )
 
 TEXT_MAX = 1024
@@ -126,8 +127,9 @@ class StatusWire(_Wire):
     id: WireId
     status: Token
     timestamp: Epoch
-    recipient_id: Lenient[Short] = None  # "" for BSUID sends [BSUID]
+    recipient_id: Lenient[Short] = None  # omitted ("" before Feb 2026) for BSUID sends [BSUID]
     recipient_user_id: Lenient[Short] = None
+    recipient_parent_user_id: Lenient[Short] = None
     biz_opaque_callback_data: Lenient[Annotated[str, StringConstraints(max_length=512)]] = None
     conversation: Lenient[Conversation] = None  # omitted in v24+
     pricing: Lenient[Pricing] = None
@@ -148,11 +150,21 @@ class InboundWire(_Wire):
 
 
 class PreferenceWire(_Wire):
-    wa_id: Annotated[str, StringConstraints(pattern=r"^\d{5,20}$")]
+    """A ``user_preferences`` item: ``wa_id`` may be omitted when Meta names the user by BSUID [BSUID]."""
+
+    wa_id: Lenient[Annotated[str, StringConstraints(pattern=r"^\d{5,20}$")]] = None
+    user_id: Lenient[Short] = None
+    parent_user_id: Lenient[Short] = None
     value: Token
     timestamp: Epoch
     category: Lenient[Short] = None
     detail: Lenient[Text] = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> PreferenceWire:
+        if not self.wa_id and not self.user_id:
+            raise ValueError("names no user: neither wa_id (digits) nor user_id")
+        return self
 
 
 class TemplateStatusWire(_Wire):
