@@ -41,3 +41,30 @@ def create_stack(
         p["GraphSecret"]["Ref"],
         local,
     )
+
+
+def use_stack(monkeypatch: Any, stack: Stack, sim: Any = None, **env: str) -> None:
+    """Point the handlers at ``stack`` (and at the Graph simulator ``sim`` when given) through the environment
+    template.yaml sets, then drop the cached clients: what every handler test does before it calls one.
+    ``env`` adds or overrides variables (``BUSINESS_COUNTRY="DE"``)."""
+    from mmcore import clients
+
+    values = {
+        "TABLE_NAME": stack.table,
+        "SEND_QUEUE_URL": stack.queue_url,
+        "SECRET_ARN": stack.secret_arn,
+        "BUSINESS_COUNTRY": "IN",
+    }
+    if sim is not None:
+        root, version = sim.base_url.rsplit("/", 1)
+        values |= {
+            "GRAPH_BASE_URL": root,
+            "GRAPH_API_VERSION": version,
+            "PHONE_NUMBER_ID": sim.phone_number_id,
+            "WABA_ID": sim.waba_id,
+            "THROUGHPUT_MPS": "1000",
+            "SEND_MAX_CONCURRENCY": "1",
+        }
+    for var, value in (values | env).items():
+        monkeypatch.setenv(var, value)
+    clients.reset()

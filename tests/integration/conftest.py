@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws import Stack, create_stack
+from aws import Stack, create_stack, use_stack
 from handlers import LambdaContext, load_event, load_handler, now_ms  # noqa: F401 - re-exported
 from moto import mock_aws
 
@@ -109,21 +109,7 @@ class SendEnv:
 @pytest.fixture
 def send_env(aws, sim, monkeypatch):
     stack = create_stack(aws, "t", access_token=sim.access_token, app_secret=sim.app_secret)
-    root, version = sim.base_url.rsplit("/", 1)
-    for var, value in {
-        "GRAPH_BASE_URL": root,
-        "GRAPH_API_VERSION": version,
-        "PHONE_NUMBER_ID": sim.phone_number_id,
-        "WABA_ID": sim.waba_id,
-        "BUSINESS_COUNTRY": "IN",
-        "THROUGHPUT_MPS": "1000",
-        "SEND_MAX_CONCURRENCY": "1",
-        "TABLE_NAME": stack.table,
-        "SEND_QUEUE_URL": stack.queue_url,
-        "SECRET_ARN": stack.secret_arn,
-    }.items():
-        monkeypatch.setenv(var, value)
-    clients.reset()
+    use_stack(monkeypatch, stack, sim)
     handler = load_handler("send")
     yield SendEnv(stack, sim, aws.client("sqs"), handler)
     clients.reset()

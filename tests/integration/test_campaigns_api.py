@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws import create_stack
+from aws import create_stack, use_stack
 from handlers import LambdaContext, load_event, load_handler
 
 from mmcore import clients
@@ -95,16 +95,7 @@ class Api:
 @pytest.fixture
 def api(aws, monkeypatch):
     stack = create_stack(aws, "cmp", access_token="token", app_secret="secret")
-    for var, value in {
-        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WABA_ID": WABA_ID,
-        "BUSINESS_COUNTRY": "IN",
-        "TABLE_NAME": stack.table,
-        "SEND_QUEUE_URL": stack.queue_url,
-        "SECRET_ARN": stack.secret_arn,
-    }.items():
-        monkeypatch.setenv(var, value)
-    clients.reset()
+    use_stack(monkeypatch, stack, PHONE_NUMBER_ID=PHONE_NUMBER_ID, WABA_ID=WABA_ID)
     yield Api(
         load_handler("campaigns"), aws.client("sqs"), aws.client("dynamodb"), stack.table, stack.queue_url
     )

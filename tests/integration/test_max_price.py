@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from aws import create_stack
+from aws import create_stack, use_stack
 from handlers import LambdaContext, load_event, load_handler
 from integration.test_webhook import WABA, envelope, statuses_change, wire
 
@@ -65,16 +65,7 @@ def test_a_bad_multiplier_is_never_posted(send_env):
 @pytest.fixture
 def campaigns(aws, monkeypatch):
     stack = create_stack(aws, "mp", access_token="token", app_secret="secret")
-    for var, value in {
-        "PHONE_NUMBER_ID": "106540352242922",
-        "WABA_ID": "102290129340398",
-        "BUSINESS_COUNTRY": "IN",
-        "TABLE_NAME": stack.table,
-        "SEND_QUEUE_URL": stack.queue_url,
-        "SECRET_ARN": stack.secret_arn,
-    }.items():
-        monkeypatch.setenv(var, value)
-    clients.reset()
+    use_stack(monkeypatch, stack, PHONE_NUMBER_ID="106540352242922", WABA_ID="102290129340398")
     handler = load_handler("campaigns")
     sqs = aws.client("sqs")
 

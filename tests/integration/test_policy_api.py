@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from aws import create_stack
+from aws import create_stack, use_stack
 from handlers import LambdaContext, load_event, load_handler
 
 from mmapi.sqsevents import lambda_event, receive, settle
@@ -23,22 +23,7 @@ AR = "+54 9 11 2345 6789"
 def stack(aws, sim, monkeypatch):
     """One stack for the campaigns and send functions, the send function talking to the simulator."""
     s = create_stack(aws, "pol", access_token=sim.access_token, app_secret=sim.app_secret)
-    root, version = sim.base_url.rsplit("/", 1)
-    for var, value in {
-        "GRAPH_BASE_URL": root,
-        "GRAPH_API_VERSION": version,
-        "PHONE_NUMBER_ID": sim.phone_number_id,
-        "WABA_ID": sim.waba_id,
-        "BUSINESS_COUNTRY": "IN",
-        "THROUGHPUT_MPS": "1000",
-        "SEND_MAX_CONCURRENCY": "1",
-        "TABLE_NAME": s.table,
-        "SEND_QUEUE_URL": s.queue_url,
-        "SECRET_ARN": s.secret_arn,
-        "POLICY_PARAMETER": "",
-    }.items():
-        monkeypatch.setenv(var, value)
-    clients.reset()
+    use_stack(monkeypatch, s, sim, POLICY_PARAMETER="")
     policy.reset()
     yield s
     clients.reset()
