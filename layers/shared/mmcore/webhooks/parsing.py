@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from mmcore.exceptions import Malformed
@@ -52,6 +52,7 @@ from mmcore.webhooks.wire import (
 )
 
 MM_TERMS_SIGNED = "MM_LITE_TERMS_SIGNED"
+_M = TypeVar("_M", bound=BaseModel)
 _ERRORS_MAX = 5
 
 
@@ -72,16 +73,10 @@ def parse(raw: bytes, now: int | None = None) -> Batch:
         logger.warning("unexpected webhook object", extra={"object": envelope.object})
     batch = Batch()
     for item in envelope.entry:
-        try:
-            entry = Entry.model_validate(item)
-        except ValidationError as exc:
-            batch.other.append(_invalid("entry", item, exc, now))
+        if (entry := _model(batch, Entry, item, "entry", now)) is None:
             continue
         for change_item in entry.changes:
-            try:
-                change = Change.model_validate(change_item)
-            except ValidationError as exc:
-                batch.other.append(_invalid("change", change_item, exc, now))
+            if (change := _model(batch, Change, change_item, "change", now)) is None:
                 continue
             _read_change(batch, entry, change, now)
     return batch
@@ -95,10 +90,7 @@ def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
         _read_messages(batch, entry, value, at)
     elif change.field == "user_preferences":
         for item in _items(batch, value, "user_preferences", at):
-            try:
-                pref = PreferenceWire.model_validate(item)
-            except ValidationError as exc:
-                batch.other.append(_invalid("user_preferences", item, exc, at))
+            if (pref := _model(batch, PreferenceWire, item, "user_preferences", at)) is None:
                 continue
             user = user_key(pref.wa_id) or user_key(pref.user_id)
             if user is None:
@@ -112,10 +104,7 @@ def _read_change(batch: Batch, entry: Entry, change: Change, now: int) -> None:
     elif change.field in _TEMPLATE_FIELDS:
         _read_template(batch, entry, change.field, value, at)
     elif change.field == "account_update":
-        try:
-            account = AccountUpdateWire.model_validate(value)
-        except ValidationError as exc:
-            batch.other.append(_invalid(change.field, value, exc, at))
+        if (account := _model(batch, AccountUpdateWire, value, change.field, at)) is None:
             return
         waba = account.waba_info.waba_id if account.waba_info else None
         waba = waba or entry.id
@@ -143,10 +132,7 @@ def _read_template(batch: Batch, entry: Entry, field: str, value: dict[str, Any]
         model = TemplateCategoryWire
     else:
         model = TemplateStatusWire
-    try:
-        tpl = model.model_validate(value)
-    except ValidationError as exc:
-        batch.other.append(_invalid(field, value, exc, at))
+    if (tpl := _model(batch, model, value, field, at)) is None:
         return
     raw = raw_text(value)[0]
     name, language, template_id = (
@@ -185,10 +171,7 @@ def _read_actions(
     """Clicks and landing page views [CLICK][LPV]. Their data sits in ``marketing_messages_link_click_data``;
     a view's container is read from that key or ``<action_type>_data`` (its name is UNCONFIRMED)."""
     for item in _items(batch, value, "user_actions", at):
-        try:
-            action = UserActionWire.model_validate(item)
-        except ValidationError as exc:
-            batch.other.append(_invalid("user_actions", item, exc, at))
+        if (action := _model(batch, UserActionWire, item, "user_actions", at)) is None:
             continue
         data_item = item.get("marketing_messages_link_click_data") or item.get(f"{action.action_type}_data")
         data = ClickData.model_validate(
@@ -215,37 +198,17 @@ _MESSAGES_KEYS = frozenset({"messaging_product", "metadata", "statuses", "messag
 def _read_messages(batch: Batch, entry: Entry, value: dict[str, Any], at: int) -> None:
     metadata = Metadata.model_validate(value["metadata"]) if isinstance(value.get("metadata"), dict) else None
     phone_number_id = metadata.phone_number_id if metadata else None
+    listed = value.get("contacts")
+    contacts = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
     for item in _items(batch, value, "statuses", at):
-        try:
-            wire = StatusWire.model_validate(item)
-        except ValidationError as exc:
-            batch.other.append(_invalid("statuses", item, exc, at))
+        if (wire := _model(batch, StatusWire, item, "statuses", at)) is None:
             continue
-        contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
-        contact = next(
-            (
-                c
-                for c in contacts
-                if isinstance(c, dict) and _names(c, wire.recipient_id, wire.recipient_user_id)
-            ),
-            None,
-        )
+        contact = _contact(contacts, wire.recipient_id, wire.recipient_user_id)
         batch.statuses.append(_status_event(wire, item, phone_number_id, entry.id, contact))
-    contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
     for item in _items(batch, value, "messages", at):
-        try:
-            wire_message = InboundWire.model_validate(item)
-        except ValidationError as exc:
-            batch.other.append(_invalid("messages", item, exc, at))
+        if (wire_message := _model(batch, InboundWire, item, "messages", at)) is None:
             continue
-        contact = next(
-            (
-                c
-                for c in contacts
-                if isinstance(c, dict) and _names(c, item.get("from"), item.get("from_user_id"))
-            ),
-            contacts[0] if len(contacts) == 1 and isinstance(contacts[0], dict) else None,
-        )
+        contact = _contact(contacts, item.get("from"), item.get("from_user_id"), alone=True)
         batch.inbound.append(
             Inbound(
                 wire_message.id,
@@ -279,11 +242,19 @@ def _items(batch: Batch, value: Mapping[str, Any], key: str, at: int) -> list[An
     return items
 
 
-def _names(contact: Mapping[str, Any], wa_id: Any, user_id: Any) -> bool:
-    """Whether a ``contacts[]`` entry is the user a status or message names (by phone, else by BSUID)."""
-    if wa_id:
-        return contact.get("wa_id") == wa_id
-    return bool(user_id) and contact.get("user_id") == user_id
+def _contact(
+    contacts: list[dict[str, Any]], wa_id: Any, user_id: Any, *, alone: bool = False
+) -> dict[str, Any] | None:
+    """The ``contacts[]`` entry of the user a status or message names (by phone, else by BSUID); with
+    ``alone``, a single entry stands for the sender when nothing names it."""
+    for contact in contacts:
+        if (
+            (contact.get("wa_id") == wa_id)
+            if wa_id
+            else (bool(user_id) and contact.get("user_id") == user_id)
+        ):
+            return contact
+    return contacts[0] if alone and len(contacts) == 1 else None
 
 
 def _status_event(
@@ -351,6 +322,15 @@ def _code(item: Any) -> int | None:
 
 def _title(item: Any) -> str | None:
     return _error(item).get("title") if isinstance(item, dict) else None
+
+
+def _model(batch: Batch, model: type[_M], item: Any, kind: str, at: int) -> _M | None:
+    """``item`` as ``model``; None when it does not parse, the item then kept raw as ``invalid``."""
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        batch.other.append(_invalid(kind, item, exc, at))
+        return None
 
 
 def _invalid(kind: str, item: Any, exc: ValidationError, at: int) -> Other:
