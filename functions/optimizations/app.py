@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mmcore import api, clients
+from mmcore import api, clients, policy
 from mmcore import optimizations as opt
 from mmcore.exceptions import DomainError, NotRecorded
 from mmcore.observability import logger, metrics, tracer
@@ -66,7 +66,8 @@ NextToken = Annotated[str | None, Query(max_length=512, description="next_token 
 def service() -> opt.Optimizations:
     settings = get_settings()
     audit = AuditLog(clients.boto_client("dynamodb"), settings.table_name)
-    return opt.Optimizations(clients.graph_client(), audit, settings, logger=logger)
+    rules = policy.in_force().rules
+    return opt.Optimizations(clients.graph_client(), audit, settings, logger=logger, rules=rules)
 
 
 def change_context() -> opt.ChangeContext:

@@ -14,7 +14,7 @@ from aws import Stack, create_stack
 from handlers import LambdaContext, load_event, load_handler
 
 from mmapi.simulator import Simulator
-from mmcore import clients
+from mmcore import clients, policy
 from mmcore.graph import GraphClient
 from mmcore.meta.creative import BY_KEY
 from mmcore.store.audit import AuditLog
@@ -224,6 +224,44 @@ def test_region_caveats_follow_the_business_country(make_env):
     assert all("the EEA" in o["why"] for o in germany["off"])
     russia = make_env(BUSINESS_COUNTRY="RU").call("waba_get").body["region"]
     assert all("2025-06-20" in o["why"] and "Russia" in o["why"] for o in russia["off"])
+
+
+def test_region_caveats_follow_the_operators_override_in_ssm(make_env, aws):
+    # Given an override in SSM that puts India in the no-optimization group
+    override = {
+        "rules": {"no_optimization": {"add": ["IN"]}},
+        "source": "ops 4711",
+        "effective": "2026-01-01",
+    }
+    aws.client("ssm").put_parameter(Name="/mm/region-policy", Value=json.dumps(override), Type="String")
+    policy.reset()
+    try:
+        # When an Indian business reads its template's optimizations
+        region = make_env(BUSINESS_COUNTRY="IN", POLICY_PARAMETER="mm/region-policy").call("template_get")
+    finally:
+        policy.reset()
+    # Then the caveats are the override's, not the built-in table's
+    assert {o["feature"] for o in region.body["region"]["off"]} == {
+        "delivery_optimization",
+        "click_reporting",
+        "conversion_reporting",
+    }
+    assert all("operator's override" in o["why"] for o in region.body["region"]["off"])
+
+
+def test_a_bad_override_is_a_clear_error_not_the_built_in_caveats(make_env, aws):
+    aws.client("ssm").put_parameter(
+        Name="/mm/region-policy",
+        Value='{"rules": {"nope": {}}, "source": "x", "effective": "2026-01-01"}',
+        Type="String",
+    )
+    policy.reset()
+    try:
+        answer = make_env(POLICY_PARAMETER="mm/region-policy").call("template_get")
+    finally:
+        policy.reset()
+    assert answer.status == 500 and answer.body["error"] == "not_configured"
+    assert "POLICY_PARAMETER" in answer.body["message"] and "nope" in answer.body["message"]
 
 
 # ---------------------------------------------------------------- validation against the catalog

@@ -17,7 +17,7 @@ from mmcore import api
 from mmcore import exceptions as E
 from mmcore import optimizations as opt
 from mmcore.graph import GraphClient
-from mmcore.meta import creative
+from mmcore.meta import creative, overrides
 from mmcore.meta.errors import GraphError
 from mmcore.optimizations.examples import openapi_examples
 from mmcore.settings import Settings
@@ -67,6 +67,34 @@ def test_other_businesses_keep_everything_and_sanctioned_ones_cannot_use_mm_api(
     assert any("recipients in the EEA" in n for n in india.notes)  # the per-message rule is still stated
     cuba = opt.region_caveats("CU", TODAY)
     assert not cuba.mm_api_available and "sanctioned_business" in cuba.notes[0]
+
+
+def test_the_caveats_follow_an_operators_override_for_the_business_and_its_recipients():
+    # Given an override that moves India into the no-optimization group and Cuba out of the sanctioned one
+    text = json.dumps(
+        {
+            "rules": {"no_optimization": {"add": ["IN"]}, "sanctioned": {"remove": ["CU"]}},
+            "source": "ops ticket 4711",
+            "effective": "2026-03-01",
+        }
+    )
+    rules = overrides.apply(overrides.parse_override(text))
+    # Then an Indian business loses what the group loses, and says why
+    india = opt.region_caveats("IN", TODAY, rules)
+    assert {o.feature for o in india.off} == {
+        "click_reporting",
+        "conversion_reporting",
+        "delivery_optimization",
+    }
+    assert all("IN (operator's override)" in o.why for o in india.off)
+    # and the per-recipient note names both changes
+    note = india.notes[-1]
+    assert "recipients in the EEA" in note and "IN (operator's override)" in note
+    assert "except Cuba (operator's override) are not messaged" in note
+    # and a Cuban business may now use the MM API
+    assert opt.region_caveats("CU", TODAY, rules).mm_api_available
+    # while before the override's date the built-in table answers
+    assert opt.region_caveats("IN", dt.date(2026, 2, 28), rules).off == []
 
 
 def test_an_unknown_business_country_is_said_not_raised():

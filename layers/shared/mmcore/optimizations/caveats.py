@@ -11,12 +11,6 @@ from mmcore.optimizations.models import FeatureOff, FeatureView, RegionCaveats, 
 
 # ---------------------------------------------------------------- region caveats
 
-_REPORTING_AND_DELIVERY = "no delivery optimization and no click or conversion reporting"
-_RECIPIENT_NOTE = (
-    "Per message, whatever the business country: recipients in the EEA, the UK, Japan, South Korea, Nigeria "
-    f"and South Africa get {_REPORTING_AND_DELIVERY}; recipients in Russia and Belarus get no click or "
-    "conversion reporting and no max price (the sender applies and records this per message)."
-)
 _CREATIVE_NOTE = (
     "Meta names only delivery optimization and click/conversion reporting as off there; whether the "
     "creative optimizations apply is UNCONFIRMED."
@@ -40,21 +34,56 @@ _LABELS = {
     regions.Feature.CONVERSION_REPORTING.value: "conversion reporting",
     regions.Feature.MAX_PRICE.value: "max price",
 }
+# How the built-in rules' places read; an operator's override (mmcore.policy) adds or removes places, named
+# after the group (``_group``).
 _GROUPS = {
     "no_optimization": "the EEA, the UK, Japan, South Korea, Nigeria and South Africa",
     "russia_belarus": "Russia and Belarus",
+    "sanctioned": "sanctioned places (Cuba, Iran, North Korea, Syria, Venezuela, occupied Ukrainian regions)",
+    "us": "the United States",
 }
 
 
-def _why(feature: str, rule: regions.Rule, effect: regions.Effect, country: str) -> str:
+def _names(places: Sequence[str]) -> str:
+    return ", ".join(regions.place_name(p) for p in places)
+
+
+def _group(rule: regions.Rule, on: dt.date) -> str:
+    """The rule's places as a reader knows them, with what the operator's override changed, on ``on``."""
+    label = _GROUPS.get(rule.name) or _names(sorted(m.place for m in rule.members if m.active(on)))
+    added = sorted(m.place for m in rule.members if m.origin == "override" and m.active(on))
+    removed = sorted(m.place for m in rule.members if m.removed_by and not m.active(on))
+    if rule.name in _GROUPS and added:
+        label += f", and {_names(added)} (operator's override)"
+    if removed:
+        label += f", except {_names(removed)} (operator's override)"
+    return label
+
+
+def _recipient_note(rules: Sequence[regions.Rule], on: dt.date) -> str:
+    """What the rules in force do per recipient, whatever the business country."""
+    parts = []
+    for rule in rules:
+        for effect in rule.effects:
+            if effect.party != "recipient" or not effect.active(on):
+                continue
+            if effect.block:
+                parts.append(f"recipients in {_group(rule, on)} are not messaged")
+            elif effect.disables:
+                labels = " or ".join(_LABELS.get(f, f) for f in sorted(effect.disables))
+                parts.append(f"recipients in {_group(rule, on)} get no {labels}")
+    return (
+        "Per message, whatever the business country (the sender applies and records this per message): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _why(feature: str, rule: regions.Rule, effect: regions.Effect, country: str, on: dt.date) -> str:
     label = _LABELS.get(feature, feature)
     since = f"since {effect.since.isoformat()}, " if effect.since else ""
-    group = _GROUPS.get(rule.name)
-    if group:
-        return (
-            f"{since}Meta turns {label} off for businesses in {group}; this business is in {_place(country)}"
-        )
-    return f"{since}Meta turns {label} off for businesses in {_place(country)}"
+    group = _group(rule, on)
+    return f"{since}Meta turns {label} off for businesses in {group}; this business is in {_place(country)}"
 
 
 def region_caveats(
@@ -77,10 +106,10 @@ def region_caveats(
             )
             continue
         for feature in sorted(effect.disables):
-            off.setdefault(feature, _why(feature, rule, effect, country))
+            off.setdefault(feature, _why(feature, rule, effect, country, on))
     if off:
         notes.append(_CREATIVE_NOTE)
-    notes.append(_RECIPIENT_NOTE)
+    notes.append(_recipient_note(rules, on))
     caveats = [FeatureOff(feature=f, why=why) for f, why in sorted(off.items())]
     return RegionCaveats(business_country=country, mm_api_available=available, off=caveats, notes=notes)
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mmcore.exceptions import DomainError, NotConfigured, NotFound
-from mmcore.meta import creative
+from mmcore.meta import creative, regions
 from mmcore.optimizations.caveats import NOTES, changed, feature_views, region_caveats
 from mmcore.optimizations.errors import invalid_features
 from mmcore.optimizations.models import (
@@ -73,7 +73,8 @@ class Optimizations:
     ``graph`` is a :class:`mmcore.graph.GraphClient` (``call`` is what is used), ``audit`` an
     :class:`~mmcore.store.audit.AuditLog` (``put`` and ``page``), ``logger`` the handler's Powertools logger
     (a stdlib logger by default: importing ``mmcore.observability`` here would build Powertools' objects
-    before a test sets their environment); ``today`` and ``now`` are injectable clocks.
+    before a test sets their environment); ``rules`` the region table in force (``mmcore.policy``), whose
+    caveats every view shows; ``today`` and ``now`` are injectable clocks.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Optimizations:
         settings: Settings,
         *,
         logger: Any = None,
+        rules: Sequence[regions.Rule] = regions.RULES,
         today: Callable[[], dt.date] = _utc_today,
         now: Callable[[], str] = _utc_now,
     ) -> None:
@@ -90,6 +92,7 @@ class Optimizations:
         self.logger = logger or logging.getLogger(__name__)
         self.nodes = Nodes(graph, self.logger)
         self.trail = AuditTrail(audit, self.logger, now)
+        self.rules = rules
         self._today = today
 
     # ------------------------------------------------------------ targets
@@ -202,6 +205,6 @@ class Optimizations:
             scope=target.scope,
             id=target.id,
             features=feature_views(reported),
-            region=region_caveats(self.settings.business_country, self._today()),
+            region=region_caveats(self.settings.business_country, self._today(), self.rules),
             notes=list(NOTES[target.scope]),
         )
