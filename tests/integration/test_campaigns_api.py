@@ -18,6 +18,7 @@ from mmcore import clients
 from mmcore.meta.messages import parse_send_request, to_wire
 from mmcore.store import keys
 from mmcore.store.codec import to_item
+from mmcore.store.identities import Identities
 from mmcore.store.messages import message_item, wamid_link_item
 from mmcore.store.templates import Templates
 
@@ -218,6 +219,18 @@ def test_the_same_number_twice_in_one_request_is_queued_once(api):
     assert status == 202
     assert (answer["counts"]["queued"], answer["counts"]["duplicate"]) == (1, 1)
     assert len(api.queued_bodies()) == 1
+
+
+def test_a_user_the_webhooks_linked_to_a_bsuid_is_queued_once_under_either_identifier(api):
+    # Given a webhook taught the stack that a phone number and a BSUID are one user
+    bsuid = "IN.13491208655302741918"
+    Identities(api.dynamodb, api.table).learn([{"919876543210", bsuid}], now=1)
+    # When a campaign names them both ways
+    status, answer = api.post(personalised(who("A", bsuid), who("B", IN)))
+    # Then one message is queued, to the first row, and the other is counted a duplicate
+    assert status == 202
+    assert (answer["counts"]["queued"], answer["counts"]["duplicate"]) == (1, 1)
+    assert [json.loads(b)["to"] for b in api.queued_bodies()] == [bsuid]
 
 
 def test_a_campaign_id_is_used_once(api):

@@ -56,8 +56,19 @@ def picked(d: dict, *keys: str) -> dict:
     return {k: d.get(k) for k in keys}
 
 
-def start(body: CampaignCreate, **settings):
+class KnownLinks:
+    """The identities store, offline: which identifiers the webhooks linked to one user."""
+
+    def __init__(self, *groups: set[str]) -> None:
+        self.groups = [frozenset(g) for g in groups]
+
+    def linked(self, users):
+        return {u: g - {u} for u in users for g in self.groups if u in g}
+
+
+def start(body: CampaignCreate, links: KnownLinks | None = None, **settings):
     service = Campaigns(Settings(phone_number_id="1234567890", **settings), None, None, clock=lambda: NOW)
+    service.identities = links or KnownLinks()
     return service.start(body, source="test", dedupe=True)
 
 
@@ -368,6 +379,58 @@ def test_the_same_number_twice_is_sent_once():
     # Then only the first is kept and the duplicate is counted
     assert [p.message_id for p in planned] == ["diwali-0"]
     assert run.counts.duplicate == 1
+
+
+BSUID = "IN.13491208655302741918"
+
+
+def test_a_user_named_by_phone_and_by_a_linked_bsuid_is_sent_once():
+    # Given a user the webhooks linked: their phone number and their BSUID
+    body = campaign(
+        recipients=[
+            {"to": BSUID, "variables": {"first_name": "A"}},
+            {"to": IN, "variables": {"first_name": "B"}},
+            {"to": "+91 98765 00000", "variables": {"first_name": "C"}},
+        ]
+    )
+    run = start(body, KnownLinks({"919876543210", BSUID}))
+    # When planned with deduplication
+    planned = run.plan(enumerate(body.recipients), strict=True)
+    # Then the phone number is the same user as the BSUID: one message to them, one to the other user
+    assert [p.message_id for p in planned] == ["diwali-0", "diwali-2"]
+    assert run.counts.duplicate == 1
+
+
+def test_a_recipient_naming_both_identifiers_covers_a_later_row_with_either():
+    body = campaign(
+        recipients=[
+            {"to": IN, "recipient": BSUID, "variables": {"first_name": "A"}},
+            {"recipient": BSUID, "variables": {"first_name": "B"}},
+        ]
+    )
+    run = start(body)
+    assert [p.message_id for p in run.plan(enumerate(body.recipients), strict=True)] == ["diwali-0"]
+    assert run.counts.duplicate == 1
+
+
+def test_a_bsuid_recipient_of_a_max_price_campaign_is_blocked_with_131062_not_the_campaign():
+    # Given a campaign with a max-price multiplier, to a phone number and to a BSUID
+    body = campaign(
+        bid_spec={"per_message_bid_multiplier": 1.5},
+        recipients=[
+            {"to": IN, "variables": {"first_name": "A"}},
+            {"to": BSUID, "variables": {"first_name": "B"}},
+        ],
+    )
+    phone, bsuid = plan_all(body)
+    # Then the phone number is queued with the multiplier, the BSUID blocked with Meta's code and why
+    assert phone.state == "queued" and phone.request.bid_spec.per_message_bid_multiplier == 1.5
+    assert (bsuid.state, bsuid.fields["reason"], bsuid.fields["code"]) == (
+        "blocked",
+        "bsuid_max_price",
+        131062,
+    )
+    assert "phone number" in bsuid.fields["details"]
 
 
 def test_without_a_phone_number_id_anywhere_the_campaign_is_refused():

@@ -75,6 +75,25 @@ def test_a_malformed_bid_spec_names_its_field(spec, field):
     assert exc.value.field == field
 
 
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"to": "US.13491208655302741918"},
+        {"to": None, "recipient": "US.ENT.11815799212886844830"},
+        {"to": "user.3a6d2a2f"},
+    ],
+)
+def test_a_multiplier_for_a_bsuid_is_refused_before_meta_answers_131062(names):
+    with pytest.raises(InvalidSendRequest) as exc:
+        parse_send_request({**with_bid(1.5), **names})
+    assert exc.value.field == "bid_spec" and "131062" in str(exc.value)
+
+
+def test_a_multiplier_for_a_phone_number_that_also_names_its_bsuid_is_kept():
+    request = parse_send_request({**with_bid(1.5), "recipient": "US.13491208655302741918"})
+    assert to_wire(request)["bid_spec"] == {"per_message_bid_multiplier": 1.5}
+
+
 # ---------------------------------------------------------------- the sender and the region rules
 
 

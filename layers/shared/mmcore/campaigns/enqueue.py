@@ -118,17 +118,28 @@ class Run:
         if problems:
             raise InvalidInput.fields(list(problems)[:MAX_ERRORS])
         if self._seen is not None:
-            planned = [p for p in planned if self._first(p)]
+            planned = self._distinct(planned, self._seen)
         return planned
 
-    def _first(self, planned: Planned) -> bool:
-        if planned.state == State.INVALID:
-            return True
-        if planned.fields["to"] in self._seen:  # type: ignore[operator]
-            self.counts.duplicate += 1
-            return False
-        self._seen.add(planned.fields["to"])  # type: ignore[union-attr]
-        return True
+    def _distinct(self, planned: list[Planned], seen: set[str]) -> list[Planned]:
+        """``planned`` without a second message to one user: named twice by one identifier, or by a phone
+        number and a BSUID the webhooks linked (``mmcore.store.identities``), or both named in one recipient."""
+        names = {p.message_id: _identifiers(p) for p in planned if p.state != State.INVALID}
+        linked = self.campaigns.identities.linked(n for ns in names.values() for n in ns)
+        kept = []
+        for p in planned:
+            if p.state == State.INVALID:
+                kept.append(p)
+                continue
+            user = set(names[p.message_id])
+            for name in names[p.message_id]:
+                user |= linked.get(name, frozenset())
+            if user & seen:
+                self.counts.duplicate += 1
+                continue
+            seen |= user
+            kept.append(p)
+        return kept
 
     def enqueue(self, planned: list[Planned]) -> None:
         """Record every planned message in the ledger, then put the queued ones on the send queue."""
@@ -227,3 +238,11 @@ def _campaign(
         "template_ready_at": ready.ready_at,
         "template_readiness": ready.label,
     }
+
+
+def _identifiers(planned: Planned) -> set[str]:
+    """The identifiers a planned message names its user by: ``to`` and, if given, the BSUID in ``recipient``."""
+    names = {planned.fields["to"]}
+    if planned.request is not None and planned.request.recipient:
+        names.add(planned.request.recipient)
+    return names

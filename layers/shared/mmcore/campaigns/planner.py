@@ -24,7 +24,7 @@ from typing import Any
 from mmcore.campaigns.models import CampaignDefinition, Recipient
 from mmcore.campaigns.personalise import placeholders, render
 from mmcore.meta.bsuids import evaluate_user
-from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
+from mmcore.meta.messages import BSUID_MAX_PRICE, InvalidSendRequest, SendRequest, parse_send_request
 from mmcore.meta.regions import RULES, Feature, Rule
 from mmcore.store.messages import State, message_item
 
@@ -128,6 +128,10 @@ class Planner:
                 for f, reason in exc.errors
                 if f in who
             ]
+            if exc.errors == [("bid_spec", BSUID_MAX_PRICE)]:  # this recipient's identifier, not the campaign
+                fields = {**self.common, "to": (recipient.to or recipient.recipient or "").strip()}
+                fields.update(reason="bsuid_max_price", code=131062, details=BSUID_MAX_PRICE)
+                return Planned(index, message_id, State.BLOCKED, fields)
             problems = [self._problem(index, f, reason) for f, reason in exc.errors if f not in who]
             if problems:
                 return problems

@@ -17,6 +17,7 @@ from mmcore.exceptions import InvalidInput, NotFound
 from mmcore.meta.regions import RULES, Rule
 from mmcore.settings import Settings
 from mmcore.store.campaigns import CampaignRecords, CampaignStatus
+from mmcore.store.identities import Identities
 from mmcore.store.messages import Ledger
 from mmcore.store.paging import DEFAULT_LIMIT
 from mmcore.store.templates import Templates
@@ -47,6 +48,7 @@ class Campaigns:
         self.ledger = Ledger(dynamodb, table)
         self.records = CampaignRecords(dynamodb, table)
         self.templates = Templates(dynamodb, table, settings.waba_id)
+        self.identities = Identities(dynamodb, table)
         self.queue = queue
         self.clock = clock
         self.rules = tuple(rules)

@@ -100,6 +100,14 @@ class BidSpec(MetaModel):
 # ---------------------------------------------------------------- the request
 
 
+# [SEND][BSUID] 131062: Meta refuses a max-price (or authentication) template to a BSUID; a multiplier implies a
+# max-price template, so such a message is refused before it is POSTed.
+BSUID_MAX_PRICE = (
+    "a max price cannot be used for a business-scoped user ID: Meta refuses max-price templates to BSUIDs "
+    "(131062); send to the user's phone number, or without bid_spec"
+)
+
+
 class SendRequest(MetaModel):
     """One marketing message: the seeds' request body plus optional envelope fields.
 
@@ -153,6 +161,8 @@ class SendRequest(MetaModel):
             raise ValueError(f"to: {_NOBODY}")
         if self.to and self.recipient and is_bsuid(self.to) and self.to != self.recipient:
             raise ValueError("recipient: names another user than 'to' (both are BSUIDs)")
+        if self.bid_spec is not None and self.by_bsuid:
+            raise ValueError(f"bid_spec: {BSUID_MAX_PRICE}")
         return self
 
     @property
