@@ -1322,3 +1322,64 @@ def test_mutated_envelopes_never_fail_and_never_half_write(fuzz_env, raw):
     assert response["statusCode"] == 200, response["body"]
     missing = expected_keys(document) - set(fuzz_env.items())
     assert not missing
+
+
+# ---------------------------------------------------------------- one odd item never fails the POST (issue 16)
+
+ARABIC_INDIC = "٩١٩٨٧٦٥٤٣٢١٠"  # 919876543210 in Arabic-Indic digits: isdigit() is True, the key must not be
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["²", "٣١٠٥٠", "9" * 5000, 10**30, -5, "131026\x00", {"a": 1}],
+    ids=["superscript", "arabic-indic", "5000-digits", "huge-int", "negative", "nul", "object"],
+)
+def test_an_odd_error_code_is_stored_without_a_code_and_the_other_statuses_of_the_post_too(env, code):
+    # Given a POST with one good status and one failed status whose code is not an ASCII integer Meta uses
+    good = status("wamid.GOOD", "delivered", 1750000000)
+    odd = status("wamid.ODD", "failed", 1750000001, errors=[{"code": code, "title": "odd"}])
+    # Then it is stored (200), not refused for Meta to retry forever
+    assert env.post(envelope(statuses_change(good, odd)))["statusCode"] == 200
+    assert [e["status"] for e in env.events("wamid.GOOD")] == ["delivered"]
+    [failed] = env.events("wamid.ODD")
+    assert failed["status"] == "failed" and "code" not in failed["errors"][0]
+
+
+def test_a_template_name_too_long_for_a_key_is_kept_raw_and_the_other_changes_are_stored(env):
+    # Given one template change whose name (512 four-byte characters) would make a key over DynamoDB's 2 KB
+    def change(name: str) -> dict[str, Any]:
+        value = {"event": "PAUSED", "message_template_name": name, "message_template_language": "en"}
+        return {"field": "message_template_status_update", "value": value}
+
+    body = envelope(change("😀" * 512), change("promo"), at=1750000000)
+    # Then the POST is stored (200, not a permanent 503) and the good change lands
+    assert env.post(body)["statusCode"] == 200
+    assert Templates(env.ddb, env.table, WABA).get("promo", "en")["status"] == "PAUSED"
+    invalid = [i for (pk, _), i in env.items().items() if pk.startswith("WEBHOOK#invalid")]
+    assert len(invalid) == 1 and "message_template_name" in invalid[0]["reason"]
+
+
+def test_an_opt_out_in_non_ascii_digits_suppresses_the_number_the_sender_looks_up(env):
+    # Given a stop whose wa_id is written in Arabic-Indic digits
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "user_preferences": [
+            {
+                "wa_id": ARABIC_INDIC,
+                "detail": "x",
+                "category": "marketing_messages",
+                "value": "stop",
+                "timestamp": 1750000000,
+            }
+        ],
+    }
+    assert env.post(envelope({"field": "user_preferences", "value": value}))["statusCode"] == 200
+    # Then the sender's lookup by the ASCII digits finds it
+    assert env.prefetch("919876543210").suppressed == {"919876543210"}
+
+
+def test_a_status_to_a_number_in_non_ascii_digits_is_linked_to_the_ascii_number(env):
+    item = status("wamid.AR", "failed", 1750000000, to=ARABIC_INDIC, errors=[{"code": 131050}])
+    assert env.post(envelope(statuses_change(item)))["statusCode"] == 200
+    assert env.suppression("919876543210")["code"] == 131050

@@ -26,6 +26,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+import phonenumbers
+
 from mmcore.meta.phones import PhoneNumber
 from mmcore.meta.regions import RULES, Feature, Rule, Verdict, evaluate
 
@@ -53,7 +55,8 @@ def user_key(value: str | None) -> str | None:
         return None
     if is_bsuid(value):
         return value
-    digits = "".join(ch for ch in value if ch.isdigit())
+    # ASCII digits whatever digits Meta wrote (Arabic-Indic, full-width...): the key the sender looks up.
+    digits = phonenumbers.normalize_digits_only(value)
     return digits if 5 <= len(digits) <= 20 else None
 
 

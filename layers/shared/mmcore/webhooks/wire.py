@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -71,6 +72,17 @@ Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Short = Annotated[str, StringConstraints(max_length=128)]
 Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
 Number = Annotated[str, BeforeValidator(_id_text), StringConstraints(max_length=64)]
+
+
+def _key_bytes(value: str) -> str:
+    if len(value.encode()) > 1024:
+        raise ValueError("longer than 1,024 bytes of UTF-8: too long for a DynamoDB key")
+    return value
+
+
+# Meta's template names are at most 512 characters; in bytes they must also fit the template's key (2 KB).
+TemplateName = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_key_bytes)]
+Language = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 
 class _Wire(BaseModel):
@@ -169,8 +181,8 @@ class PreferenceWire(_Wire):
 
 class TemplateStatusWire(_Wire):
     event: Token
-    message_template_name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    message_template_language: Lenient[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = None
+    message_template_name: TemplateName
+    message_template_language: Lenient[Language] = None
     message_template_id: Lenient[Number] = None
     reason: Lenient[Text] = None
 
@@ -186,8 +198,8 @@ class AccountUpdateWire(_Wire):
 
 
 class _TemplateWire(_Wire):
-    message_template_name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    message_template_language: Lenient[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = None
+    message_template_name: TemplateName
+    message_template_language: Lenient[Language] = None
     message_template_id: Lenient[Number] = None
 
 
