@@ -21,13 +21,18 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | their counts, by business phone number | ``CLICKS#<waba_id>#<yyyy-mm-dd>`` | ``COUNT#<phone_number_id>`` |
 | the same events by click id / tracking token | ``CLICK#<click_id|token>#<value>`` | ``EVT#<at>#<action>#<digest>`` |
 | any other webhook, kept | ``WEBHOOK#<kind>`` | ``EVT#<at>#<digest>`` |
+| a wamid whose statuses named no message of ours (yet) | ``ORPHAN#<phone_number_id>#<user>`` | ``<wamid>`` |
+| the newest status timestamp of a business number | ``STREAM#<phone_number_id>`` | ``STREAM`` |
 
-Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``); ``gsi2`` lists a
-campaign's messages by status (``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``).
+Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
+is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
+burst of unknowns never lands on one partition); ``gsi2`` lists a campaign's messages by status
+(``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +86,34 @@ def status_event(wamid: str, timestamp: int, status: str) -> Key:
 def message_by_wamid(wamid: str) -> dict[str, str]:
     """The ``gsi1`` attributes of a message Meta accepted."""
     return {"gsi1pk": f"{WAMID_PREFIX}{wamid}", "gsi1sk": MSG}
+
+
+UNKNOWN_INDEX, UNKNOWN_PREFIX, UNKNOWN_SHARDS = "gsi1", "UNKNOWN#", 8
+
+
+def unknown_message(message_id: str, at: int) -> dict[str, str]:
+    """The ``gsi1`` attributes of a message left ``unknown`` (Meta may have it; no wamid to find it by)."""
+    shard = zlib.crc32(message_id.encode()) % UNKNOWN_SHARDS
+    return {"gsi1pk": f"{UNKNOWN_PREFIX}{shard}", "gsi1sk": f"{at:010d}#{message_id}"}
+
+
+def unknown_shards() -> list[str]:
+    """Every ``gsi1pk`` an unknown message may be listed under."""
+    return [f"{UNKNOWN_PREFIX}{shard}" for shard in range(UNKNOWN_SHARDS)]
+
+
+def orphans(phone_number_id: str, user: str) -> str:
+    """The partition of the wamids a business number sent to ``user`` that named no message of ours."""
+    return f"ORPHAN#{phone_number_id}#{user}"
+
+
+def orphan(phone_number_id: str, user: str, wamid: str) -> Key:
+    return key(orphans(phone_number_id, user), wamid)
+
+
+def stream(phone_number_id: str) -> Key:
+    """The newest status timestamp received for a business number: whether its webhooks are flowing."""
+    return key(f"STREAM#{phone_number_id}", "STREAM")
 
 
 def campaign_messages(

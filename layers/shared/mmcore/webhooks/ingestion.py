@@ -16,12 +16,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mmcore.exceptions import Unavailable
+from mmcore.meta.bsuids import user_key
 from mmcore.observability import logger
 from mmcore.store import keys, statuses
 from mmcore.store.calls import batch_get, batch_write
 from mmcore.store.codec import from_item
 from mmcore.store.identities import Identities
 from mmcore.store.inbound import Replies
+from mmcore.store.orphans import Orphan, Orphans
 from mmcore.store.status_events import StatusEvent
 from mmcore.store.suppressions import Suppression, Suppressions
 from mmcore.webhooks import optouts
@@ -62,6 +64,7 @@ class Ingestor:
         self.changes = Changes(client, table)
         self.suppressions = Suppressions(client, table)
         self.identities = Identities(client, table)
+        self.orphans = Orphans(client, table)
         self.replies = Replies(client, table)
         self.publisher = Publisher(events, bus_name)
         if workers is None:  # more threads than pooled connections would only queue (and warn)
@@ -102,12 +105,18 @@ class Ingestor:
             (links[w]["message_id"], s) for w, s in latest.items() if links.get(w, {}).get("message_id")
         ]
         counts["awaiting_sender"] += len(latest) - len(mirror)
+        # What the resolver of unknown messages needs: the wamids no message claims yet, the streams' progress.
+        unlinked = _orphans(
+            e for e in events if e.wamid in latest and not links.get(e.wamid, {}).get("message_id")
+        )
         applied = self._run(
             [lambda m=m, s=s: statuses.apply_to_message(self.client, self.table, m, s) for m, s in mirror]
             + ([lambda: self.publisher.publish(inbound, links)] if inbound else [])
+            + [lambda: self.orphans.record(unlinked, now), lambda: self.orphans.flowing(_streams(events))]
         )
         counts["mirrored"] += sum(applied[: len(mirror)])
-        counts["published"] += sum(applied[len(mirror) :])
+        counts["published"] += sum(applied[len(mirror) : len(mirror) + bool(inbound)])
+        counts["orphans"] += applied[-2]
         # 5. Each event's own item, last: the "done" marker a retry checks. Events in BatchWriteItems (an
         # event's key decides its content), replies one conditional put each.
         items = [e.event_item(now) for e in events]
@@ -206,3 +215,22 @@ def _by_user(suppressions: Iterable[Suppression]) -> Iterable[list[Suppression]]
     for s in suppressions:
         groups[s.user].append(s)
     return groups.values()
+
+
+def _orphans(events: Iterable[StatusEvent]) -> list[Orphan]:
+    """Status events whose wamid names no message of ours, as orphans (those that name a user and number)."""
+    out = []
+    for e in events:
+        user = user_key(e.recipient_id) or user_key(e.recipient_user_id)
+        if user and e.phone_number_id:
+            out.append(Orphan(e.phone_number_id, user, e.wamid, e.timestamp, e.pricing_category))
+    return out
+
+
+def _streams(events: Iterable[StatusEvent]) -> dict[str, int]:
+    """Each business number's newest status timestamp in this POST."""
+    latest: dict[str, int] = {}
+    for e in events:
+        if e.phone_number_id:
+            latest[e.phone_number_id] = max(latest.get(e.phone_number_id, 0), e.timestamp)
+    return latest
