@@ -30,7 +30,8 @@ def sender() -> Sender:
 
     settings = get_settings()
     ledger = Ledger(clients.boto_client("dynamodb"), settings.table_name)
-    # A bad region policy override raises here, on the first batch: never sent under the built-in table.
+    # A bad region policy override raises here, on the first batch: never sent under the built-in table. So
+    # does a rate at which a full batch cannot finish within the timeout, naming the numbers (sending.budget).
     return Sender(settings, ledger, clients.graph_client(), rules=policy.in_force().rules)
 
 
@@ -55,6 +56,8 @@ def lambda_handler(event, context):
 
     messages = [SqsMessage.from_record(record) for record in SQSEvent(event).records]
     rescheduler = SqsRescheduler(clients.boto_client("sqs"), get_settings().send_queue_url, messages)
-    report = clients.run(sender().run(messages, rescheduler))
+    # The invocation's seconds left, read before each chunk is claimed: no chunk is claimed it cannot finish.
+    seconds_left = lambda: context.get_remaining_time_in_millis() / 1000  # noqa: E731
+    report = clients.run(sender().run(messages, rescheduler, seconds_left))
     publish(report)
     return {"batchItemFailures": report.batch_item_failures()}

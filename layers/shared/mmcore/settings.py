@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # Re-send after an ambiguous outcome (timeout or 5xx with no code)? Off: Meta has no idempotency key.
     retry_unknown: bool = False
     graph_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The send function's SQS BatchSize and Timeout, as template.yaml sets them: a full batch must fit the
+    # timeout at the per-invocation rate (mmcore.sending.budget.check_capacity).
+    send_batch_size: int = Field(default=100, ge=1, le=10000)
+    send_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     table_name: str = "mm-main"
     send_queue_url: str = ""
     secret_arn: str = ""

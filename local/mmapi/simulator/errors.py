@@ -19,6 +19,7 @@ class CatalogEntry:
 
 
 CATALOG: dict[int, CatalogEntry] = {
+    2: CatalogEntry(503, "API Service", "Temporary due to downtime or due to being overloaded."),
     100: CatalogEntry(400, "Invalid parameter", "Invalid parameter"),
     190: CatalogEntry(
         401, "Invalid OAuth access token", "Invalid OAuth access token - Cannot parse access token"

@@ -14,6 +14,8 @@ message is decided here, from httpx's exception type:
 - ``ReadError``, ``ReadTimeout``, ``RemoteProtocolError`` (reset or garbage mid-response): the request was
   written, Meta may have it -> ambiguous.
 - any other ``httpx.HTTPError`` or ``OSError``: not provably unsent -> ambiguous.
+- the access token cannot be had (Secrets Manager down): :class:`TokenUnavailable`, before any byte left ->
+  the sender gives the message's claim back.
 - HTTP >= 400: Meta's error code decides (:meth:`GraphError.from_response`).
 - a 2xx that is not JSON, or a send answer without ``messages[0].id``: Meta may have the message but it cannot
   be tracked -> ambiguous. Odd fields beside the wamid (``contacts: [null]``) are tolerated.
@@ -54,6 +56,10 @@ _NOT_SENT = (
     httpx.ProxyError,
     httpx.UnsupportedProtocol,
 )
+
+
+class TokenUnavailable(Exception):
+    """The access token could not be read: the request was never made, so the message was not sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,13 @@ class GraphClient:
         content = json.dumps(json_body, separators=(",", ":")).encode() if json_body is not None else None
         return await self._request(method, path, params=params, content=content)
 
+    def token(self) -> str:
+        """The access token, or :class:`TokenUnavailable` (the sender asks before it claims a chunk)."""
+        try:
+            return self._token()
+        except Exception as exc:  # whatever the secret store raised: nothing was sent
+            raise TokenUnavailable(f"access token unavailable: {type(exc).__name__}: {exc}") from exc
+
     async def aclose(self) -> None:
         """Close the pooled connections. Those of another (closed) loop are only dropped: they cannot be used."""
         pools, loop, self._pools, self._loop = self._pools, self._loop, [], None
@@ -162,7 +175,7 @@ class GraphClient:
     async def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, content: bytes | None = None
     ) -> Any:
-        headers = {"Authorization": f"Bearer {self._token()}"}
+        headers = {"Authorization": f"Bearer {self.token()}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path + (f"?{urlencode(params)}" if params else "")

@@ -96,14 +96,21 @@ RULES: tuple[ErrorRule, ...] = (
            factor=4, why="too many messages to this recipient; other recipients unaffected"),
     _retry(4, 400, "API Too Many Calls", 60, why="the app's rate limit"),                # [ERR][PLAT]
     _retry(80007, 400, "Rate limit issues", 60, why="the WABA's rate limit"),            # [ERR][PLAT]
+    # 5xx answers whose acceptance Meta does not state: the request reached Meta, which may have queued the
+    # message before failing (no idempotency key). Ambiguous: recorded `unknown`, never re-POSTed blindly
+    # (41 duplicate POSTs in the fault runs of issue 16 came from retrying 131016/133004 as "not sent").
     _retry(131000, 500, "Something went wrong", 5, ambiguous=True,                       # [ERR]
            why="may already be queued: a retry can duplicate the message"),
-    _retry(131016, 500, "Service unavailable", 30),                                      # [ERR]
-    _retry(131057, 500, "Account in maintenance mode", 60, why="e.g. throughput upgrade, <= 1 min"),  # [THRU]
+    _retry(131016, 500, "Service unavailable", 30, ambiguous=True,                       # [ERR]
+           why="5xx without a statement that nothing was queued: a retry can duplicate the message"),
+    _retry(131057, 500, "Account in maintenance mode", 60, ambiguous=True,               # [THRU]
+           why="e.g. throughput upgrade, <= 1 min; 5xx, acceptance not stated: a retry can duplicate"),
     _retry(2494100, None, "Account is in maintenance mode", 60,                          # [ERR] migration
            why="the business number is in maintenance mode: try again in a few minutes"),
-    _retry(2, 503, "API Service", 300, why="downtime or overload, <= 5 min during API updates"),  # [ERR][SUP]
-    _retry(133004, 503, "Server Temporarily Unavailable", 30),                           # [ERR]
+    _retry(2, 503, "API Service", 300, ambiguous=True,                                   # [ERR][SUP]
+           why="downtime or overload, <= 5 min during API updates; 5xx: a retry can duplicate"),
+    _retry(133004, 503, "Server Temporarily Unavailable", 30, ambiguous=True,            # [ERR]
+           why="5xx without a statement that nothing was queued: a retry can duplicate the message"),
     _retry(1, 400, "API Unknown", 5, max_retries=3,                                      # [ERR]
            why="invalid request or server error: a few tries, then permanent"),
     # Retry after a fixed delay.

@@ -1,8 +1,9 @@
 """Before the POST: what each record of a batch is, and what to do with it given the ledger.
 
 Pure decisions (no I/O): :func:`parse` validates every record and applies the rules that need nothing but the
-record (deadline, region); :func:`decide` reads the batch's prefetch and returns either a result with nothing
-to write or the ledger transition to write (a claim when the message is to be sent).
+record (deadline, region); :func:`decide` reads the batch's prefetch and returns a result with nothing to
+write, the ledger transition to write, or nothing for a message to send: those are claimed later, a chunk at
+a time right before their POSTs (:mod:`mmcore.sending.pipeline`).
 """
 
 from __future__ import annotations
@@ -120,10 +121,10 @@ def parse(
 
 
 def decide(
-    w: Work, pre: L.Prefetched, now: int, settings: Settings, lease_seconds: int
-) -> Result | tuple[L.Change, Result | None]:
-    """What to do with one message given the ledger: a result with nothing to write, or the transition to
-    write with its result (None: the transition is a claim, and the message is sent if it wins)."""
+    w: Work, pre: L.Prefetched, now: int, settings: Settings
+) -> Result | tuple[L.Change, Result] | None:
+    """What to do with one message given the ledger: a result with nothing to write, a transition to write
+    with its result, or None: the message is to be sent (claimed with its chunk, right before its POST)."""
     current = pre.messages.get(w.message_id)
     state = (current or {}).get("state")
     if state in L.FINAL:
@@ -150,7 +151,7 @@ def decide(
         why = "on the suppression list (opted out, or resting after a per-user limit)"
         change = L.finish(w.message_id, current, L.State.SUPPRESSED, {**w.fields, "reason": why})
         return change, Result(Outcome.SUPPRESSED, w.message_id)
-    return L.claim(w.message_id, current, w.fields, now, lease_seconds), None
+    return None
 
 
 def lost(w: Work, current: dict[str, Any] | None, now: int) -> Result:

@@ -22,6 +22,9 @@ class Outcome(StrEnum):
     IN_FLIGHT = "in_flight"  # another copy is being sent: looked at again after its lease
     HALTED = "halted"  # its scope (account, number, template) is halted: back to the queue
     RETRY = "retry"  # Meta asked for a retry: back to the queue after a backoff
+    # Not sent by this invocation and not failed: never claimed (no time left for its chunk, no token), or its
+    # claim given back before its POST started. Back to the queue as it was.
+    DEFERRED = "deferred"
 
 
 @dataclass(slots=True)

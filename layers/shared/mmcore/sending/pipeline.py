@@ -1,12 +1,19 @@
 """The send pipeline: one SQS batch in, every record taken to a recorded outcome or a scheduled retry.
 
-validate -> deadline -> region rules -> suppression / halts -> claim -> POST -> classify -> record
+validate -> deadline -> region rules -> suppression / halts -> then chunk by chunk: claim -> POST -> classify
+-> record
 
-DynamoDB work is amortized over the batch: one consistent BatchGetItem per 100 keys (suppressions, halts and
-where each message stands), one TransactWriteItems for every claim and every other transition of the batch
-(each conditioned on the message being as read), one BatchWriteItem per 25 outcome items. POSTs go out
-concurrently over one pooled client, under a token-bucket rate limit (the number's throughput shared by the
-concurrent pollers).
+Claims are made just in time, a chunk (about a second of sending, :mod:`mmcore.sending.budget`) right before
+its POSTs, and only when the invocation's remaining time covers the chunk and the access token can be read:
+what a crash, a SIGKILL or a Lambda timeout can leave claimed-but-unsent is the chunk in flight, and the
+records not reached go back to the queue unclaimed (``deferred``). A claim whose POST never started (no
+token, a cancellation) is released back to ``queued``, never left to become ``unknown``.
+
+DynamoDB work is amortized: one consistent BatchGetItem per 100 keys for the batch (suppressions, halts and
+where each message stands), one TransactWriteItems for the batch's other transitions and one per chunk for its
+claims (each conditioned on the message being as read), one BatchWriteItem per 25 outcome items. A chunk's
+POSTs go out concurrently over one pooled client, under a token-bucket rate limit (the number's throughput
+shared by the concurrent pollers).
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mmcore.graph import Accepted, GraphClient, RateLimiter
+from mmcore.graph import Accepted, GraphClient, RateLimiter, TokenUnavailable
 from mmcore.meta.errors import GraphError
 from mmcore.meta.messages import wire_bytes
 from mmcore.meta.regions import RULES, Rule
 from mmcore.observability import logger
+from mmcore.sending.budget import Budget, check_capacity
 from mmcore.sending.classify import classify
 from mmcore.sending.decide import Work, decide, lost, parse
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
@@ -30,10 +38,15 @@ from mmcore.store import messages as L
 from mmcore.store import statuses
 from mmcore.store.messages import Ledger
 
+TOKEN_RETRY_SECONDS = 30  # no access token (a Secrets Manager outage is seconds): look again this soon
+
+Claimed = list[tuple[Work, L.Change]]
+
 
 class Sender:
-    """Runs batches. Build one per warm container; it keeps the pooled Graph client. The few DynamoDB calls
-    of a batch are synchronous: nothing else runs on the loop while they are in flight."""
+    """Runs batches. Build one per warm container; it keeps the pooled Graph client. Refuses to be built
+    when a full batch cannot finish within the send function's timeout (:func:`check_capacity`). The few
+    DynamoDB calls of a batch are synchronous: nothing else runs on the loop while they are in flight."""
 
     def __init__(
         self,
@@ -43,17 +56,25 @@ class Sender:
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] = RULES,
     ) -> None:
+        check_capacity(settings)
         self.settings = settings
         self.ledger = ledger
         self.graph = graph
         self.clock = clock
         self.rules = tuple(rules)  # the region table in force (mmcore.policy)
         self.limiter = RateLimiter(settings.per_invocation_mps)
+        self.budget = Budget.from_settings(settings)
         self._lease = int(settings.graph_timeout_seconds * 3) + 30
 
-    async def run(self, messages: Sequence[SqsMessage], rescheduler: Rescheduler) -> BatchReport:
+    async def run(
+        self,
+        messages: Sequence[SqsMessage],
+        rescheduler: Rescheduler,
+        remaining: Callable[[], float] | None = None,
+    ) -> BatchReport:
         """Take every record of the batch to its result; records to retry are given back to the queue through
-        ``rescheduler`` with their delays (the caller reports them as batch item failures)."""
+        ``rescheduler`` with their delays (the caller reports them as batch item failures). ``remaining``:
+        the invocation's seconds left (Lambda's context); None: no deadline."""
         report = BatchReport()
         now = self.clock()
         work = parse(messages, self.settings, report, now, self.rules)
@@ -63,68 +84,134 @@ class Sender:
             int(now),
             [w.message_id for w in work],
         )
-        to_send = self._claim(work, pre, int(now), report)
-        semaphore = asyncio.Semaphore(self.settings.send_concurrency)
-        answers = await asyncio.gather(*(self._post(w, semaphore) for w in to_send))
+        to_send = self._settle(work, pre, int(now), report)
+        size = self.budget.chunk
+        for start in range(0, len(to_send), size):
+            chunk = to_send[start : start + size]
+            left = remaining() if remaining is not None else None
+            if not self.budget.fits(len(chunk), left):
+                why = (
+                    f"{left:.1f} s left, a chunk of {len(chunk)} needs {self.budget.needed(len(chunk)):.1f} s"
+                )
+                defer(to_send[start:], report, 0, why)
+                break
+            try:
+                self.graph.token()
+            except TokenUnavailable as exc:  # nothing claimed: the whole rest waits for the secret
+                defer(to_send[start:], report, TOKEN_RETRY_SECONDS, str(exc))
+                break
+            await self._send(self._claim(chunk, pre, report), report)
+        rescheduler.reschedule(report.retries)
+        return report
 
+    def _settle(self, work: list[Work], pre: L.Prefetched, now: int, report: BatchReport) -> list[Work]:
+        """Decide every record from what the ledger says and write the transitions that send nothing
+        (expired, blocked, suppressed, unknown) in one transaction; return the work to send."""
+        changes: list[tuple[Work, L.Change, Result]] = []
+        to_send = []
+        for w in work:
+            decided = decide(w, pre, now, self.settings)
+            if decided is None:
+                to_send.append(w)
+            elif isinstance(decided, Result):
+                report.add(w.msg.record_id, decided)
+            else:
+                changes.append((w, *decided))
+        losers = self.ledger.apply([change for _, change, _ in changes])
+        for w, change, result in changes:
+            lose = change.message_id in losers
+            report.add(w.msg.record_id, lost(w, losers[change.message_id], now) if lose else result)
+        return to_send
+
+    def _claim(self, chunk: list[Work], pre: L.Prefetched, report: BatchReport) -> Claimed:
+        """Claim one chunk (one transaction, the lease starting now); return the claims that won."""
+        now = int(self.clock())
+        changes = [
+            L.claim(w.message_id, pre.messages.get(w.message_id), w.fields, now, self._lease) for w in chunk
+        ]
+        losers = self.ledger.apply(changes)
+        claimed = []
+        for w, change in zip(chunk, changes, strict=True):
+            if change.message_id in losers:
+                report.add(w.msg.record_id, lost(w, losers[change.message_id], now))
+            else:
+                w.attempts = int(change.item["attempts"]["N"])
+                claimed.append((w, change))
+        return claimed
+
+    async def _send(self, claimed: Claimed, report: BatchReport) -> None:
+        """POST a claimed chunk, give back the claims whose POST never started, record the others."""
+        started: set[str] = set()
+        try:
+            answers = await asyncio.gather(
+                *(post(w, started, self.graph, self.limiter, self.settings) for w, _ in claimed)
+            )
+        except asyncio.CancelledError:  # shutdown: the POSTs in flight stay `sending` (Meta may have them)
+            self._release([(w, c) for w, c in claimed if w.message_id not in started], report, 0, "cancelled")
+            raise
+        unsent = [(w, c) for (w, c), answer in zip(claimed, answers, strict=True) if answer is None]
+        if unsent:
+            self._release(unsent, report, TOKEN_RETRY_SECONDS, "not posted")
         items: list[dict[str, Any]] = []
-        for w, answer in zip(to_send, answers, strict=True):
+        accepted: list[tuple[str, str]] = []
+        for (w, _), answer in zip(claimed, answers, strict=True):
+            if answer is None:
+                continue
             classified = classify(w, answer, self.settings, int(self.clock()))
             report.add(w.msg.record_id, classified.result)
             items.extend(classified.items)
+            if classified.result.outcome is Outcome.ACCEPTED:
+                accepted.append((classified.result.detail, w.message_id))
             if classified.failed_code is not None:
                 report.failed_codes[classified.failed_code] += 1
             if (halt := classified.halt) is not None:
                 self.ledger.halt(halt.scope, halt.key, halt.until, halt.code, halt.reason)
                 report.halted.append(f"{halt.scope}:{halt.key}:{halt.code}")
         if items:
-            self._record(items, report)
-        rescheduler.reschedule(report.retries)
-        return report
+            self._record(items, accepted)
 
-    def _claim(self, work: list[Work], pre: L.Prefetched, now: int, report: BatchReport) -> list[Work]:
-        """Decide every record from what the ledger says, write all transitions in one transaction, and
-        return the work whose claim won: the messages to POST."""
-        changes: list[tuple[Work, L.Change, Result | None]] = []  # no Result: a claim, to be sent
-        for w in work:
-            decided = decide(w, pre, now, self.settings, self._lease)
-            if isinstance(decided, Result):
-                report.add(w.msg.record_id, decided)
-            else:
-                changes.append((w, *decided))
-        losers = self.ledger.apply([change for _, change, _ in changes])
+    def _release(self, claimed: Claimed, report: BatchReport, retry_in: int, why: str) -> None:
+        """Claims whose POST never started back to ``queued`` (conditional: only if still as claimed)."""
+        self.ledger.apply([L.release(change, w.fields) for w, change in claimed])
+        defer([w for w, _ in claimed], report, retry_in, why)
 
-        to_send = []
-        for w, change, result in changes:
-            if change.message_id in losers:
-                report.add(w.msg.record_id, lost(w, losers[change.message_id], now))
-            elif result is None:
-                w.attempts = int(change.item["attempts"]["N"])
-                to_send.append(w)
-            else:
-                report.add(w.msg.record_id, result)
-        return to_send
-
-    async def _post(self, w: Work, semaphore: asyncio.Semaphore) -> Accepted | GraphError:
-        request = w.request
-        if request.product_policy is None and self.settings.default_product_policy == "STRICT":
-            request = request.model_copy(update={"product_policy": "STRICT"})
-        body = wire_bytes(request, ttl_on_wire=self.settings.ttl_on_wire)
-        async with semaphore:
-            await self.limiter.acquire()
-            try:
-                return await self.graph.send(w.fields["phone_number_id"], body)
-            except GraphError as exc:
-                return exc
-
-    def _record(self, items: list[dict[str, Any]], report: BatchReport) -> None:
+    def _record(self, items: list[dict[str, Any]], accepted: list[tuple[str, str]]) -> None:
         """Write the outcomes, then apply statuses whose webhooks arrived before the wamid was recorded."""
         self.ledger.write(items)
-        accepted = [
-            (r.detail, r.message_id) for r in report.results.values() if r.outcome is Outcome.ACCEPTED
-        ]
         if accepted:
             try:
                 statuses.reconcile(self.ledger.client, self.ledger.table, accepted)
             except Exception:  # the outcomes are recorded; a later webhook for these wamids applies its state
                 logger.exception("reconcile failed", extra={"wamids": len(accepted)})
+
+
+async def post(
+    w: Work, started: set[str], graph: GraphClient, limiter: RateLimiter, settings: Settings
+) -> Accepted | GraphError | None:
+    """One claimed message's POST and Meta's answer; None when the POST never started (the claim can be given
+    back). Its id joins ``started`` once its request may leave."""
+    try:
+        request = w.request
+        if request.product_policy is None and settings.default_product_policy == "STRICT":
+            request = request.model_copy(update={"product_policy": "STRICT"})
+        body = wire_bytes(request, ttl_on_wire=settings.ttl_on_wire)
+        await limiter.acquire()
+        started.add(w.message_id)
+        return await graph.send(w.fields["phone_number_id"], body)
+    except GraphError as exc:
+        return exc
+    except TokenUnavailable:  # raised before any byte was written
+        return None
+    except Exception as exc:  # one record's failure never costs the others their outcome
+        logger.exception("send failed", extra={"message_id": w.message_id})
+        if w.message_id not in started:
+            return None
+        return GraphError.no_response(f"{type(exc).__name__}: {exc}")  # after the POST began: ambiguous
+
+
+def defer(work: list[Work], report: BatchReport, retry_in: int, why: str) -> None:
+    """Give records back to the queue unclaimed (or released): not sent, not failed."""
+    if work:
+        logger.warning("records deferred", extra={"records": len(work), "why": why})
+    for w in work:
+        report.add(w.msg.record_id, Result(Outcome.DEFERRED, w.message_id, retry_in=retry_in, detail=why))

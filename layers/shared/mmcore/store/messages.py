@@ -9,7 +9,8 @@ and ``error``, never ``state`` (:mod:`mmcore.store.statuses`).
 
 Exactly once: a message is *claimed* before its POST, by a Put conditioned on its version (``state``,
 ``attempts``, ``lease_until``) being what the batch read; a batch's claims go in one TransactWriteItems
-(:meth:`Ledger.apply`). Only ``queued`` and ``retry`` messages are claimed; a ``sending`` message whose lease
+(:meth:`Ledger.apply`), a chunk at a time right before their POSTs; a claim whose POST never started is
+released back to ``queued`` (:func:`release`). Only ``queued`` and ``retry`` messages are claimed; a ``sending`` message whose lease
 ran out was interrupted between POST and record, so it becomes ``unknown`` (Meta has no idempotency key)
 unless the caller asks to re-send such messages.
 """
@@ -138,6 +139,15 @@ def claim(
         message_id, state=State.SENDING, lease_until=now + lease_seconds, attempts=attempts, **fields
     )
     return Change(message_id, seen, item)
+
+
+def release(claimed: Change, fields: Mapping[str, Any]) -> Change:
+    """Give back a claim whose POST never started (no time, no token, a failure or a cancellation before it):
+    ``queued`` again with its attempt undone, written only if the message is still as claimed."""
+    seen = from_item(claimed.item)
+    attempts = int(seen.get("attempts") or 1) - 1
+    item = message_item(claimed.message_id, state=State.QUEUED, attempts=attempts or None, **fields)
+    return Change(claimed.message_id, seen, item)
 
 
 def finish(

@@ -1,0 +1,244 @@
+"""Claims just in time under faults: moto + the Graph simulator, POSTs counted per message.
+
+What a crash can leave claimed-but-unsent is one chunk; a chunk the invocation cannot finish is not claimed;
+a claim whose POST never started goes back to ``queued``; 5xx answers whose acceptance Meta does not state end
+``unknown`` and are never POSTed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mmcore import clients
+from mmcore.graph import GraphClient
+from mmcore.meta.messages import parse_send_request
+from mmcore.sending import Outcome, Sender, SqsMessage
+
+TEMPLATE = {"name": "summer_sale", "language": {"code": "en_US"}}
+
+
+def body(i: int) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "to": f"9198770{i:05d}",
+        "type": "template",
+        "template": TEMPLATE,
+    }
+
+
+def records(n: int) -> list[SqsMessage]:
+    now = datetime.now(UTC)
+    return [SqsMessage(f"r{i}", f"receipt-r{i}", json.dumps(body(i)), now) for i in range(n)]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.delays: dict[str, int] = {}
+
+    def reschedule(self, delays):
+        self.delays.update(delays)
+
+
+def sender(send_env, mps: float, timeout: float = 5.0, token=None) -> Sender:
+    """A sender at ``mps`` per invocation (chunks of ``ceil(mps)``) on the test stack's ledger."""
+    base = send_env.handler.sender()
+    settings = base.settings.model_copy(update={"throughput_mps": mps, "graph_timeout_seconds": timeout})
+    graph = GraphClient(settings.graph_url, token or base.graph._token, timeout=timeout, max_connections=100)
+    return Sender(settings, base.ledger, graph, rules=base.rules)
+
+
+def states(send_env, n: int) -> Counter[str | None]:
+    ledger = send_env.handler.sender().ledger
+    found = (ledger.get_message(parse_send_request(body(i)).identity()) for i in range(n))
+    return Counter(m["state"] if m else None for m in found)
+
+
+def run(s: Sender, batch: list[SqsMessage], remaining=None) -> tuple[Any, Recorder]:
+    rescheduler = Recorder()
+    return clients.run(s.run(batch, rescheduler, remaining)), rescheduler
+
+
+def until_drained(s: Sender, batch: list[SqsMessage], rounds: int = 10) -> None:
+    """Play SQS: records given back come again until none is."""
+    for _ in range(rounds):
+        _, rescheduler = run(s, batch)
+        batch = [m for m in batch if m.record_id in rescheduler.delays]
+        if not batch:
+            return
+    raise AssertionError(f"{len(batch)} records still given back")
+
+
+@pytest.fixture
+def open_sim(send_env):
+    send_env.sim.config.mps = None
+    send_env.sim.config.pair_interval_seconds = None
+    return send_env.sim
+
+
+class Killed(SystemExit):
+    """The process dies: no except or finally of the sender runs (as under SIGKILL)."""
+
+
+def test_sigkill_mid_batch_leaves_at_most_one_chunk_claimed(send_env, open_sim):
+    sim = open_sim
+    # Given a batch of 60 at 20 msg/s (chunks of 20), and a process killed as its 25th POST goes out
+    s = sender(send_env, 20)
+    posts = 0
+    real_send = s.graph.send
+
+    async def send(phone_number_id, wire):
+        nonlocal posts
+        posts += 1
+        if posts == 25:
+            raise Killed()
+        return await real_send(phone_number_id, wire)
+
+    s.graph.send = send
+    with pytest.raises(Killed):
+        run(s, records(60))
+    # Then only the chunk in flight is left `sending` (before: the whole batch of 60, claimed up front),
+    # the 20 of the first chunk are recorded, and the last 20 were never claimed
+    left = states(send_env, 60)
+    assert left["sending"] <= s.budget.chunk == 20
+    assert left["accepted"] == 20 and left[None] == 20
+    # When SQS gives the batch again after the claims' lease
+    clients.reset()
+    s = sender(send_env, 20)
+    s.clock = lambda: time.time() + 3600
+    until_drained(s, records(60))
+    # Then nothing was POSTed twice and `unknown` is at most that chunk; every never-claimed message is sent
+    final = states(send_env, 60)
+    assert sim.duplicates(accepted_only=False) == {}
+    assert final["unknown"] <= 20 and final["accepted"] + final["unknown"] == 60
+
+
+def test_a_chunk_the_invocation_cannot_finish_is_not_claimed(send_env, open_sim):
+    sim = open_sim
+    # Given 50 messages at 10 msg/s (chunks of 10: 1 s + 5 s timeout + 3 s reserve = 9 s each) and an
+    # invocation whose remaining time runs out after two chunks
+    s = sender(send_env, 10)
+    left = iter([30.0, 20.0, 8.9])
+    # When the batch is sent
+    report, rescheduler = run(s, records(50), lambda: next(left))
+    # Then 20 are accepted and 30 go back to the queue at once, unclaimed and not failed
+    assert report.counts[Outcome.ACCEPTED] == 20 and report.counts[Outcome.DEFERRED] == 30
+    assert report.counts[Outcome.FAILED] == 0 and sorted(set(rescheduler.delays.values())) == [0]
+    assert states(send_env, 50) == Counter({"accepted": 20, None: 30})
+    assert sum(sim.sends_by_recipient().values()) == 20
+    # And the next invocation sends them, once each
+    until_drained(sender(send_env, 10), [m for m in records(50) if m.record_id in rescheduler.delays])
+    assert states(send_env, 50) == Counter({"accepted": 50})
+    assert sim.duplicates(accepted_only=False) == {}
+
+
+def test_a_secret_outage_claims_nothing_and_the_messages_go_out_after_it(send_env, open_sim):
+    sim = open_sim
+    # Given Secrets Manager failing (a 5 s blip): before, the batch was claimed, then `unknown` at the lease
+    down = True
+    real = send_env.handler.sender().graph._token
+
+    def token():
+        if down:
+            raise ConnectionError("secretsmanager: read timeout")
+        return real()
+
+    s = sender(send_env, 50, token=token)
+    report, rescheduler = run(s, records(30))
+    # Then nothing is claimed or POSTed, and every record comes back after the outage's retry delay
+    assert report.counts == Counter({Outcome.DEFERRED: 30})
+    assert set(rescheduler.delays.values()) == {30}
+    assert states(send_env, 30) == Counter({None: 30}) and sim.requests("marketing_messages") == []
+    down = False
+    until_drained(s, records(30))
+    assert states(send_env, 30) == Counter({"accepted": 30})
+
+
+def test_a_token_lost_mid_chunk_releases_the_unsent_claims_to_queued(send_env, open_sim):
+    sim = open_sim
+    # Given a token that is readable when the chunk is claimed, then expires from the cache and cannot be
+    # read again for some POSTs of the chunk
+    reads = 0
+    real = send_env.handler.sender().graph._token
+
+    def token():
+        nonlocal reads
+        reads += 1
+        if reads > 6:  # the pre-claim read and 5 POSTs succeed
+            raise ConnectionError("secretsmanager: throttled")
+        return real()
+
+    s = sender(send_env, 20, token=token)
+    report, _ = run(s, records(20))
+    # Then the 5 POSTed are accepted and the 15 others are back to `queued`, attempt undone, not `unknown`
+    assert report.counts == Counter({Outcome.ACCEPTED: 5, Outcome.DEFERRED: 15})
+    assert states(send_env, 20) == Counter({"accepted": 5, "queued": 15})
+    ledger = send_env.handler.sender().ledger
+    queued = [ledger.get_message(parse_send_request(body(i)).identity()) for i in range(20)]
+    assert all("attempts" not in m for m in queued if m["state"] == "queued")
+    # And once the token is back they are sent, each once
+    reads = -1000
+    until_drained(s, records(20))
+    assert states(send_env, 20) == Counter({"accepted": 20})
+    assert sim.duplicates(accepted_only=False) == {}
+
+
+def test_a_cancelled_invocation_releases_the_claims_whose_post_had_not_started(send_env, open_sim):
+    sim = open_sim
+    # Given a chunk of 10 at 10 msg/s (one POST every 0.1 s) and answers that take 1 s
+    sim.config.latency_ms = 1000
+    s = sender(send_env, 10)
+
+    async def cancelled_mid_chunk():
+        task = asyncio.ensure_future(s.run(records(10), Recorder()))
+        await asyncio.sleep(0.35)  # about 4 POSTs have started
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    clients.run(cancelled_mid_chunk())
+    # Then the started ones stay `sending` (Meta may have them) and the others are `queued` again
+    left = states(send_env, 10)
+    assert 2 <= left["sending"] <= 6 and left["sending"] + left["queued"] == 10
+    assert left["sending"] == len(sim.requests("marketing_messages"))
+
+
+AMBIGUOUS_5XX = [131000, 131016, 131057, 133004, 2]
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["meta-took-it", "meta-did-not"])
+def test_faults_never_cause_a_second_post_nor_leave_an_unsent_claim(send_env, open_sim, delivered):
+    sim = open_sim
+    # Given a fault mix: every ambiguous 5xx, connection resets after the request, answers slower than the
+    # client's timeout; Meta keeps (or drops) the message behind each fault
+    sim.config.seed = 7
+    sim.config.faults_deliver = delivered
+    sim.config.error_rates = dict.fromkeys(AMBIGUOUS_5XX, 0.05)
+    sim.config.reset_ratio, sim.config.slow_ratio, sim.config.slow_ms = 0.05, 0.05, 600
+    n = 120
+    s = sender(send_env, 50, timeout=0.3)
+    # When the batch is sent and everything given back comes again
+    until_drained(s, records(n))
+    # Then no message got two POSTs, none is left `sending`, and every `unknown` is one Meta was sent
+    time.sleep(0.7)  # the simulator logs a slow request once it answers, after the client gave up
+    posts = sim.sends_by_recipient()
+    final = states(send_env, n)
+    assert max(posts.values()) == 1 and sim.duplicates(accepted_only=False) == {}
+    assert final["sending"] == 0 and final[None] == 0
+    ledger = send_env.handler.sender().ledger
+    unknown = {
+        body(i)["to"]
+        for i in range(n)
+        if ledger.get_message(parse_send_request(body(i)).identity())["state"] == "unknown"
+    }
+    assert unknown and unknown <= set(posts)
+    faulted = {r.recipient for r in sim.requests("marketing_messages") if r.status != 200}
+    # every 5xx and reset is ambiguous: recorded unknown, not retried (the rest of `unknown`: timeouts)
+    assert faulted and faulted <= unknown
+    assert final["accepted"] + final["unknown"] == n
