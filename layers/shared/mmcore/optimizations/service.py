@@ -31,6 +31,7 @@ from mmcore.exceptions import DomainError, NotConfigured, NotFound
 from mmcore.meta import creative
 from mmcore.optimizations.caveats import NOTES, changed, feature_views, region_caveats
 from mmcore.optimizations.errors import invalid_features
+from mmcore.optimizations.max_price import MaxPrices
 from mmcore.optimizations.models import (
     ChangeContext,
     FeaturesUpdate,
@@ -73,7 +74,8 @@ class Optimizations:
     ``graph`` is a :class:`mmcore.graph.GraphClient` (``call`` is what is used), ``audit`` an
     :class:`~mmcore.store.audit.AuditLog` (``put`` and ``page``), ``logger`` the handler's Powertools logger
     (a stdlib logger by default: importing ``mmcore.observability`` here would build Powertools' objects
-    before a test sets their environment); ``today`` and ``now`` are injectable clocks.
+    before a test sets their environment); ``today`` and ``now`` are injectable clocks. ``max_price`` holds
+    the template max price and the WABA reach estimate (:class:`~mmcore.optimizations.max_price.MaxPrices`).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Optimizations:
         self.logger = logger or logging.getLogger(__name__)
         self.nodes = Nodes(graph, self.logger)
         self.trail = AuditTrail(audit, self.logger, now)
+        self.max_price = MaxPrices(self.nodes, self.trail, settings.waba_id)
         self._today = today
 
     # ------------------------------------------------------------ targets
