@@ -1,5 +1,6 @@
 """Optimization configuration API (HttpApi, IAM auth): the creative optimizations of a template or of the
-whole WABA, a template's TTL, the WABA's onboarding status, and the audit trail of every change.
+whole WABA, a template's TTL and max price, the WABA's onboarding status and reach estimate, and the audit
+trail of every change.
 
 The domain is ``mmcore.optimizations``; this module routes, parses, and maps its errors through
 :func:`mmcore.api.install`. The OpenAPI examples and response tables are ``mmcore.optimizations.examples``.
@@ -8,7 +9,7 @@ The OpenAPI document is served at ``GET /openapi.json`` (Swagger UI at ``GET /op
 
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -145,6 +146,32 @@ def put_ttl(
     return answer
 
 
+@app.get(
+    "/templates/<template_id>/max-price",
+    summary="A template's max price (optimization_spec), also as a price per delivery",
+    tags=["template"],
+    responses=RESPONSES["max_price_get"],
+)
+def get_max_price(template_id: TemplateId) -> opt.MaxPriceView:
+    return clients.run(service().max_price.view(service().template(template_id)))
+
+
+@app.put(
+    "/templates/<template_id>/max-price",
+    summary="Change a template's max price: bid_amount, or a price per delivery in the WABA's currency",
+    tags=["template"],
+    responses=RESPONSES["max_price_put"],
+)
+def put_max_price(
+    template_id: TemplateId,
+    update: Annotated[opt.MaxPriceUpdate, Body(openapi_examples=REQUESTS["max_price_put"])],
+) -> opt.MaxPriceChange:
+    target = service().template(template_id)
+    answer = clients.run(service().max_price.update(target, update, change_context()))
+    _count_change()
+    return answer
+
+
 # ---------------------------------------------------------------- WABA
 
 
@@ -190,6 +217,29 @@ def waba_history(limit: Limit = opt.HISTORY_DEFAULT, next_token: NextToken = Non
 )
 def get_onboarding() -> opt.Onboarding:
     return clients.run(service().onboarding())
+
+
+@app.get(
+    "/waba/reach-estimate",
+    summary="Meta's reach estimate by max price, for countries and an interval",
+    tags=["waba"],
+    responses=RESPONSES["reach_estimate_get"],
+)
+def get_reach_estimate(
+    countries: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=1024,
+            description="ISO 3166-1 alpha-2 codes, comma-separated",
+            examples=["IN,BR"],
+        ),
+    ],
+    interval: Annotated[
+        Literal["L1D", "L7D", "L14D", "L28D"], Query(description="Meta's date_interval")
+    ] = "L7D",
+) -> opt.ReachEstimate:
+    return clients.run(service().max_price.reach(countries, interval))
 
 
 @app.get("/openapi.json", include_in_schema=False)

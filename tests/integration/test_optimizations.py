@@ -41,6 +41,9 @@ ROUTES = {
     ("put", "/waba/optimizations"),
     ("get", "/waba/optimizations/history"),
     ("get", "/waba/onboarding"),
+    ("get", "/templates/{template_id}/max-price"),
+    ("put", "/templates/{template_id}/max-price"),
+    ("get", "/waba/reach-estimate"),
 }
 
 

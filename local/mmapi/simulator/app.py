@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import marketing_messages, templates
+from . import marketing_messages, max_price, templates
 from .errors import GraphError
 from .faults import Fault, choose_fault
 from .state import LoggedRequest, SimState
@@ -28,6 +28,7 @@ def build_app(server: SimulatorServer) -> web.Application:
     graph = GraphRoutes(state, dispatcher)
     control = ControlRoutes(server)
     app.router.add_post(f"/{VERSION}/{{node}}/marketing_messages", graph.send)
+    app.router.add_post(f"/{VERSION}/{{node}}/messages", graph.cloud_send)
     app.router.add_route("*", f"/{VERSION}/{{node}}/{{edge}}", graph.edge)
     app.router.add_route("*", f"/{VERSION}/{{node}}", graph.node)
     control.register(app.router)
@@ -100,7 +101,11 @@ class GraphRoutes:
             message=f"Unsupported {request.method.lower()} request.",
         )
 
-    async def send(self, request: web.Request) -> web.StreamResponse:
+    async def cloud_send(self, request: web.Request) -> web.StreamResponse:
+        """``/messages`` (Cloud API): the same template send, billed ``marketing``; max price refused (131061)."""
+        return await self.send(request, cloud_api=True)
+
+    async def send(self, request: web.Request, *, cloud_api: bool = False) -> web.StreamResponse:
         """The hot path: faults, auth, schema, Meta's rules, acceptance, webhooks queued."""
         state = self.state
         record = await self._record(request)
@@ -115,7 +120,7 @@ class GraphRoutes:
             body = self._parsed(record)
             if fault.fails and not (fault.ambiguous and state.config.faults_deliver):
                 return self._fail(fault, request, record)
-            accepted = marketing_messages.send(state, body)
+            accepted = marketing_messages.send(state, body, cloud_api=cloud_api)
             record.wamid = accepted.message.wamid
             self.dispatcher.message_accepted(accepted.message, accepted.failure)
             if fault.fails:  # the message left, but the client will not know it
@@ -177,8 +182,10 @@ class GraphRoutes:
         raise self._unknown_node(request)
 
     def _edge(self, request: web.Request, record: LoggedRequest) -> dict[str, Any]:
-        """``/<WABA_ID>/message_templates``."""
+        """``/<WABA_ID>/message_templates`` and ``/<WABA_ID>/reachestimate``."""
         node, edge = request.match_info["node"], request.match_info["edge"]
+        if node == self.state.config.waba_id and edge == "reachestimate" and request.method == "GET":
+            return max_price.reach_estimate(self.state, dict(request.query))
         if node != self.state.config.waba_id or edge != "message_templates":
             raise GraphError(
                 100, f"Unknown path components: /{edge}", message=f"Unknown path components: /{edge}"

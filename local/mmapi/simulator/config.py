@@ -26,6 +26,8 @@ class SimulatorConfig:
     waba_id: str = "102290129340398"
     phone_number_id: str = "106540352242922"
     display_phone_number: str = "15550783881"
+    # The WABA's billing currency: the unit of a max price's bid_amount and of pricing.cost [MAXP].
+    waba_currency: str = "USD"
 
     # Onboarding and routing (reference sections 1.1 and 8.2).
     onboarded: bool = True

@@ -1,4 +1,5 @@
-"""``POST /<PHONE_NUMBER_ID>/marketing_messages``: Meta's checks after the schema, in order, and acceptance."""
+"""``POST /<PHONE_NUMBER_ID>/marketing_messages``: Meta's checks after the schema, in order, and acceptance.
+The Cloud API's ``/messages`` takes the same template body and path through here (``cloud_api=True``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import phonenumbers
 
 from .errors import GraphError
+from .max_price import message_cost
 from .parameters import check_parameters
 from .state import Message, SimState, Template, stable_unit
 from .validation import SendRequest, check_send_body, digits_of
@@ -23,16 +25,18 @@ class Accepted:
     failure: GraphError | None  # reported later in a `failed` status webhook instead of sent/delivered/read
 
 
-def send(state: SimState, body: Any) -> Accepted:
-    """Run one send through Meta's rules; raises :class:`GraphError` or returns the accepted message."""
+def send(state: SimState, body: Any, *, cloud_api: bool = False) -> Accepted:
+    """Run one send through Meta's rules; raises :class:`GraphError` or returns the accepted message.
+    ``cloud_api``: the body came to ``/messages`` (pricing category ``marketing``, no max price)."""
     config = state.config
     request = check_send_body(body, ttl_on_wire=config.ttl_on_wire)
     key = request.wa_id or request.to  # BSUIDs have no wa_id
     template = _sendable_template(state, request)
     check_parameters(template.spec, request.components)
     now = state.clock.now()
-    pricing_category = _route(state, request, key)
-    if config.onboarded:  # the ad-account sync concerns MM API sends only
+    pricing_category = "marketing" if cloud_api else _route(state, request, key)
+    cost = _max_price(state, template, request, body, pricing_category, key)
+    if config.onboarded and not cloud_api:  # the ad-account sync concerns MM API sends only
         _check_synced(state, template, now)
     if config.us_block and request.wa_id and is_us_number(request.wa_id):
         raise GraphError(131049, US_BLOCK_MESSAGE, message=US_BLOCK_MESSAGE)
@@ -51,7 +55,7 @@ def send(state: SimState, body: Any) -> Accepted:
             window.popleft()
         if len(window) >= config.mps:
             raise GraphError(130429)
-    return _accept(state, request, key, template, pricing_category, failure, now)
+    return _accept(state, request, key, template, pricing_category, failure, now, cost)
 
 
 def identify(body: Any) -> tuple[str | None, str | None]:
@@ -85,6 +89,25 @@ def _sendable_template(state: SimState, request: SendRequest) -> Template:
     if template.category != "MARKETING":
         raise GraphError(state.config.non_marketing_code)
     return template
+
+
+def _max_price(
+    state: SimState, template: Template, request: SendRequest, body: Any, pricing_category: str, key: str
+) -> dict[str, Any] | None:
+    """A max-price template: 131061 off the MM API, 131062 to a BSUID [MAXP][SEND]; else its estimated cost.
+
+    Meta documents 131061 for ``/messages``; giving it to a Cloud API fallback of ``/marketing_messages``
+    (pricing category ``marketing``) too is the simulator's reading (UNCONFIRMED): max price is MM API only.
+    """
+    spec = template.optimization_spec
+    if spec is None:
+        return None
+    if pricing_category != "marketing_lite":
+        raise GraphError(131061)
+    if not request.wa_id:
+        raise GraphError(131062)
+    multiplier = (body.get("bid_spec") or {}).get("per_message_bid_multiplier", 1)
+    return message_cost(state, spec, multiplier, key)
 
 
 def _route(state: SimState, request: SendRequest, key: str) -> str:
@@ -121,6 +144,7 @@ def _accept(
     pricing_category: str,
     failure: GraphError | None,
     now: float,
+    cost: dict[str, Any] | None = None,
 ) -> Accepted:
     if state.config.mps:
         state.send_window.append(now)
@@ -130,7 +154,7 @@ def _accept(
     if failure is None and state.config.webhook_url:  # the fate only shows in webhooks: skip the lookup
         failure = _delivery_failure(state, request.wa_id)
     message = Message(
-        wamid, request.to, request.wa_id, template.name, template.language, pricing_category, now
+        wamid, request.to, request.wa_id, template.name, template.language, pricing_category, now, cost
     )
     state.messages[wamid] = message
     # `wa_id` only for phone sends (omitted for BSUIDs), `user_id` only for BSUID sends [SEND]

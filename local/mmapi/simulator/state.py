@@ -65,6 +65,7 @@ class Template:
     status: str = "APPROVED"
     message_send_ttl_seconds: int | None = None
     creative_features: dict[str, str] = field(default_factory=dict)  # lowercase key -> OPT_IN | OPT_OUT
+    optimization_spec: dict[str, Any] | None = None  # max price: {bid_strategy, bid_amount} [MAXP]
     created_at: float = 0.0
     synced_at: float = 0.0  # sends before this get 134101
     last_sent_at: float | None = None
@@ -96,6 +97,7 @@ class Message:
     language: str
     pricing_category: str  # marketing_lite (MM API) | marketing (Cloud API fallback)
     accepted_at: float
+    cost: dict[str, Any] | None = None  # pricing.cost {amount, currency} of a max-price message [MAXP]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from .errors import GraphError, invalid, required
+from .max_price import CREATED_WITHOUT, parse_optimization_spec, refuse_bid_spec
 from .state import SimState, Template
 from .validation import compile_template
 
@@ -43,9 +44,12 @@ CREATE_FIELDS = frozenset(
         "degrees_of_freedom_spec",
         "message_send_ttl_seconds",
         "allow_category_change",
+        "optimization_spec",
     }
 )
-EDIT_FIELDS = frozenset({"degrees_of_freedom_spec", "message_send_ttl_seconds", "components", "category"})
+EDIT_FIELDS = frozenset(
+    {"degrees_of_freedom_spec", "message_send_ttl_seconds", "components", "category", "optimization_spec"}
+)
 TEMPLATE_FIELDS = frozenset(
     {
         "id",
@@ -59,6 +63,7 @@ TEMPLATE_FIELDS = frozenset(
         "degrees_of_freedom_spec",
         "rejected_reason",
         "quality_score",
+        "optimization_spec",
     }
 )
 WABA_FIELDS = frozenset(
@@ -119,6 +124,7 @@ def create_template(state: SimState, body: Any) -> dict[str, Any]:
     """``POST /<WABA_ID>/message_templates``: approved at once, syncing for ``template_sync_seconds``."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
+    refuse_bid_spec(body)
     _no_unknown(body, CREATE_FIELDS)
     for field_name in ("name", "language", "category", "components"):
         if field_name not in body:
@@ -137,6 +143,7 @@ def create_template(state: SimState, body: Any) -> dict[str, Any]:
     features = (
         parse_creative_features(body["degrees_of_freedom_spec"]) if "degrees_of_freedom_spec" in body else {}
     )
+    bid = parse_optimization_spec(body["optimization_spec"]) if "optimization_spec" in body else None
     if state.find_template(name, language):
         raise GraphError(100, f"Content in this language already exists for template {name} ({language}).")
     now = state.clock.now()
@@ -150,6 +157,7 @@ def create_template(state: SimState, body: Any) -> dict[str, Any]:
         parameter_format=parameter_format,
         message_send_ttl_seconds=ttl,
         creative_features=features,
+        optimization_spec=bid,
         created_at=now,
         synced_at=now + state.config.template_sync_seconds,
     )
@@ -161,6 +169,7 @@ def edit_template(state: SimState, template: Template, body: Any) -> dict[str, A
     """``POST /<TEMPLATE_ID>``: creative optimizations, TTL, components or category."""
     if not isinstance(body, dict) or not body:
         raise invalid("The request body must be a non-empty JSON object")
+    refuse_bid_spec(body)
     _no_unknown(body, EDIT_FIELDS)
     category = _category(body["category"]) if "category" in body else template.category
     spec = compile_template(body["components"], template.parameter_format) if "components" in body else None
@@ -168,6 +177,9 @@ def edit_template(state: SimState, template: Template, body: Any) -> dict[str, A
     features = (
         parse_creative_features(body["degrees_of_freedom_spec"]) if "degrees_of_freedom_spec" in body else {}
     )
+    bid = parse_optimization_spec(body["optimization_spec"]) if "optimization_spec" in body else None
+    if bid is not None and template.optimization_spec is None:
+        raise GraphError(100, CREATED_WITHOUT, message=CREATED_WITHOUT)
     # All checks passed: apply together, so a bad field leaves the template untouched.
     template.category = category
     if spec is not None:
@@ -175,6 +187,8 @@ def edit_template(state: SimState, template: Template, body: Any) -> dict[str, A
     if ttl is not None:
         template.message_send_ttl_seconds = ttl
     template.creative_features.update(features)
+    if bid is not None:
+        template.optimization_spec = bid
     return {"success": True}
 
 
@@ -215,6 +229,9 @@ def template_node(state: SimState, template: Template, fields: list[str] | None)
         if name == "degrees_of_freedom_spec":
             effective = {**state.waba_creative_features, **template.creative_features}
             node[name] = {"creative_features_spec": feature_list(effective)}
+        elif name == "optimization_spec":
+            if template.optimization_spec is not None:  # no max price: Graph leaves the field out
+                node[name] = dict(template.optimization_spec)
         elif name == "rejected_reason":
             node[name] = "NONE"
         elif name == "quality_score":
@@ -258,7 +275,7 @@ def waba_node(state: SimState, fields: list[str] | None) -> dict[str, Any]:
     values = {
         "id": config.waba_id,
         "name": "Simulated WhatsApp Business Account",
-        "currency": "USD",
+        "currency": config.waba_currency,
         "timezone_id": "1",
         "message_template_namespace": "sim_namespace",
         "account_review_status": "APPROVED",

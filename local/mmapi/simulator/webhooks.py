@@ -68,15 +68,16 @@ def status_event(
                 conversation["expiration_timestamp"] = str(int(message.accepted_at) + CONVERSATION_SECONDS)
             conversation["origin"] = {"type": message.pricing_category}
             event["conversation"] = conversation
-        event["pricing"] = {
-            "billable": True,
-            "pricing_model": "PMP",
-            "type": "regular",
-            "category": message.pricing_category,
-        }
+        event["pricing"] = _pricing(message)
+    if message.cost is not None and status in ("delivered", "read"):  # a max-price message's estimate [MAXP]
+        event.setdefault("pricing", _pricing(message))["cost"] = message.cost
     if failure is not None:
         event["errors"] = [failure.webhook_error()]
     return event
+
+
+def _pricing(message: Message) -> dict[str, Any]:
+    return {"billable": True, "pricing_model": "PMP", "type": "regular", "category": message.pricing_category}
 
 
 def status_plan(state: SimState, message: Message, failure: GraphError | None) -> list[tuple[str, float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmcore.exceptions import DomainError, InvalidInput, NotFound, RateLimited, UpstreamFailed
+from mmcore.exceptions import Conflict, DomainError, InvalidInput, NotFound, RateLimited, UpstreamFailed
 from mmcore.meta import creative
 from mmcore.meta.errors import GraphError, backoff_delay
 from mmcore.optimizations.models import Target
@@ -51,6 +51,37 @@ def map_graph_error(exc: GraphError, target: Target, *, changing: bool = False) 
             graph=graph,
         )
     return UpstreamFailed(f"Meta refused the call on {target.label}: {exc.message}", graph=graph)
+
+
+# Meta's refusals of a max price change (code 100, invalid parameter) [MAXP][ENROLL]. Meta publishes no
+# subcodes for them, so they are told apart by their wording (lowercase fragments). The agreement text is
+# Meta's ("You need to sign the testing legal agreement..."); the others are UNCONFIRMED wordings.
+_MAX_PRICE_CONFLICTS = (
+    ("legal agreement", "the business has not signed Meta's max price agreement (POST "
+     "/<BUSINESS_ID>/max_price_agreements, status must be accepted)"),
+    ("created without", "the template was created without a max price; Meta does not add one later"),
+    ("cannot be added", "the template was created without a max price; Meta does not add one later"),
+)  # fmt: skip
+
+
+def max_price_refusal(exc: GraphError, target: Target, *, changing: bool = False) -> DomainError:
+    """A refused ``optimization_spec`` change: a state Meta will not change (agreement unsigned, template
+    created without a max price) is :class:`Conflict`, another invalid parameter :class:`InvalidInput` on
+    ``optimization_spec``, both with Meta's reason; anything else as :func:`map_graph_error`."""
+    if exc.code != 100 or _is_not_found(exc) or exc.http_status is None:
+        return map_graph_error(exc, target, changing=changing)
+    graph = graph_details(exc)
+    text = f"{exc.message} {exc.details or ''}".lower()
+    for fragment, why in _MAX_PRICE_CONFLICTS:
+        if fragment in text:
+            return Conflict(
+                f"Meta refused the max price on {target.label}: {why} ({exc.message})", graph=graph
+            )
+    return InvalidInput(
+        f"Meta refused the max price on {target.label}: {exc.message}",
+        [("optimization_spec", exc.details or exc.message)],
+        graph=graph,
+    )
 
 
 def invalid_features(exc: creative.FeatureSpecError) -> InvalidInput:

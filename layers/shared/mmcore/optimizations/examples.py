@@ -13,10 +13,26 @@ from functools import cache
 from typing import Any
 
 from mmcore import api
-from mmcore.exceptions import InvalidInput, NotConfigured, NotFound, NotRecorded, RateLimited, UpstreamFailed
+from mmcore.exceptions import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    NotRecorded,
+    RateLimited,
+    UpstreamFailed,
+)
 from mmcore.meta import creative
 from mmcore.optimizations.caveats import NOTES, changed, feature_views, region_caveats
 from mmcore.optimizations.errors import invalid_features
+from mmcore.optimizations.max_price import (
+    CREATED_WITHOUT,
+    REACH_NOTES,
+    MaxPrices,
+    convert,
+    estimate_of,
+    parse_countries,
+)
 from mmcore.optimizations.models import (
     AuditRecord,
     History,
@@ -24,10 +40,18 @@ from mmcore.optimizations.models import (
     OptimizationsChange,
     OptimizationsView,
     Scope,
+    Target,
     TtlChange,
     Who,
 )
 from mmcore.optimizations.onboarding import ELIGIBLE, ONBOARDED, where_sends_go
+from mmcore.optimizations.pricing import (
+    MaxPriceChange,
+    MaxPriceUpdate,
+    MaxPriceView,
+    OptimizationSpec,
+    ReachEstimate,
+)
 from mmcore.optimizations.service import NO_WABA
 from mmcore.store import paging
 
@@ -115,7 +139,7 @@ def _answers() -> dict[str, Any]:
         after={"message_send_ttl_seconds": 43200},
         request_id="BmL3zhXDoAMEbQw=",
     )
-    return {
+    return _max_price_answers() | {
         "template_view": _view(Scope.TEMPLATE, _TEMPLATE_ID, seeds_read).model_dump(mode="json"),
         "template_view_eea": _view(Scope.TEMPLATE, _TEMPLATE_ID, seeds_read, "DE").model_dump(mode="json"),
         "template_change": _change(Scope.TEMPLATE, _TEMPLATE_ID, {}, _SEEDS_TEMPLATE),
@@ -132,6 +156,51 @@ def _answers() -> dict[str, Any]:
     }
 
 
+# Meta's documented examples [MAXP]: a template's read answer (INR 0.87) and a reach estimate (USD).
+_MAX_PRICE_READ = OptimizationSpec(bid_amount=87000, bid_strategy="LOWEST_COST_WITH_BID_CAP")
+_REACH = {
+    "waba_currency": "USD",
+    "estimates": [
+        {
+            "bid_amount": 400,
+            "users": 1000,
+            "deliveries_lower_bound": 500,
+            "deliveries_upper_bound": 570,
+            "cost_lower_bound": 389.74,
+            "cost_upper_bound": 390.74,
+        }
+    ],
+}
+
+
+def _max_price_answers() -> dict[str, Any]:
+    target = Target(Scope.TEMPLATE, _TEMPLATE_ID)
+    usd = convert(MaxPriceUpdate(price="0.05", currency="USD"), "USD")
+    requested = OptimizationSpec(bid_amount=usd.bid_amount, bid_strategy="LOWEST_COST_WITH_BID_CAP")
+    before = OptimizationSpec(bid_amount=4000, bid_strategy="LOWEST_COST_WITH_BID_CAP")
+    change = MaxPriceChange(
+        **MaxPrices.view_of(target, requested, "USD").model_dump(),
+        requested=requested,
+        before=before,
+        conversion=usd.formula,
+        audit_id=_AUDIT_ID,
+    )
+    reach = ReachEstimate(
+        waba_id=_WABA_ID,
+        countries=["IN"],
+        interval="L7D",
+        waba_currency="USD",
+        estimates=[estimate_of(e, "USD") for e in _REACH["estimates"]],
+        notes=list(REACH_NOTES),
+    )
+    return {
+        "max_price_view": MaxPrices.view_of(target, _MAX_PRICE_READ, "INR").model_dump(mode="json"),
+        "max_price_none": MaxPrices.view_of(target, None, "USD").model_dump(mode="json"),
+        "max_price_change": change.model_dump(mode="json"),
+        "reach_estimate": reach.model_dump(mode="json"),
+    }
+
+
 def _errors() -> dict[str, Any]:
     graph = {
         **_NOT_FOUND_GRAPH,
@@ -140,6 +209,13 @@ def _errors() -> dict[str, Any]:
         "http_status": 401,
     }
     errors = {
+        "created_without_max_price": Conflict(
+            CREATED_WITHOUT, [("template_id", "created without a max price")]
+        ),
+        "inexact_price": _caught(lambda: convert(MaxPriceUpdate(price="0.000015", currency="USD"), "USD")),
+        "unknown_currency": _caught(lambda: convert(MaxPriceUpdate(bid_amount=5000), "XTS")),
+        "wrong_currency": _caught(lambda: convert(MaxPriceUpdate(price="0.87", currency="INR"), "USD")),
+        "bad_country": _caught(lambda: parse_countries("IN,XX")),
         "unknown_feature": _caught(lambda: creative.resolve_features({"auto_promo_tag": "OPT_IN"})),
         "ttl_out_of_range": InvalidInput.fields(
             [("message_send_ttl_seconds", "Input should be greater than or equal to 43200")]
@@ -186,6 +262,8 @@ def openapi_examples() -> dict[str, Any]:
         "template_put_unknown": {"features": {"dynamic_cta_text": "OPT_OUT"}, "allow_unknown": True},
         "waba_put": {"features": _SEEDS_WABA},
         "ttl_put": {"message_send_ttl_seconds": 43200},
+        "max_price_put_price": {"price": "0.05", "currency": "USD"},
+        "max_price_put_bid": {"bid_amount": 5000, "bid_strategy": "LOWEST_COST_WITH_BID_CAP"},
     }
     return requests | _answers() | _errors()
 
@@ -297,10 +375,53 @@ RESPONSES: dict[str, dict[int, Any]] = {
     ),
 }
 
+RESPONSES |= {
+    "max_price_get": _responses(
+        _answer(
+            "optimization_spec, and bid_amount as a price per delivery",
+            MaxPriceView,
+            max_price="max_price_view",
+            standard_rate_card="max_price_none",
+        ),
+        404,
+        422,
+        429,
+        502,
+        s500=_NOT_CONFIGURED,
+    ),
+    "max_price_put": _responses(
+        _answer("The max price Meta reports after the change", MaxPriceChange, usd="max_price_change"),
+        404,
+        429,
+        502,
+        s409=_answer(
+            "The template was created without a max price (or Meta refuses the change)",
+            created_without="created_without_max_price",
+        ),
+        s422=_answer(
+            "A price that does not convert to a whole bid_amount, an unknown or other currency",
+            inexact_price="inexact_price",
+            unknown_currency="unknown_currency",
+            wrong_currency="wrong_currency",
+        ),
+        s500=_AUDIT_FAILED,
+    ),
+    "reach_estimate_get": _responses(
+        _answer("Meta's estimates, each cost also per delivery", ReachEstimate, india="reach_estimate"),
+        429,
+        502,
+        s422=_answer(
+            "A country that is not ISO 3166-1 alpha-2, or a bad interval", bad_country="bad_country"
+        ),
+        s500=_NOT_CONFIGURED,
+    ),
+}
+
 REQUESTS: dict[str, dict[str, Any]] = {
     "template_put": _examples(
         seeds="template_put", display_names="template_put_names", allow_unknown="template_put_unknown"
     ),
     "waba_put": _examples(seeds="waba_put"),
     "ttl_put": _examples(twelve_hours="ttl_put"),
+    "max_price_put": _examples(price="max_price_put_price", bid_amount="max_price_put_bid"),
 }

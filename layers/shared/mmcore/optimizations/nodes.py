@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mmcore.meta import creative
@@ -31,9 +32,16 @@ class Nodes:
         """``GET /<id>?fields=...``."""
         return await self._call(target, "GET", params={"fields": fields})
 
-    async def change(self, target: Target, body: dict[str, Any]) -> None:
-        """``POST /<id>``; a POST without an answer says it may have been applied."""
-        await self._call(target, "POST", json_body=body, changing=True)
+    async def read_edge(self, target: Target, edge: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /<id>/<edge>?...``."""
+        return await self._call(target, "GET", params=params, edge=edge)
+
+    async def change(
+        self, target: Target, body: dict[str, Any], *, refusal: Callable[..., Exception] = map_graph_error
+    ) -> None:
+        """``POST /<id>``; a POST without an answer says it may have been applied. ``refusal`` maps a Graph
+        failure (default :func:`~mmcore.optimizations.errors.map_graph_error`)."""
+        await self._call(target, "POST", json_body=body, changing=True, refusal=refusal)
 
     async def _call(
         self,
@@ -43,10 +51,13 @@ class Nodes:
         params: dict[str, Any] | None = None,
         json_body: dict[str, Any] | None = None,
         changing: bool = False,
+        edge: str | None = None,
+        refusal: Callable[..., Exception] = map_graph_error,
     ) -> dict[str, Any]:
+        path = f"/{target.id}/{edge}" if edge else f"/{target.id}"
         try:
-            return await self.graph.call(method, f"/{target.id}", params=params, json_body=json_body)
+            return await self.graph.call(method, path, params=params, json_body=json_body)
         except GraphError as exc:
             extra = {"target": target.label, "method": method, "code": exc.code, "fbtrace_id": exc.fbtrace_id}
             self.logger.warning("graph call failed", extra=extra)
-            raise map_graph_error(exc, target, changing=changing) from None
+            raise refusal(exc, target, changing=changing) from None

@@ -31,6 +31,7 @@ from mmcore.exceptions import DomainError, NotConfigured, NotFound
 from mmcore.meta import creative, regions
 from mmcore.optimizations.caveats import NOTES, changed, feature_views, region_caveats
 from mmcore.optimizations.errors import invalid_features
+from mmcore.optimizations.max_price import MaxPrices
 from mmcore.optimizations.models import (
     ChangeContext,
     FeaturesUpdate,
@@ -74,7 +75,8 @@ class Optimizations:
     :class:`~mmcore.store.audit.AuditLog` (``put`` and ``page``), ``logger`` the handler's Powertools logger
     (a stdlib logger by default: importing ``mmcore.observability`` here would build Powertools' objects
     before a test sets their environment); ``rules`` the region table in force (``mmcore.policy``), whose
-    caveats every view shows; ``today`` and ``now`` are injectable clocks.
+    caveats every view shows; ``today`` and ``now`` are injectable clocks. ``max_price`` holds the template
+    max price and the WABA reach estimate (:class:`~mmcore.optimizations.max_price.MaxPrices`).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Optimizations:
         self.nodes = Nodes(graph, self.logger)
         self.trail = AuditTrail(audit, self.logger, now)
         self.rules = rules
+        self.max_price = MaxPrices(self.nodes, self.trail, settings.waba_id)
         self._today = today
 
     # ------------------------------------------------------------ targets
