@@ -13,6 +13,7 @@ from . import marketing_messages, max_price, templates
 from .errors import GraphError
 from .faults import Fault, choose_fault
 from .state import LoggedRequest, SimState
+from .users import identifiers, sender
 from .webhooks import WebhookDispatcher, inbound_change, preference_change
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class GraphRoutes:
             template = state.templates[node]
             record.template = template.name
             if method == "GET":
-                fields = templates.parse_fields(query, templates.TEMPLATE_FIELDS, "MessageTemplate")
+                fields = templates.parse_fields(query, templates.READABLE_TEMPLATE_FIELDS, "MessageTemplate")
                 return templates.template_node(state, template, fields)
             if method == "POST":
                 return templates.edit_template(state, template, self._parsed(record))
@@ -305,7 +306,8 @@ class ControlRoutes:
 
     async def post_preference(self, request: web.Request) -> Any:
         body = await _body(request)
-        trigger_user_preference(self.state, self.dispatcher, body["wa_id"], body["value"], body.get("name"))
+        user = body.get("wa_id") or body["user_id"]  # a phone number, or a BSUID alone
+        trigger_user_preference(self.state, self.dispatcher, user, body["value"], body.get("name"))
         return {"success": True}
 
     async def post_template_status(self, request: web.Request) -> Any:
@@ -340,24 +342,25 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def trigger_inbound_text(
-    state: SimState, dispatcher: WebhookDispatcher, wa_id: str, text: str, name: str | None = None
+    state: SimState, dispatcher: WebhookDispatcher, user: str, text: str, name: str | None = None
 ) -> str:
-    wamid = state.new_wamid(wa_id)
+    """A text from ``user``: a phone number, or a BSUID for a user who shares none (no ``from``)."""
+    wamid = state.new_wamid(user)
     message = {
-        "from": wa_id,
+        **sender(state, user),
         "id": wamid,
         "timestamp": str(int(state.clock.now())),
         "type": "text",
         "text": {"body": text},
     }
-    dispatcher.publish(inbound_change(state, wa_id, message, name), wamid)
+    dispatcher.publish(inbound_change(state, user, message, name), wamid)
     return wamid
 
 
 def trigger_inbound_button(
     state: SimState,
     dispatcher: WebhookDispatcher,
-    wa_id: str,
+    user: str,
     payload: str,
     *,
     text: str | None = None,
@@ -366,33 +369,34 @@ def trigger_inbound_button(
 ) -> str:
     """A quick-reply tap; ``context.id`` defaults to the last template message sent to this user."""
     if context_id is None:
-        sent = [m.wamid for m in state.messages.values() if m.wa_id == wa_id]
+        sent = [m.wamid for m in state.messages.values() if user in (m.wa_id, m.to)]
         if not sent:
-            raise ValueError(f"no message was sent to {wa_id}: pass context_id")
+            raise ValueError(f"no message was sent to {user}: pass context_id")
         context_id = sent[-1]
-    wamid = state.new_wamid(wa_id)
+    wamid = state.new_wamid(user)
     message = {
         "context": {"from": state.config.display_phone_number, "id": context_id},
-        "from": wa_id,
+        **sender(state, user),
         "id": wamid,
         "timestamp": str(int(state.clock.now())),
         "type": "button",
         "button": {"payload": payload, "text": text or payload},
     }
-    dispatcher.publish(inbound_change(state, wa_id, message, name), wamid)
+    dispatcher.publish(inbound_change(state, user, message, name), wamid)
     return wamid
 
 
 def trigger_user_preference(
-    state: SimState, dispatcher: WebhookDispatcher, wa_id: str, value: str, name: str | None = None
+    state: SimState, dispatcher: WebhookDispatcher, user: str, value: str, name: str | None = None
 ) -> None:
-    """``stop`` opts the user out of marketing (later sends fail with 131050); ``resume`` opts back in."""
+    """``stop`` opts the user out of marketing (later sends fail with 131050, under the phone number or the
+    BSUID when the simulator knows both); ``resume`` opts back in. ``user``: a phone number or a BSUID."""
     if value == "stop":
-        state.opted_out.add(wa_id)
+        state.opted_out.add(user)
     elif value == "resume":
-        state.opted_out.discard(wa_id)
+        state.opted_out.difference_update(identifiers(state, user))
     else:
         raise ValueError("value must be stop or resume")
     dispatcher.publish(
-        preference_change(state, wa_id, value, name), f"pref:{wa_id}:{value}:{state.clock.now()}"
+        preference_change(state, user, value, name), f"pref:{user}:{value}:{state.clock.now()}"
     )

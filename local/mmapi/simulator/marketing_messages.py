@@ -13,6 +13,7 @@ from .errors import GraphError
 from .max_price import message_cost
 from .parameters import check_parameters
 from .state import Message, SimState, Template, stable_unit
+from .users import is_opted_out
 from .validation import SendRequest, check_send_body, digits_of
 
 US_BLOCK_MESSAGE = "Marketing messages to users in the United States are not supported"  # the seeds' wording
@@ -41,7 +42,7 @@ def send(state: SimState, body: Any, *, cloud_api: bool = False) -> Accepted:
     if config.us_block and request.wa_id and is_us_number(request.wa_id):
         raise GraphError(131049, US_BLOCK_MESSAGE, message=US_BLOCK_MESSAGE)
     failure = None
-    if key in state.opted_out:
+    if is_opted_out(state, key):  # under either identifier when both are known
         failure = GraphError(131050)
         if config.opt_out_sync:
             raise failure

@@ -16,6 +16,7 @@ from . import app as routes
 from .config import SimulatorConfig
 from .state import Clock, LoggedRequest, Message, SimState
 from .templates import set_template_status
+from .users import user_id_for
 from .webhooks import Delivery, WebhookDispatcher
 
 T = TypeVar("T")
@@ -232,24 +233,30 @@ class Simulator:
     def set_template_status(self, name: str, status: str, language: str = "en_US") -> None:
         self._on_loop(set_template_status, self.state, name, status, language)
 
-    def user_preference(self, wa_id: str, value: str, name: str | None = None) -> None:
-        """A ``user_preferences`` stop/resume event: state changes and the webhook is sent."""
-        self._on_loop(routes.trigger_user_preference, self.state, self._server.dispatcher, wa_id, value, name)
+    def user_preference(self, user: str, value: str, name: str | None = None) -> None:
+        """A ``user_preferences`` stop/resume event: state changes and the webhook is sent. ``user`` is a phone
+        number, or a BSUID for a user who shares none (the webhook then has ``user_id`` and no ``wa_id``)."""
+        self._on_loop(routes.trigger_user_preference, self.state, self._server.dispatcher, user, value, name)
 
-    def inbound_text(self, wa_id: str, text: str, name: str | None = None) -> str:
+    def inbound_text(self, user: str, text: str, name: str | None = None) -> str:
+        """A text from a phone number, or from a BSUID alone (no ``from``/``wa_id`` in the webhook)."""
         return self._on_loop(
-            routes.trigger_inbound_text, self.state, self._server.dispatcher, wa_id, text, name
+            routes.trigger_inbound_text, self.state, self._server.dispatcher, user, text, name
         )
 
     def inbound_button(
-        self, wa_id: str, payload: str, *, text: str | None = None, context_id: str | None = None
+        self, user: str, payload: str, *, text: str | None = None, context_id: str | None = None
     ) -> str:
-        """A quick-reply tap; ``context_id`` defaults to the last message sent to ``wa_id``."""
+        """A quick-reply tap; ``context_id`` defaults to the last message sent to ``user``."""
         return self._on_loop(
             lambda: routes.trigger_inbound_button(
-                self.state, self._server.dispatcher, wa_id, payload, text=text, context_id=context_id
+                self.state, self._server.dispatcher, user, payload, text=text, context_id=context_id
             )
         )
+
+    def user_id(self, wa_id: str) -> str:
+        """The BSUID the simulator gives a phone number (what its webhooks carry as ``user_id``)."""
+        return self._on_loop(user_id_for, self.state, wa_id)
 
     def _on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         loop = self._loop

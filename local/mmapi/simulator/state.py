@@ -135,7 +135,9 @@ class SimState:
         self.templates: dict[str, Template] = {}
         self.template_keys: dict[tuple[str, str], str] = {}
         self.waba_creative_features: dict[str, str] = {}
-        self.opted_out: set[str] = set()
+        self.opted_out: set[str] = set()  # phone numbers and BSUIDs that sent a stop (users.py reads both)
+        self.user_ids: dict[str, str] = {}  # wa_id -> the BSUID the simulator issued for it
+        self.phones: dict[str, str] = {}  # and back
         self.last_sent: dict[str, float] = {}
         self.send_window: deque[float] = deque()
         self.messages: dict[str, Message] = {}

@@ -81,6 +81,24 @@ WABA_FIELDS = frozenset(
 PHONE_FIELDS = frozenset(
     {"id", "display_phone_number", "verified_name", "quality_rating", "throughput", "platform_type"}
 )
+# Fields of Meta's template node the simulator holds no value for: Graph omits a field without a value, so
+# asking for one answers without it. pywa 4.5's TemplateDetails asks for all of them on every read. The list is
+# Meta's template node reference as pywa 4.5 and Meta's business SDKs read it (no copy in ../shared: UNCONFIRMED).
+VALUELESS_TEMPLATE_FIELDS = frozenset(
+    {
+        "correct_category",
+        "previous_category",
+        "library_template_name",
+        "cta_url_link_tracking_opted_out",
+        "sub_category",
+    }
+)
+READABLE_TEMPLATE_FIELDS = TEMPLATE_FIELDS | VALUELESS_TEMPLATE_FIELDS
+# `summary=` of the list edge. Meta's per-WABA template limit depends on business verification: 250 assumed.
+TEMPLATE_SUMMARY_FIELDS = frozenset(
+    {"total_count", "message_template_count", "message_template_limit", "are_translations_complete"}
+)
+TEMPLATE_LIMIT = 250
 _NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
@@ -209,8 +227,17 @@ def list_templates(state: SimState, query: dict[str, str]) -> dict[str, Any]:
     except ValueError as exc:
         raise invalid("Param limit must be an integer and after a cursor from a previous page.") from exc
     page = selected[start : start + limit]
-    fields = parse_fields(query, TEMPLATE_FIELDS, "MessageTemplate")
+    fields = parse_fields(query, READABLE_TEMPLATE_FIELDS, "MessageTemplate")
     result: dict[str, Any] = {"data": [template_node(state, t, fields) for t in page]}
+    summary = parse_fields({"fields": query.get("summary", "")}, TEMPLATE_SUMMARY_FIELDS, "MessageTemplate")
+    if summary:
+        values = {
+            "total_count": len(selected),
+            "message_template_count": len(state.templates),
+            "message_template_limit": TEMPLATE_LIMIT,
+            "are_translations_complete": True,
+        }
+        result["summary"] = {name: values[name] for name in summary}
     if page:
         cursors = {"before": _cursor(start), "after": _cursor(start + len(page))}
         result["paging"] = {"cursors": cursors}

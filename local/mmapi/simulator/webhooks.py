@@ -20,6 +20,7 @@ import aiohttp
 
 from .errors import GraphError
 from .state import Message, SimState, stable_unit
+from .users import contact, user_id_for
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 CONVERSATION_SECONDS = 24 * 3600
@@ -52,14 +53,13 @@ def status_event(
     """One ``statuses[]`` item. ``pricing`` rides on sent and delivered (Meta: sent + one of delivered/read);
     ``conversation`` only in the v23 shape (``include_conversation``)."""
     config = state.config
-    event: dict[str, Any] = {
-        "id": message.wamid,
-        "status": status,
-        "timestamp": str(int(at)),
-        "recipient_id": message.wa_id,
-    }
-    if not message.wa_id:
-        event["recipient_user_id"] = message.to
+    event: dict[str, Any] = {"id": message.wamid, "status": status, "timestamp": str(int(at))}
+    # 2026 [BSUID]: `recipient_id` omitted for a BSUID send; `recipient_user_id` always, except on a failed
+    # message sent to a phone number.
+    if message.wa_id:
+        event["recipient_id"] = message.wa_id
+    if not (status == "failed" and message.wa_id):
+        event["recipient_user_id"] = user_id_for(state, message.wa_id) if message.wa_id else message.to
     if status in ("sent", "delivered"):
         if config.include_conversation:
             seed = f"{config.seed}:{message.wa_id or message.to}:{message.pricing_category}"
@@ -80,6 +80,11 @@ def _pricing(message: Message) -> dict[str, Any]:
     return {"billable": True, "pricing_model": "PMP", "type": "regular", "category": message.pricing_category}
 
 
+def status_contacts(state: SimState, message: Message, status: str) -> list[dict[str, Any]]:
+    """``value.contacts[]`` beside a status (2026 [BSUID]); a ``failed`` status has none."""
+    return [] if status == "failed" else [contact(state, message.wa_id or message.to)]
+
+
 def status_plan(state: SimState, message: Message, failure: GraphError | None) -> list[tuple[str, float]]:
     """(status, seconds after acceptance) for one message, fixed by the seed and the wamid."""
     config = state.config
@@ -98,28 +103,29 @@ def status_plan(state: SimState, message: Message, failure: GraphError | None) -
 
 def inbound_change(
     state: SimState,
-    wa_id: str,
+    user: str,
     message: dict[str, Any],
     name: str | None = None,
 ) -> dict[str, Any]:
-    contacts = [{"profile": {"name": name or f"User {wa_id[-4:]}"}, "wa_id": wa_id}]
-    return change(state, "messages", contacts=contacts, messages=[message])
+    """A user's message; ``user`` is a phone number or, for a user who shares none, a BSUID."""
+    return change(state, "messages", contacts=[contact(state, user, name)], messages=[message])
 
 
-def preference_change(state: SimState, wa_id: str, value: str, name: str | None = None) -> dict[str, Any]:
+def preference_change(state: SimState, user: str, value: str, name: str | None = None) -> dict[str, Any]:
+    """A stop/resume; by BSUID alone it carries ``user_id`` and no ``wa_id`` (2026 [BSUID])."""
     # `timestamp` is a number here, as in Meta's user_preferences example.
     detail = (
         "User requested to stop marketing messages" if value == "stop" else "User resumed marketing messages"
     )
+    who = contact(state, user, name)
     preference = {
-        "wa_id": wa_id,
+        **{key: who[key] for key in ("wa_id", "user_id") if key in who},
         "detail": detail,
         "category": "marketing_messages",
         "value": value,
         "timestamp": int(state.clock.now()),
     }
-    contacts = [{"profile": {"name": name or f"User {wa_id[-4:]}"}, "wa_id": wa_id}]
-    return change(state, "user_preferences", contacts=contacts, user_preferences=[preference])
+    return change(state, "user_preferences", contacts=[who], user_preferences=[preference])
 
 
 # Delivery.
@@ -256,11 +262,13 @@ class WebhookDispatcher:
 
     def _enqueue_status(self, message: Message, status: str, at: float, failure: GraphError | None) -> None:
         event = status_event(self.state, message, status, at, failure)
+        contacts = status_contacts(self.state, message, status)
+        value = change(
+            self.state, "messages", **({"contacts": contacts} if contacts else {}), statuses=[event]
+        )
         self._add(1)
         assert self._queue is not None
-        self._queue.put_nowait(
-            _Item(change(self.state, "messages", statuses=[event]), f"{message.wamid}:{status}", event)
-        )
+        self._queue.put_nowait(_Item(value, f"{message.wamid}:{status}", event))
 
     async def _worker(self) -> None:
         assert self._queue is not None
@@ -327,11 +335,19 @@ class WebhookDispatcher:
 
 
 def _merge(items: list[_Item]) -> list[dict[str, Any]]:
-    """Batch: all statuses in one ``messages`` change, other changes after it."""
+    """Batch: all statuses in one ``messages`` change (their contacts once each), other changes after it."""
     statuses = [item.status for item in items if item.status is not None]
     changes = [item.change for item in items if item.status is None]
     if not statuses:
         return changes
     first = next(item for item in items if item.status is not None).change
-    merged = {"field": "messages", "value": {**first["value"], "statuses": statuses}}
-    return [merged, *changes]
+    contacts = {
+        who["user_id"]: who
+        for item in items
+        if item.status is not None
+        for who in item.change["value"].get("contacts", [])
+    }
+    value = {**first["value"], "statuses": statuses}
+    if contacts:
+        value["contacts"] = list(contacts.values())
+    return [{"field": "messages", "value": value}, *changes]
