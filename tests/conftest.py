@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from webhookhttp import WebhookReceiver
 
 from mmapi import motoserver
 
@@ -65,57 +64,6 @@ def graph_client(simulator: Simulator) -> Iterator[httpx.Client]:
 
     with httpx.Client(base_url=simulator.base_url, headers=simulator.auth_headers, timeout=5) as client:
         yield client
-
-
-@dataclass(frozen=True)
-class ReceivedWebhook:
-    path: str
-    headers: dict[str, str]
-    body: bytes  # the exact bytes received, for signature checks
-
-
-class WebhookReceiver:
-    """A tiny HTTP server on 127.0.0.1 that records every POST. ``responses`` (status codes) are answered in
-    order before falling back to 200, to exercise the sender's retries."""
-
-    def __init__(self) -> None:
-        self.received: list[ReceivedWebhook] = []
-        self.responses: list[int] = []
-        self._changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._changed:
-                    status = receiver.responses.pop(0) if receiver.responses else 200
-                    receiver.received.append(ReceivedWebhook(self.path, dict(self.headers.items()), body))
-                    receiver._changed.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedWebhook]:
-        """Block until at least ``count`` POSTs arrived; returns them all."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.received) >= count, timeout):
-                raise TimeoutError(f"{len(self.received)} webhooks received, expected {count}")
-            return list(self.received)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

@@ -162,6 +162,7 @@ class Runtime:
     parameters: dict[str, str] = field(default_factory=dict)
     poll: bool = True
     log_level: str = "WARNING"
+    schedule_scale: float = 0.05  # a rate(2 minutes) schedule runs every 6 s locally
 
     def start(self) -> Runtime:
         self._saved_env = dict(os.environ)  # handlers read os.environ: restored by stop()
@@ -213,6 +214,16 @@ class Runtime:
             [
                 threading.Thread(target=self._poll, args=src, name=f"poller-{src[1]}", daemon=True)
                 for src in self.stack.sqs_sources()
+            ]
+            if self.poll
+            else []
+        )
+        # EventBridge Scheduler: each ScheduleV2 function runs at its rate, scaled (a laptop demo cannot wait
+        # minutes), with the payload Scheduler gives a Lambda target without Input.
+        self._pollers += (
+            [
+                threading.Thread(target=self._schedule, args=(fn, every), name=f"schedule-{fn}", daemon=True)
+                for fn, every, _props in self.stack.schedules()
             ]
             if self.poll
             else []
@@ -306,6 +317,13 @@ class Runtime:
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
                 continue
             stats.settled += settle(sqs, url, event, response)
+
+    def _schedule(self, logical: str, every: float) -> None:
+        while not self._stop.wait(every * self.schedule_scale):
+            try:
+                self.functions[logical].invoke({})
+            except Exception as exc:  # like Scheduler with no retries: the next run tries again
+                print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
 
     def settled(self, queue: str = "SendQueue") -> int:
         """Records of ``queue`` its function handled for good (deleted; retries come back, not counted)."""

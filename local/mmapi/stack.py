@@ -203,3 +203,24 @@ class LocalStack:
                     queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                     out.append((queue, logical, event["Properties"]))
         return out
+
+    def schedules(self) -> list[tuple[str, float, dict[str, Any]]]:
+        """(function logical id, seconds between runs, event properties) for every ScheduleV2 ``rate(...)``."""
+        out = []
+        for logical, res in self.functions().items():
+            for event in res["Properties"].get("Events", {}).values():
+                if event["Type"] == "ScheduleV2":
+                    props = event["Properties"]
+                    out.append((logical, rate_seconds(props["ScheduleExpression"]), props))
+        return out
+
+
+_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def rate_seconds(expression: str) -> float:
+    """Seconds between runs of an EventBridge Scheduler ``rate(N unit)`` expression (the only form used)."""
+    match = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", expression.strip())
+    if not match:
+        raise ValueError(f"unsupported schedule expression {expression!r}: only rate(N minutes|hours|days)")
+    return int(match.group(1)) * _UNITS[match.group(2)]

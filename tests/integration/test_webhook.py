@@ -3,16 +3,13 @@ received on 127.0.0.1) -> the handler in-process -> moto (DynamoDB, Secrets Mana
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import conformance
@@ -22,6 +19,7 @@ from handlers import LambdaContext, load_event, load_handler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simsend import sim_send
+from webhookhttp import WebhookReceiver, http_event
 
 from mmapi.simulator import Simulator
 from mmcore import clients, webhooks
@@ -45,32 +43,6 @@ WABA = "102290129340398"  # the entry id of the event files and of envelope()
 
 
 # ---------------------------------------------------------------- wiring
-
-
-def http_event(
-    method: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    *,
-    base64_encoded: bool = False,
-) -> dict[str, Any]:
-    """An HttpApi v2 event like API Gateway builds: lowercase header names, the body as received."""
-    event = {k: v for k, v in load_event("webhook_post_status.json").items() if k != "_comment"}
-    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} /webhook"
-    event["requestContext"]["http"]["method"] = method
-    event["headers"] = {
-        "user-agent": "facebookexternalua",
-        **{k.lower(): v for k, v in (headers or {}).items()},
-    }
-    event.pop("body", None)
-    event["isBase64Encoded"] = base64_encoded
-    if body is not None:
-        event["body"] = base64.b64encode(body).decode() if base64_encoded else body.decode()
-    if query is not None:
-        event["queryStringParameters"] = query
-        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
-    return event
 
 
 def envelope(*changes: dict[str, Any], waba: str = WABA, at: int | None = None) -> dict[str, Any]:
@@ -242,44 +214,9 @@ def env(aws, sim, monkeypatch) -> Iterator[WebhookEnv]:
     clients.reset()
 
 
-class Receiver:
-    """The callback URL the simulator posts to: each POST becomes an HttpApi v2 event for the handler, one
-    invocation at a time (one Lambda container), answered with the handler's status code."""
-
-    def __init__(self, env: WebhookEnv) -> None:
-        self.raw: list[tuple[bytes, dict[str, str], int]] = []
-        lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                headers = dict(self.headers.items())
-                with lock:
-                    answer = env.invoke(http_event("POST", body, headers))
-                    receiver.raw.append((body, headers, answer["statusCode"]))
-                self.send_response(answer["statusCode"])
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/webhook"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def receiver(env, sim) -> Iterator[Receiver]:
-    receiver = Receiver(env)
+def receiver(env, sim) -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(env.invoke)
     sim.config.update(webhook_url=receiver.url, pair_interval_seconds=None)
     yield receiver
     sim.config.webhook_url = None
@@ -458,7 +395,7 @@ def test_simulator_statuses_reach_the_message(env, sim, receiver, v23):
     assert (message["pricing_category"], message["path"]) == ("marketing_lite", "mm_api")
     assert message["gsi2sk"] == "read#m-sim"
     assert {e["status"] for e in env.events(wamid)} == {"sent", "delivered", "read"}
-    assert all(code == 200 for _, _, code in receiver.raw)
+    assert all(r.status == 200 for r in receiver.received)
     state = env.state(wamid)
     assert ("origin_type" in state["pricing"]) is v23
 
@@ -470,7 +407,7 @@ def test_simulator_duplicates_and_reordering_are_stored_once(env, sim, receiver)
         env.claim(f"m{i}", to=f"91987654{i:04d}")
         env.record_send(wamid, f"m{i}", to=f"91987654{i:04d}")
     sim.wait_for_webhooks_idle(5)
-    assert len(receiver.raw) > 15  # every POST came twice
+    assert len(receiver.received) > 15  # every POST came twice
     for i, wamid in enumerate(wamids):
         assert sorted(e["status"] for e in env.events(wamid)) == ["delivered", "read", "sent"]
         assert env.message(f"m{i}")["status"] == "read"
@@ -480,7 +417,7 @@ def test_sender_and_simulator_end_to_end(send_env, aws, monkeypatch):
     # Given the real send function and the simulator posting statuses while the batch is being sent
     sim = send_env.sim
     env = wire(aws, send_env.stack, monkeypatch, sim.app_secret)
-    receiver = Receiver(env)
+    receiver = WebhookReceiver(env.invoke)
     sim.config.update(webhook_url=receiver.url, pair_interval_seconds=None, read_ratio=0.5)
     try:
         bodies = [
@@ -788,7 +725,7 @@ def test_a_late_stop_older_than_the_resume_does_not_opt_out_again(env):
 def test_131050_from_the_simulator_suppresses_and_the_sender_skips_the_next_send(send_env, aws, monkeypatch):
     sim = send_env.sim
     env = wire(aws, send_env.stack, monkeypatch, sim.app_secret)
-    receiver = Receiver(env)
+    receiver = WebhookReceiver(env.invoke)
     sim.config.update(webhook_url=receiver.url, pair_interval_seconds=None, failure_ratios={131050: 1.0})
     try:
         first = {**json.loads(load_event("send_seeds.json")["Records"][1]["body"]), "to": "919876543215"}

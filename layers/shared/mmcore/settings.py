@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     default_product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] = "CLOUD_API_FALLBACK"
     # Re-send after an ambiguous outcome (timeout or 5xx with no code)? Off: Meta has no idempotency key.
     retry_unknown: bool = False
+    # The resolver of unknown messages (mmcore.sending.resolve): a status of a wamid no message claims, to the
+    # same user from the same number, from this long before the message went unknown to this long after,
+    # settles it; with no such status while the number's other statuses kept flowing this long past it, the
+    # message is re-sent if resend_silent_unknown (off: see the README on the residual risk).
+    unknown_match_before_seconds: int = Field(default=900, ge=0, le=86400)
+    unknown_match_after_seconds: int = Field(default=300, ge=0, le=86400)
+    unknown_silence_seconds: int = Field(default=900, ge=60, le=7 * 86400)
+    resend_silent_unknown: bool = False
     graph_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # The send function's SQS BatchSize and Timeout, as template.yaml sets them: a full batch must fit the
     # timeout at the per-invocation rate (mmcore.sending.budget.check_capacity).

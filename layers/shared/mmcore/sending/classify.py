@@ -53,7 +53,8 @@ def classify(w: Work, outcome: Accepted | GraphError, settings: Settings, now: i
     log = {"message_id": mid, "code": outcome.code, "action": rule.action.value, "to": mask(w.request.user)}
 
     def item(state: L.State) -> list[dict[str, Any]]:
-        return [L.message_item(mid, state=state, error=error, attempts=attempt, **fields)]
+        kept = {**fields, "body": w.msg.body} if state == L.State.UNKNOWN else fields  # so it can be re-sent
+        return [L.message_item(mid, state=state, error=error, attempts=attempt, **kept)]
 
     if rule.action is Action.HALT:
         scope = rule.scope or Scope.ACCOUNT

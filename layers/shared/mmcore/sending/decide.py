@@ -137,7 +137,8 @@ def decide(
         if not settings.retry_unknown:  # interrupted between POST and record: Meta may have it
             why = "interrupted between POST and record"
             logger.warning("interrupted send recorded as unknown", extra={"message_id": w.message_id})
-            change = L.finish(w.message_id, current, L.State.UNKNOWN, {**w.fields, "reason": why})
+            fields = {**w.fields, "reason": why, "body": w.msg.body}  # the body: so it can be re-sent
+            change = L.finish(w.message_id, current, L.State.UNKNOWN, fields)
             return change, Result(Outcome.UNKNOWN, w.message_id, detail=why)
     if w.ended is not None:
         ended = w.ended
