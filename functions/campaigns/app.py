@@ -1,6 +1,8 @@
-"""Campaign API (HttpApi, IAM auth): create a campaign, read its report, page its messages, show a message, and
-show the region policy the campaigns are planned with (``GET /policy``)."""
+"""Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
+run), read its report, page its messages, show a message, and show the region policy the campaigns are planned
+with (``GET /policy``)."""
 
+import time
 from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -14,6 +16,8 @@ from mmcore import api, clients, policy
 from mmcore.campaigns import DEFAULT_PAGE, MAX_PAGE, CampaignCreate, Campaigns, SendQueue
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
+from mmcore.store.templates import Templates
+from mmcore.templates import Registry
 
 app = APIGatewayHttpResolver(enable_validation=True)
 api.install(app)
@@ -30,11 +34,24 @@ def campaigns() -> Campaigns:
         clients.boto_client("dynamodb"),
         SendQueue(clients.boto_client("sqs"), settings.send_queue_url),
         rules=policy.in_force().rules,
+        sync=lambda: clients.run(registry().sync()),
     )
 
 
+@cache
+def registry() -> Registry:
+    """The template registry's sync, for the preflight of a template the registry does not know yet."""
+    settings = get_settings()
+    store = Templates(clients.boto_client("dynamodb"), settings.table_name, settings.waba_id)
+    return Registry(clients.graph_client(), store, time.time, logger)
+
+
 @app.post("/campaigns")
-def create_campaign(campaign: CampaignCreate) -> Response[dict[str, Any]]:
+def create_campaign(
+    campaign: CampaignCreate, dry_run: Annotated[bool, Query()] = False
+) -> Response[dict[str, Any]]:
+    if dry_run:
+        return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, campaigns().dry_run(campaign))
     created = campaigns().create(campaign)
     counts = created["counts"]
     logger.append_keys(campaign_id=created["campaign_id"])

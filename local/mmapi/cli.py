@@ -144,6 +144,7 @@ def _add_campaign(subparsers: Any) -> None:
     send.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server)")
     send.add_argument("--region")
     send.add_argument("--no-progress", action="store_true")
+    _api_options(send)  # the preflight syncs the template registry through the stack's API
     send.set_defaults(handler=_run_campaign_send)
     report = sub.add_parser("report", help="GET /campaigns/{id} from a local or deployed API")
     report.add_argument("campaign_id")
@@ -152,6 +153,93 @@ def _add_campaign(subparsers: Any) -> None:
         "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
     )
     report.set_defaults(handler=_run_campaign_report)
+
+
+def _add_templates(subparsers: Any) -> None:
+    parser = subparsers.add_parser("templates", help="the WABA's template registry on the stack's API")
+    sub = parser.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="GET /templates (filters: --status, --category, --language)")
+    listing.add_argument("--status")
+    listing.add_argument("--category")
+    listing.add_argument("--language")
+    listing.add_argument("--limit", type=int)
+    listing.add_argument("--next-token")
+    show = sub.add_parser("show", help="GET /templates/{template_id}")
+    show.add_argument("template_id")
+    sync = sub.add_parser("sync", help="POST /templates/sync: read Meta's list into the registry now")
+    for action in (listing, show, sync):
+        _api_options(action)
+    parser.set_defaults(handler=_run_templates)
+
+
+def _api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", default="http://127.0.0.1:3000", help="default: the local stack")
+    parser.add_argument(
+        "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
+    )
+
+
+def _run_templates(args: argparse.Namespace) -> int:
+    action = args.templates_command
+    if action == "list":
+        query = {
+            "status": args.status,
+            "category": args.category,
+            "language": args.language,
+            "limit": args.limit,
+            "next_token": args.next_token,
+        }
+        status, answer = _api_call(
+            args, "GET", "/templates", {k: v for k, v in query.items() if v is not None}
+        )
+    elif action == "show":
+        status, answer = _api_call(args, "GET", f"/templates/{args.template_id}")
+    else:
+        status, answer = _api_call(args, "POST", "/templates/sync")
+    print(json.dumps(answer, indent=2), file=sys.stdout if status < 400 else sys.stderr)
+    return 0 if status < 400 else 1
+
+
+def _api_call(
+    args: argparse.Namespace, method: str, path: str, query: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """One call to the stack's API (SigV4-signed with ``--iam``); the status and the decoded answer."""
+    import httpx
+
+    url = str(httpx.URL(f"{args.api_url.rstrip('/')}{path}", params=query or None))
+    headers: dict[str, str] = {}
+    if args.iam:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        session = boto3.Session()
+        request = AWSRequest(method=method, url=url)
+        SigV4Auth(session.get_credentials(), "execute-api", session.region_name or "us-east-1").add_auth(
+            request
+        )
+        headers = dict(request.headers)
+    answer = httpx.request(method, url, headers=headers, timeout=60)
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        return answer.status_code, {"message": answer.text}
+
+
+def _registry_sync(args: argparse.Namespace) -> Any:
+    """The CSV path's preflight sync: the stack's ``POST /templates/sync``; a refusal is the 503 it names."""
+    from mmcore.exceptions import Unavailable
+
+    def sync() -> Any:
+        status, answer = _api_call(args, "POST", "/templates/sync")
+        if status != 200:
+            raise Unavailable(
+                f"the template registry could not be synced ({status}): {answer.get('message')}",
+                reason=answer.get("reason", "sync_failed"),
+            )
+        return answer
+
+    return sync
 
 
 def _run_campaign_send(args: argparse.Namespace) -> int:
@@ -180,6 +268,7 @@ def _run_campaign_send(args: argparse.Namespace) -> int:
             table_name=args.table,
             settings=settings,
             progress=not args.no_progress,
+            sync=_registry_sync(args),
         )
     except DomainError as exc:
         errors = [{"field": f, "reason": r} for f, r in exc.errors]
@@ -215,7 +304,14 @@ def _run_campaign_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: tuple[Register, ...] = (_add_simulator, _add_local, _add_invoke, _add_demo, _add_campaign)
+COMMANDS: tuple[Register, ...] = (
+    _add_simulator,
+    _add_local,
+    _add_invoke,
+    _add_demo,
+    _add_campaign,
+    _add_templates,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

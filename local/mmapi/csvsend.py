@@ -20,7 +20,7 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +48,7 @@ def send_csv(
     progress: bool = True,
     chunk_rows: int = CHUNK_ROWS,
     stream: IO[str] | None = None,
+    sync: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Enqueue every row of the CSV at ``path`` as one campaign; returns what ``POST /campaigns`` answers
     (campaign id, counts, template readiness).
@@ -58,10 +59,12 @@ def send_csv(
     id come from the settings (environment) too. Raises :class:`~mmcore.exceptions.InvalidInput` (nothing
     written) for a bad campaign or header, :class:`~mmcore.exceptions.Conflict` for a used campaign id.
     A run interrupted halfway (Ctrl-C, network) leaves the campaign ``incomplete`` with the counts so far.
+    The template is checked against the registry first (preflight, as the API does); ``sync`` syncs the
+    registry when it does not know the template (the CLI asks the stack's ``POST /templates/sync``).
     """
     settings = settings or get_settings()
     definition = _definition(campaign)
-    campaigns = Campaigns(settings, dynamodb, SendQueue(sqs, queue_url), table=table_name)
+    campaigns = Campaigns(settings, dynamodb, SendQueue(sqs, queue_url), table=table_name, sync=sync)
     run = campaigns.start(definition, source="csv")
     total = Path(path).stat().st_size
     bar = ProgressBar(total, stream or sys.stderr, enabled=progress)

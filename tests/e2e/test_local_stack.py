@@ -125,6 +125,33 @@ def test_webhook_handshake(api):
     )
 
 
+def test_a_misspelt_template_is_refused_before_anyone_is_messaged(api, stack):
+    # Given the stack and Meta's (the simulator's) templates
+    before = len(stack.sim.requests("/marketing_messages"))
+    body = {"name": "typo", "template": {"name": "festval_offer", "language": {"code": "en_US"}}}
+    # When a campaign names a template Meta does not have
+    answer = api.post("/campaigns", json={**body, "recipients": ["919876543210"]})
+    # Then it is a 422 naming the template, and Meta saw no send
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "template.name"
+    assert "festval_offer" in answer.json()["errors"][0]["reason"]
+    assert len(stack.sim.requests("/marketing_messages")) == before
+
+
+def test_mmapi_templates_sync_list_and_show_against_the_stack(stack, capsys):
+    from mmapi.cli import main
+
+    assert main(["templates", "sync", "--api-url", stack.api_url]) == 0
+    assert json.loads(capsys.readouterr().out)["templates"] >= 4
+    assert main(["templates", "list", "--status", "APPROVED", "--api-url", stack.api_url]) == 0
+    listed = json.loads(capsys.readouterr().out)["templates"]
+    assert {"festival_offer", "summer_sale", "spring_coupons"} <= {t["name"] for t in listed}
+    one = next(t for t in listed if t["name"] == "festival_offer")
+    assert main(["templates", "show", one["template_id"], "--api-url", stack.api_url]) == 0
+    assert json.loads(capsys.readouterr().out)["shape"]["placeholders"]["body"] == ["1"]
+    assert main(["templates", "show", "12345", "--api-url", stack.api_url]) == 1
+
+
 def _function_for(stack: Runtime, event: dict) -> str | None:
     if "Records" in event:
         return next(fn for _, fn, _ in stack.stack.sqs_sources())

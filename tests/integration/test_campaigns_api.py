@@ -83,7 +83,9 @@ class Api:
         }
 
     def items(self) -> list[dict[str, Any]]:
-        return self.dynamodb.scan(TableName=self.table)["Items"]
+        """What campaigns wrote: every item but the template registry's (Meta's list, kept by a sync)."""
+        items = self.dynamodb.scan(TableName=self.table)["Items"]
+        return [i for i in items if not i["pk"]["S"].startswith("TEMPLATE#")]
 
     def put(self, item: dict[str, Any]) -> None:
         self.dynamodb.put_item(TableName=self.table, Item=item)
@@ -94,9 +96,10 @@ class Api:
 
 
 @pytest.fixture
-def api(aws, monkeypatch):
-    stack = create_stack(aws, "cmp", access_token="token", app_secret="secret")
-    use_stack(monkeypatch, stack, PHONE_NUMBER_ID=PHONE_NUMBER_ID, WABA_ID=WABA_ID)
+def api(aws, sim, monkeypatch):
+    # The simulator is Meta for the template registry the preflight reads (its seeded templates).
+    stack = create_stack(aws, "cmp", access_token=sim.access_token, app_secret=sim.app_secret)
+    use_stack(monkeypatch, stack, sim, PHONE_NUMBER_ID=PHONE_NUMBER_ID, WABA_ID=WABA_ID)
     yield Api(
         load_handler("campaigns"), aws.client("sqs"), aws.client("dynamodb"), stack.table, stack.queue_url
     )

@@ -4,8 +4,10 @@ are retried, and those that never go are recorded instead of left queued."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 from typing import Any
 
 import pytest
@@ -14,17 +16,21 @@ from aws import create_stack
 from mmapi.csvsend import send_csv
 from mmcore.campaigns import CampaignCreate, Campaigns, SendQueue
 from mmcore.exceptions import Conflict, InvalidInput
+from mmcore.graph import GraphClient
 from mmcore.meta.messages import parse_send_request
+from mmcore.observability import logger
 from mmcore.settings import Settings
 from mmcore.store.campaigns import CampaignRecords
 from mmcore.store.messages import Ledger
+from mmcore.store.templates import Templates
+from mmcore.templates import Registry
 
 PHONE_NUMBER_ID = "106540352242922"
 CAMPAIGN = {
     "name": "Spring coupons",
     "campaign_id": "spring",
     "template": {
-        "name": "festival_offer",
+        "name": "spring_coupons",
         "language": {"code": "en_US"},
         "components": [
             {"type": "body", "parameters": [{"type": "text", "text": "Hi {{first_name}}!"}]},
@@ -45,8 +51,24 @@ def stack(aws):
 
 
 @pytest.fixture
-def settings(stack):
-    return Settings(phone_number_id=PHONE_NUMBER_ID, business_country="IN", table_name=stack.table)
+def settings(stack, sim):
+    return Settings(
+        phone_number_id=PHONE_NUMBER_ID, business_country="IN", table_name=stack.table, waba_id=sim.waba_id
+    )
+
+
+@pytest.fixture
+def sync(aws, sim, stack):
+    """One sync of the template registry from the simulator (its seeded templates)."""
+    graph = GraphClient(sim.base_url, lambda: sim.access_token)
+    registry = Registry(graph, Templates(aws.client("dynamodb"), stack.table, sim.waba_id), time.time, logger)
+    return lambda: asyncio.run(registry.sync())
+
+
+@pytest.fixture(autouse=True)
+def registry(sync):
+    """The registry the CSV path's preflight reads, synced as the schedule or POST /templates/sync would."""
+    sync()
 
 
 def drain(sqs: Any, queue_url: str) -> list[str]:
@@ -60,6 +82,12 @@ def item(dynamodb: Any, table: str, message_id: str) -> dict[str, Any]:
     found = Ledger(dynamodb, table).get_message(message_id)
     assert found is not None
     return found
+
+
+def written(aws: Any, stack: Any) -> list[dict[str, Any]]:
+    """What the CSV path wrote: every item but the template registry's (Meta's list, kept by a sync)."""
+    items = aws.client("dynamodb").scan(TableName=stack.table)["Items"]
+    return [i for i in items if not i["pk"]["S"].startswith("TEMPLATE#")]
 
 
 def write_csv(tmp_path, text: str):
@@ -150,7 +178,7 @@ def test_a_csv_without_the_needed_columns_or_rows_writes_nothing(aws, stack, set
             progress=False,
         )
     assert exc.value.errors[0][0] == field
-    assert aws.client("dynamodb").scan(TableName=stack.table)["Items"] == []
+    assert written(aws, stack) == []
 
 
 def test_a_broken_template_stops_a_csv_before_anything_is_written(aws, stack, settings, tmp_path):
@@ -168,7 +196,7 @@ def test_a_broken_template_stops_a_csv_before_anything_is_written(aws, stack, se
             progress=False,
         )
     assert exc.value.errors[0][0].startswith("template.components.0")
-    assert aws.client("dynamodb").scan(TableName=stack.table)["Items"] == []
+    assert written(aws, stack) == []
 
 
 def test_a_bad_campaign_definition_names_the_field(aws, stack, settings, tmp_path):

@@ -63,9 +63,10 @@ def test_a_bad_multiplier_is_never_posted(send_env):
 
 
 @pytest.fixture
-def campaigns(aws, monkeypatch):
-    stack = create_stack(aws, "mp", access_token="token", app_secret="secret")
-    use_stack(monkeypatch, stack, PHONE_NUMBER_ID="106540352242922", WABA_ID="102290129340398")
+def campaigns(aws, sim, monkeypatch):
+    # The simulator is Meta for the template registry the campaign's preflight reads.
+    stack = create_stack(aws, "mp", access_token=sim.access_token, app_secret=sim.app_secret)
+    use_stack(monkeypatch, stack, sim, PHONE_NUMBER_ID="106540352242922", WABA_ID="102290129340398")
     handler = load_handler("campaigns")
     sqs = aws.client("sqs")
 
@@ -118,12 +119,15 @@ def cost_status(wamid: str, status: str, at: int, amount: float) -> dict[str, An
 
 def test_delivered_and_read_costs_are_stored_and_the_report_counts_each_message_once(aws, sim, monkeypatch):
     # Given a campaign of two messages, both accepted by Meta
-    stack = create_stack(aws, "mpw", access_token="token", app_secret=sim.app_secret)
+    stack = create_stack(aws, "mpw", access_token=sim.access_token, app_secret=sim.app_secret)
     hooks = wire(aws, stack, monkeypatch, sim.app_secret)
+    root, version = sim.base_url.rsplit("/", 1)  # the simulator is Meta for the campaign's preflight
     for var, value in {
         "PHONE_NUMBER_ID": "106540352242922",
         "WABA_ID": WABA,
         "SEND_QUEUE_URL": stack.queue_url,
+        "GRAPH_BASE_URL": root,
+        "GRAPH_API_VERSION": version,
     }.items():
         monkeypatch.setenv(var, value)
     clients.reset()

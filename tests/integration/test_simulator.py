@@ -112,7 +112,8 @@ def test_time_to_live_is_an_unknown_field_unless_the_ttl_setting_is_on(simulator
 def test_seed_templates_exist_approved_marketing_and_synced(simulator, graph_client):
     listed = graph_client.get(f"/{simulator.waba_id}/message_templates").json()["data"]
     assert {(t["name"], t["language"], t["category"], t["status"]) for t in listed} == {
-        (name, "en_US", "MARKETING", "APPROVED") for name in ("festival_offer", "summer_sale", "flash_sale")
+        (name, "en_US", "MARKETING", "APPROVED")
+        for name in ("festival_offer", "summer_sale", "flash_sale", "spring_coupons")
     }
 
 
@@ -575,13 +576,17 @@ def test_waba_creative_optimizations_and_onboarding_status(simulator, graph_clie
 
 
 def test_template_list_paging(simulator, graph_client):
-    first = graph_client.get(f"/{simulator.waba_id}/message_templates", params={"limit": 2}).json()
-    assert len(first["data"]) == 2 and "next" in first["paging"]
+    query = {"limit": 3, "fields": "name,status"}
+    first = graph_client.get(f"/{simulator.waba_id}/message_templates", params=query).json()
+    assert len(first["data"]) == 3 and "next" in first["paging"]
     after = first["paging"]["cursors"]["after"]
     rest = graph_client.get(
-        f"/{simulator.waba_id}/message_templates", params={"limit": 2, "after": after}
+        f"/{simulator.waba_id}/message_templates", params={**query, "after": after}
     ).json()
     assert len(rest["data"]) == 1 and "next" not in rest["paging"]
+    # As on Graph, `next` is the full URL of the next page, the same query with `after`
+    following = graph_client.get(first["paging"]["next"]).json()
+    assert following == rest and set(following["data"][0]) == {"id", "name", "status"}
 
 
 # Control API and inspection.

@@ -109,9 +109,9 @@ def test_pywa_sends_a_marketing_template_and_lists_templates(wa, sim):
     assert request.body["to"] == INDIA and request.body["template"]["name"] == "summer_sale"
     # And pywa's listing, which asks for every TemplateDetails field and a summary, parses
     listing = wa.get_templates(statuses=[TemplateStatus.APPROVED])
-    assert {t.name for t in listing} == {"festival_offer", "summer_sale", "flash_sale"}
+    assert {t.name for t in listing} == {"festival_offer", "summer_sale", "flash_sale", "spring_coupons"}
     assert all(t.category == TemplateCategory.MARKETING for t in listing)
-    assert listing.total_count == listing.message_template_count == 3
+    assert listing.total_count == listing.message_template_count == 4
     [offer] = [t for t in listing if t.name == "festival_offer"]
     assert offer.language == TemplateLanguage.ENGLISH_US
     assert offer.correct_category is None and offer.previous_category is None  # never recategorized

@@ -61,7 +61,9 @@ def body_of(exc: E.DomainError) -> dict[str, Any]:
 
 def error_response(exc: E.DomainError) -> Response:
     status = status_of(exc)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, E.RateLimited) else None
+    # A rate limit, or a 503 that knows when to try again (Meta throttled the template registry's sync).
+    retry_after = exc.details.get("retry_after_seconds")
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
     log = logger.warning if status >= 500 else logger.info
     log(
         "request refused",

@@ -192,7 +192,9 @@ class GraphRoutes:
                 100, f"Unknown path components: /{edge}", message=f"Unknown path components: /{edge}"
             )
         if request.method == "GET":
-            return templates.list_templates(self.state, dict(request.query))
+            return templates.list_templates(
+                self.state, dict(request.query), str(request.url.with_query(None))
+            )
         if request.method == "POST":
             return templates.create_template(self.state, self._parsed(record))
         raise self._unknown_node(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from .errors import GraphError, invalid, required
 from .max_price import CREATED_WITHOUT, parse_optimization_spec, refuse_bid_spec
@@ -102,7 +103,8 @@ TEMPLATE_LIMIT = 250
 _NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
-# The seeds' templates (seeds/*.txt): festival_offer takes one positional body variable, the others none.
+# The seeds' templates (seeds/*.txt): festival_offer takes one positional body variable, the others none;
+# spring_coupons (the CSV examples) a body variable and a copy-code button.
 SEED_TEMPLATES = (
     (
         "festival_offer",
@@ -117,6 +119,17 @@ SEED_TEMPLATES = (
     ),
     ("summer_sale", [{"type": "BODY", "text": "Our summer sale is on: up to 50% off everything."}]),
     ("flash_sale", [{"type": "BODY", "text": "Flash sale! Prices drop for the next 12 hours only."}]),
+    (
+        "spring_coupons",
+        [
+            {
+                "type": "BODY",
+                "text": "{{1}} Your spring coupon is below.",
+                "example": {"body_text": [["Hi!"]]},
+            },
+            {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "SPRING10"}]},
+        ],
+    ),
 )
 
 
@@ -210,8 +223,10 @@ def edit_template(state: SimState, template: Template, body: Any) -> dict[str, A
     return {"success": True}
 
 
-def list_templates(state: SimState, query: dict[str, str]) -> dict[str, Any]:
-    """``GET /<WABA_ID>/message_templates`` with Graph's filters and cursor paging."""
+def list_templates(state: SimState, query: dict[str, str], url: str = "") -> dict[str, Any]:
+    """``GET /<WABA_ID>/message_templates`` with Graph's filters and cursor paging: ``paging.cursors`` and, while
+    more remain, ``paging.next`` (the full URL of the next page, the query repeated with ``after``, as Graph
+    gives it; ``url`` is this request's URL without its query)."""
     selected = [
         t
         for t in state.templates.values()
@@ -242,7 +257,8 @@ def list_templates(state: SimState, query: dict[str, str]) -> dict[str, Any]:
         cursors = {"before": _cursor(start), "after": _cursor(start + len(page))}
         result["paging"] = {"cursors": cursors}
         if start + limit < len(selected):
-            result["paging"]["next"] = f"?limit={limit}&after={cursors['after']}"
+            following = {**query, "limit": str(limit), "after": cursors["after"]}
+            result["paging"]["next"] = f"{url}?{urlencode(following)}"
     return result
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmcore.campaigns.models import CampaignDefinition, Recipient
 from mmcore.campaigns.planner import Planned, Planner
+from mmcore.campaigns.preflight import SKIPPED, Verdict
 from mmcore.campaigns.queue import Outgoing
 from mmcore.campaigns.readiness import Readiness, readiness
 from mmcore.exceptions import Conflict, InvalidInput
@@ -86,6 +87,7 @@ class Run:
         self.started = started
         self.counts = EnqueueCounts()
         self.ready: Readiness | None = None
+        self.preflight = Verdict(SKIPPED)  # the service sets what its preflight found
         self._seen: set[str] | None = set() if dedupe else None
         self._warmed = False
         self._opened = False  # the campaign item exists (created by this run)
@@ -183,7 +185,9 @@ class Run:
             int(d.template_created_at.timestamp()) if d.template_created_at else known.get("created_at")
         )
         ready = readiness(created_at, known.get("last_sent_at"), known.get("sync_until"), now)
-        campaign = _campaign(d, self.planner, self.source, int(now), ready)
+        campaign = _campaign(d, self.planner, self.source, int(now), ready) | {
+            "preflight": self.preflight.status
+        }
         if not c.records.create(self.campaign_id, campaign, int(now)):
             raise Conflict(f"campaign {self.campaign_id} already exists", [("campaign_id", "already used")])
         self._opened, self.ready = True, ready
@@ -212,6 +216,7 @@ class Run:
             "name": self.definition.name,
             "status": str(status),
             "counts": counts,
+            "preflight": self.preflight.status,
             "template": {
                 "name": self.definition.template.name,
                 "language": self.definition.template.language.code,

@@ -94,6 +94,11 @@ class CampaignDefinition(_Model):
     template_created_at: datetime | None = Field(
         default=None, description="when the template was created, if recent: its traffic waits for the sync"
     )
+    skip_preflight: StrictBool = Field(
+        default=False,
+        description="send without checking the template against the registry (the operator accepts the risk;"
+        " the campaign records it)",
+    )
 
     @field_validator("not_after", "template_created_at")
     @classmethod

@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
 from mmcore.campaigns.planner import Planner
+from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
 from mmcore.campaigns.queue import SendQueue
 from mmcore.campaigns.reports import REPORTED, campaign_view, public, summarize
 from mmcore.exceptions import InvalidInput, NotFound
@@ -30,7 +32,9 @@ class Campaigns:
     """Creates campaigns (enqueue) and answers their reports. Build one per warm container.
 
     ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
-    ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``).
+    ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``). ``sync`` runs one
+    sync of the template registry (the handler wires it; :mod:`.preflight`); ``preflight=False`` only for
+    offline tests of the planning.
     """
 
     def __init__(
@@ -42,6 +46,8 @@ class Campaigns:
         table: str | None = None,
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] = RULES,
+        sync: Callable[[], Any] | None = None,
+        preflight: bool = True,
     ) -> None:
         table = table or settings.table_name
         self.settings = settings
@@ -52,6 +58,7 @@ class Campaigns:
         self.queue = queue
         self.clock = clock
         self.rules = tuple(rules)
+        self.preflight = Preflight(self.templates, sync) if preflight else None
 
     def create(self, body: CampaignCreate) -> dict[str, Any]:
         """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
@@ -66,13 +73,25 @@ class Campaigns:
             raise
         return run.finish()
 
-    def start(self, definition: CampaignDefinition, *, source: str, dedupe: bool = False) -> Run:
-        """A campaign to enqueue in chunks (the CSV path); nothing is written before its first ``enqueue``."""
+    def dry_run(self, body: CampaignCreate) -> dict[str, Any]:
+        """What ``create`` would do, writing nothing: counts by outcome, blocked by reason, by country, the
+        template's readiness and the preflight's problems (a sync of the registry is the only write)."""
+        return rehearse(self.start(body, source="api", dedupe=True, dry_run=True), body.recipients)
+
+    def start(
+        self, definition: CampaignDefinition, *, source: str, dedupe: bool = False, dry_run: bool = False
+    ) -> Run:
+        """A campaign to enqueue in chunks (the CSV path); nothing is written before its first ``enqueue``.
+        Its template passed preflight (else InvalidInput naming each mismatch; Unavailable when the registry
+        cannot be synced) unless ``skip_preflight``; ``dry_run`` keeps the problems on the run instead."""
         phone_number_id = definition.phone_number_id or self.settings.phone_number_id or None
         if phone_number_id is None:
             raise InvalidInput.fields(
                 [("phone_number_id", "required: no default PHONE_NUMBER_ID is configured")]
             )
+        verdict = self.check_template(definition)
+        if verdict.problems and not dry_run:
+            raise InvalidInput.fields(verdict.problems)
         now = self.clock()
         campaign_id = definition.campaign_id or new_campaign_id(now)
         planner = Planner(
@@ -84,7 +103,15 @@ class Campaigns:
             default_product_policy=self.settings.default_product_policy,
             rules=self.rules,
         )
-        return Run(self, definition, planner, source=source, dedupe=dedupe, started=now)
+        run = Run(self, definition, planner, source=source, dedupe=dedupe, started=now)
+        run.preflight = verdict
+        return run
+
+    def check_template(self, definition: CampaignDefinition) -> Verdict:
+        """The preflight of the campaign's template (skipped on request, or when this service has none)."""
+        if definition.skip_preflight or self.preflight is None:
+            return Verdict(SKIPPED)
+        return self.preflight.check(definition.template)
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
         """The campaign item; NotFound when there is none."""

@@ -27,7 +27,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
 is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
 burst of unknowns never lands on one partition); ``gsi2`` lists a campaign's messages by status
-(``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``).
+(``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``). ``gsi1`` also lists a WABA's templates (the template
+item: ``TEMPLATES#<waba_id>`` / ``<name>#<language>``).
 """
 
 from __future__ import annotations
@@ -168,6 +169,14 @@ CAMPAIGN_PREFIX = "CAMPAIGN#"
 
 def template(waba_id: str, name: str, language: str | None) -> Key:
     return key(f"TEMPLATE#{waba_id}#{name}#{language or '-'}", "TEMPLATE")
+
+
+TEMPLATES_INDEX, TEMPLATES_PREFIX = "gsi1", "TEMPLATES#"
+
+
+def template_listing(waba_id: str, name: str, language: str | None) -> dict[str, str]:
+    """The ``gsi1`` attributes listing a template item among its WABA's, by name then language."""
+    return {"gsi1pk": f"{TEMPLATES_PREFIX}{waba_id}", "gsi1sk": f"{name}#{language or '-'}"}
 
 
 def template_event(waba_id: str, name: str, language: str | None, at: int, event: str) -> Key:

@@ -7,17 +7,38 @@ seconds) and what the template webhooks write, each moving forward by its own ev
 while a change is announced ``pending_category``/``pending_category_at``; ``category_at``) and the quality
 (``quality_score``, ``previous_quality_score``, ``quality_at``). Each writer sets its own attributes
 (UpdateItem), never the other's.
+
+The registry (a full sync of ``GET /<WABA_ID>/message_templates``, :meth:`Templates.record_listed`) adds the
+definition: ``template_id``, ``parameter_format``, ``components`` as Meta lists them, their compiled
+``shape`` (:mod:`mmcore.meta.templates`: header format, placeholders, buttons by index and sub-type),
+``optimization_spec``, ``message_send_ttl_seconds`` and ``listed_at``; a template Meta no longer lists gets
+``unlisted_at`` (it is kept, never taken for approved). The status, category and quality a sync reads move
+forward on the webhooks' clocks, as the sync's time. Every item is listed on ``gsi1`` by WABA (name, language).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
-from mmcore.store import keys
+from mmcore.store import keys, paging
 from mmcore.store.calls import put_new
-from mmcore.store.codec import from_item, to_item
+from mmcore.store.codec import dynamo_safe, from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
+
+# What a sync writes as it reads it (the definition), and what it moves on a webhook's clock.
+DEFINITION = (
+    "template_id",
+    "parameter_format",
+    "components",
+    "shape",
+    "optimization_spec",
+    "message_send_ttl_seconds",
+)
+CLOCKED = (("status", "event_at"), ("category", "category_at"), ("quality_score", "quality_at"))
+FILTERS = ("status", "category", "language")
+_LISTING_KEY = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 
 
 class Templates:
@@ -37,6 +58,96 @@ class Templates:
             TableName=self.table, Key=self._key(name, language), ConsistentRead=True
         )
         return from_item(answer.get("Item") or {})
+
+    def record_listed(self, listed: Mapping[str, Any], now: int) -> str:
+        """Keep one template as Meta lists it (``name``, ``language`` and the fields of :data:`DEFINITION`
+        and :data:`CLOCKED`). Returns ``added`` (new to the registry), ``changed`` or ``same``."""
+        name, language = listed["name"], listed["language"]
+        known = self.get(name, language)
+        definition = {k: dynamo_safe(listed.get(k)) for k in DEFINITION}
+        was = {k: known.get(k) for k in DEFINITION}
+        outcome = "added" if "listed_at" not in known else "same"
+        if outcome == "same" and (
+            was != definition
+            or known.get("unlisted_at") is not None
+            or any(known.get(a) != listed.get(a) for a, _ in CLOCKED)
+        ):
+            outcome = "changed"
+        self._set(
+            name,
+            language,
+            {"template_name": name, "language": language, **definition, "listed_at": now},
+            remove=("unlisted_at", *(k for k, v in definition.items() if v is None)),
+        )
+        for attribute, clock in CLOCKED:
+            value = listed.get(attribute)
+            if value is None or known.get(attribute) == value:
+                continue
+            # a webhook newer than this sync decided it: it stays
+            with suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self._set(
+                    name,
+                    language,
+                    {attribute: value, clock: now},
+                    condition="attribute_not_exists(#c) OR #c <= :at",
+                    names={"#c": clock},
+                    at=now,
+                )
+        return outcome
+
+    def mark_unlisted(self, name: str, language: str, now: int) -> None:
+        """Meta no longer lists the template: kept, marked (never sent as approved)."""
+        self._set(name, language, {"unlisted_at": now})
+
+    def page(
+        self, limit: int, next_token: str | None = None, **filters: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the WABA's templates by name and language, filtered by exact ``status``, ``category``
+        or ``language``; the token is :mod:`mmcore.store.paging`'s."""
+        listing = keys.template_listing(self.waba_id, "", "")["gsi1pk"]
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.TEMPLATES_INDEX,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": listing}},
+            "Limit": limit,
+        }
+        wanted = {k: v for k, v in filters.items() if v is not None}
+        if wanted:
+            request["FilterExpression"] = " AND ".join(f"#f{i} = :f{i}" for i in range(len(wanted)))
+            request["ExpressionAttributeNames"] = {f"#f{i}": k for i, k in enumerate(wanted)}
+            request["ExpressionAttributeValues"] |= to_item(
+                {f":f{i}": v for i, v in enumerate(wanted.values())}
+            )
+        if next_token:
+            request["ExclusiveStartKey"] = paging.decode(next_token, _LISTING_KEY, {"gsi1pk": listing})
+        answer = self.client.query(**request)
+        items = [from_item(i) for i in answer.get("Items", [])]
+        return items, paging.encode(answer.get("LastEvaluatedKey"))
+
+    def everything(self) -> list[dict[str, Any]]:
+        """Every template item of the WABA (a WABA holds hundreds at most)."""
+        items, token = self.page(1000)
+        while token:
+            more, token = self.page(1000, token)
+            items += more
+        return items
+
+    def by_id(self, template_id: str) -> dict[str, Any] | None:
+        """The template with Meta's id ``template_id``, if the registry knows it."""
+        return next((t for t in self.everything() if str(t.get("template_id")) == template_id), None)
+
+    def languages(self, name: str) -> list[str]:
+        """The languages the registry holds ``name`` in (listed by Meta)."""
+        listing = keys.template_listing(self.waba_id, name, "")
+        answer = self.client.query(
+            TableName=self.table,
+            IndexName=keys.TEMPLATES_INDEX,
+            KeyConditionExpression="gsi1pk = :p AND begins_with(gsi1sk, :n)",
+            ExpressionAttributeValues={":p": {"S": listing["gsi1pk"]}, ":n": {"S": f"{name}#"}},
+        )
+        items = (from_item(i) for i in answer.get("Items", []))
+        return sorted(i["language"] for i in items if i.get("listed_at") and not i.get("unlisted_at"))
 
     def record_use(self, name: str, language: str, facts: Mapping[str, int | None]) -> None:
         """Set readiness facts (``created_at``, ``last_sent_at``, ``sync_until``; None values are left)."""
@@ -130,6 +241,7 @@ class Templates:
         names: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
+        values = {**keys.template_listing(self.waba_id, name, language), **values}
         values = {k: v for k, v in values.items() if v is not None}
         names = (
             {f"#a{i}": k for i, k in enumerate(values)}

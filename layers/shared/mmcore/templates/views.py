@@ -1,0 +1,37 @@
+"""A registry item (plain values, :func:`mmcore.store.codec.from_item`) as ``GET /templates`` and ``GET /templates/{id}`` show it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+# Item attributes the API shows, in this order (the rest, keys and clocks, are the store's).
+SHOWN = (
+    "template_id",
+    "name",
+    "language",
+    "status",
+    "category",
+    "quality_score",
+    "parameter_format",
+    "components",
+    "shape",
+    "optimization_spec",
+    "message_send_ttl_seconds",
+    "reason",
+    "previous_category",
+    "pending_category",
+)
+TIMES = ("listed_at", "unlisted_at", "created_at", "last_sent_at", "sync_until")
+
+
+def template_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The template: Meta's facts, whether Meta still lists it, and the readiness facts (ISO 8601)."""
+    values = {**item, "name": item.get("template_name")}
+    view = {k: values[k] for k in SHOWN if values.get(k) is not None}
+    view["listed"] = item.get("listed_at") is not None and item.get("unlisted_at") is None
+    for k in TIMES:
+        if item.get(k) is not None:
+            view[k] = datetime.fromtimestamp(int(item[k]), UTC).isoformat().replace("+00:00", "Z")
+    return view
