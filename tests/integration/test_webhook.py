@@ -591,9 +591,14 @@ def test_a_batch_costs_less_than_one_dynamodb_call_per_status(env):
     finally:
         client.meta.events.unregister("before-call.dynamodb", count)
     # One read (events, states, links: 250 keys), one state put and one message update per wamid, the
-    # number's stream moved once, and the 150 events 25 a call: 110 calls for 150 statuses (no orphan: every
-    # wamid is linked)
-    assert calls == {"BatchGetItem": 3, "PutItem": 50, "UpdateItem": 51, "BatchWriteItem": 6}
+    # number's stream moved (at most once a minute per container), and the 150 events 25 a call: at most 110
+    # calls for 150 statuses (no orphan: every wamid is linked)
+    assert calls - Counter(UpdateItem=1) == {
+        "BatchGetItem": 3,
+        "PutItem": 50,
+        "UpdateItem": 50,
+        "BatchWriteItem": 6,
+    }
     assert {env.message(f"m-c{i}")["status"] for i in range(50)} == {"read"}
     assert sum(len(env.events(f"wamid.C{i}")) for i in range(50)) == 150
 
