@@ -12,7 +12,7 @@ from aiohttp import web
 from . import categories, marketing_messages, max_price, templates
 from .errors import GraphError
 from .faults import Fault, choose_fault
-from .state import LoggedRequest, SimState, Template
+from .state import LoggedRequest, SimState
 from .users import identifiers, sender
 from .webhooks import WebhookDispatcher, inbound_change, preference_change
 
@@ -322,7 +322,7 @@ class ControlRoutes:
 
     async def post_template_category(self, request: web.Request) -> Any:
         body = await _body(request)
-        template = trigger_category_update(
+        template = categories.trigger_category_update(
             self.state, self.dispatcher, body["name"], body["category"], body.get("language", "en_US")
         )
         return {"id": template.id, "category": template.category}
@@ -394,16 +394,6 @@ def trigger_inbound_button(
     }
     dispatcher.publish(inbound_change(state, user, message, name), wamid)
     return wamid
-
-
-def trigger_category_update(
-    state: SimState, dispatcher: WebhookDispatcher, name: str, category: str, language: str = "en_US"
-) -> Template:
-    """Meta recategorises a template: sends route by the new category at once, and the completed
-    ``template_category_update`` webhook is posted."""
-    template, change = categories.recategorise(state, name, category, language)
-    dispatcher.publish(change, f"category:{template.id}:{category}:{state.clock.now()}")
-    return template
 
 
 def trigger_user_preference(

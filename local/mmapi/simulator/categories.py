@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import GraphError, invalid
 from .state import SimState, Template
+from .webhooks import WebhookDispatcher
 
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 CLOUD_API_SWITCH = "disable_marketing_messages_on_cloud_api"
@@ -47,3 +48,13 @@ def recategorise(state: SimState, name: str, category: str, language: str = "en_
         "new_category": category,
     }
     return template, {"field": "template_category_update", "value": value}
+
+
+def trigger_category_update(
+    state: SimState, dispatcher: WebhookDispatcher, name: str, category: str, language: str = "en_US"
+) -> Template:
+    """Meta recategorises a template: sends route by the new category at once, and the completed
+    ``template_category_update`` webhook is posted."""
+    template, change = recategorise(state, name, category, language)
+    dispatcher.publish(change, f"category:{template.id}:{category}:{state.clock.now()}")
+    return template

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from . import app as routes
+from . import categories
 from .config import SimulatorConfig
 from .state import Clock, LoggedRequest, Message, SimState
 from .templates import set_template_status
@@ -236,7 +237,7 @@ class Simulator:
     def set_template_category(self, name: str, category: str, language: str = "en_US") -> None:
         """Meta recategorises a template: the completed ``template_category_update`` webhook is sent."""
         self._on_loop(
-            routes.trigger_category_update, self.state, self._server.dispatcher, name, category, language
+            categories.trigger_category_update, self.state, self._server.dispatcher, name, category, language
         )
 
     def set_cloud_api_marketing_disabled(self, disabled: bool) -> None:
