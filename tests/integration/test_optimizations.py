@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -533,7 +534,30 @@ def test_onboarded_waba_sends_through_mm_api(api):
     assert answer.status == 200
     assert answer.body["marketing_messages_onboarding_status"] == "ONBOARDED" and answer.body["onboarded"]
     assert answer.body["sends"] == "mm_api"
-    assert api.sim.requests(f"/{api.sim.waba_id}")[-1].query == "fields=marketing_messages_onboarding_status"
+    # one GET reads the onboarding and the Cloud API marketing setting (meta-2026-updates section 4)
+    query = parse_qs(api.sim.requests(f"/{api.sim.waba_id}")[-1].query)
+    assert query["fields"] == ["marketing_messages_onboarding_status,disable_marketing_messages_on_cloud_api"]
+    assert answer.body["disable_marketing_messages_on_cloud_api"] is False
+    assert answer.body["routes"] == {
+        "MARKETING": "/marketing_messages",
+        "UTILITY": "/messages",
+        "AUTHENTICATION": "/messages",
+    }
+
+
+def test_the_cloud_api_marketing_setting_is_shown_and_blocks_the_fallback(make_env):
+    # Given a WABA not onboarded whose owner turned marketing off on the Cloud API
+    api = make_env(DEFAULT_PRODUCT_POLICY="CLOUD_API_FALLBACK")
+    api.sim.set_onboarded(False)
+    api.sim.set_cloud_api_marketing_disabled(True)
+    # When the onboarding is asked for
+    answer = api.call("onboarding_get")
+    # Then the setting is shown, and the fallback is said to be refused (131063) rather than taken
+    assert answer.status == 200
+    assert answer.body["disable_marketing_messages_on_cloud_api"] is True
+    assert answer.body["sends"] == "rejected"
+    assert "131063" in answer.body["explanation"]
+    assert any("enable it once ONBOARDED" in note for note in answer.body["notes"])
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def test_sigkill_mid_batch_leaves_at_most_one_chunk_claimed(send_env, open_sim):
     posts = 0
     real_send = s.graph.send
 
-    async def send(phone_number_id, wire):
+    async def send(phone_number_id, wire, endpoint="marketing_messages"):
         nonlocal posts
         posts += 1
         if posts == 25:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import marketing_messages, max_price, templates
+from . import categories, marketing_messages, max_price, templates
 from .errors import GraphError
 from .faults import Fault, choose_fault
 from .state import LoggedRequest, SimState
@@ -103,7 +103,9 @@ class GraphRoutes:
         )
 
     async def cloud_send(self, request: web.Request) -> web.StreamResponse:
-        """``/messages`` (Cloud API): the same template send, billed ``marketing``; max price refused (131061)."""
+        """``/messages`` (Cloud API): utility and authentication templates, and marketing ones billed
+        ``marketing`` unless refused (131063 on a WABA with ``disable_marketing_messages_on_cloud_api``, 131061
+        for a max-price template)."""
         return await self.send(request, cloud_api=True)
 
     async def send(self, request: web.Request, *, cloud_api: bool = False) -> web.StreamResponse:
@@ -224,6 +226,7 @@ class ControlRoutes:
             ("POST", "/_sim/inbound", self.post_inbound),
             ("POST", "/_sim/user_preferences", self.post_preference),
             ("POST", "/_sim/templates/status", self.post_template_status),
+            ("POST", "/_sim/templates/category", self.post_template_category),
         ):
             router.add_route(method, path, _control(handler))
 
@@ -318,6 +321,13 @@ class ControlRoutes:
             self.state, body["name"], body["status"], body.get("language", "en_US")
         )
         return {"id": template.id, "status": template.status}
+
+    async def post_template_category(self, request: web.Request) -> Any:
+        body = await _body(request)
+        template = categories.trigger_category_update(
+            self.state, self.dispatcher, body["name"], body["category"], body.get("language", "en_US")
+        )
+        return {"id": template.id, "category": template.category}
 
 
 def _control(handler: Callable[[web.Request], Awaitable[Any]]) -> Handler:

@@ -38,6 +38,9 @@ class SimulatorConfig:
     # Set 100 to model the other candidate.
     strict_rejection_code: int = 134102
     # Utility/authentication template sent to /marketing_messages: Meta documents both 134100 and 131055.
+    # The WABA setting (meta-2026-updates section 4, [SEND][CL] Apr 6, 2026; also POST /<WABA_ID>): /messages
+    # refuses MARKETING templates with 131063, and so does the CLOUD_API_FALLBACK of a WABA not onboarded.
+    disable_marketing_messages_on_cloud_api: bool = False
     non_marketing_code: int = 134100
     # Accept the seeds' `time_to_live` top-level field (a gateway that takes it). Off: Meta's schema rejects it.
     ttl_on_wire: bool = False

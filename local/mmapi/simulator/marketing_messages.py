@@ -1,5 +1,11 @@
 """``POST /<PHONE_NUMBER_ID>/marketing_messages``: Meta's checks after the schema, in order, and acceptance.
-The Cloud API's ``/messages`` takes the same template body and path through here (``cloud_api=True``)."""
+The Cloud API's ``/messages`` takes its template body through here too (``cloud_api=True``): utility and
+authentication templates (pricing category ``utility`` / ``authentication``, no ``marketing_lite``), and
+marketing templates unless Meta refuses them there (meta-2026-updates section 4): 131063 when the WABA has
+``disable_marketing_messages_on_cloud_api``, 131061 for a max-price template. Which of the two a max-price
+template gets on such a WABA is not documented: 131063 here (UNCONFIRMED). The marketing-only rules (the US
+block 131049, marketing opt-outs 131050, the MM API's template sync 134101, ``failure_ratios``) leave
+utility and authentication sends alone."""
 
 from __future__ import annotations
 
@@ -30,19 +36,20 @@ def send(state: SimState, body: Any, *, cloud_api: bool = False) -> Accepted:
     """Run one send through Meta's rules; raises :class:`GraphError` or returns the accepted message.
     ``cloud_api``: the body came to ``/messages`` (pricing category ``marketing``, no max price)."""
     config = state.config
-    request = check_send_body(body, ttl_on_wire=config.ttl_on_wire)
+    request = check_send_body(body, ttl_on_wire=config.ttl_on_wire, cloud_api=cloud_api)
     key = request.wa_id or request.to  # BSUIDs have no wa_id
-    template = _sendable_template(state, request)
+    template = _sendable_template(state, request, cloud_api)
     check_parameters(template.spec, request.components)
     now = state.clock.now()
-    pricing_category = "marketing" if cloud_api else _route(state, request, key)
+    marketing = template.category == "MARKETING"
+    pricing_category = _cloud_category(state, template) if cloud_api else _route(state, request, key)
     cost = _max_price(state, template, request, body, pricing_category, key)
     if config.onboarded and not cloud_api:  # the ad-account sync concerns MM API sends only
         _check_synced(state, template, now)
-    if config.us_block and request.wa_id and is_us_number(request.wa_id):
+    if marketing and config.us_block and request.wa_id and is_us_number(request.wa_id):
         raise GraphError(131049, US_BLOCK_MESSAGE, message=US_BLOCK_MESSAGE)
     failure = None
-    if is_opted_out(state, key):  # under either identifier when both are known
+    if marketing and is_opted_out(state, key):  # under either identifier when both are known
         failure = GraphError(131050)
         if config.opt_out_sync:
             raise failure
@@ -73,7 +80,7 @@ def identify(body: Any) -> tuple[str | None, str | None]:
     return digits_of(to) or to, name
 
 
-def _sendable_template(state: SimState, request: SendRequest) -> Template:
+def _sendable_template(state: SimState, request: SendRequest, cloud_api: bool) -> Template:
     template = state.find_template(request.template_name, request.language)
     if template is None:
         raise GraphError(
@@ -87,9 +94,17 @@ def _sendable_template(state: SimState, request: SendRequest) -> Template:
         raise GraphError(
             132001, f"template name ({template.name}) is not approved (status {template.status})"
         )
-    if template.category != "MARKETING":
+    if template.category != "MARKETING" and not cloud_api:
         raise GraphError(state.config.non_marketing_code)
     return template
+
+
+def _cloud_category(state: SimState, template: Template) -> str:
+    """The pricing category of a ``/messages`` send: the template's own, lowercase; a marketing template is
+    refused on a WABA that keeps marketing off the Cloud API (131063 [SEND][CL])."""
+    if template.category == "MARKETING" and state.config.disable_marketing_messages_on_cloud_api:
+        raise GraphError(131063)
+    return template.category.lower()
 
 
 def _max_price(
@@ -112,11 +127,14 @@ def _max_price(
 
 
 def _route(state: SimState, request: SendRequest, key: str) -> str:
-    """`marketing_lite` (MM API) or `marketing` (Cloud API fallback); STRICT without onboarding is refused."""
+    """`marketing_lite` (MM API) or `marketing` (Cloud API fallback); STRICT without onboarding is refused, and
+    so is the fallback when the WABA keeps marketing off the Cloud API (131063 [SEND])."""
     config = state.config
     if not config.onboarded:
         if request.product_policy == "STRICT":
             raise GraphError(config.strict_rejection_code)
+        if config.disable_marketing_messages_on_cloud_api:
+            raise GraphError(131063)
         return "marketing"
     if config.fallback_ratio and stable_unit(config.seed, "fallback", key) < config.fallback_ratio:
         return "marketing"
@@ -153,7 +171,7 @@ def _accept(
     template.last_sent_at = now
     wamid = state.new_wamid(request.wa_id or key)
     if failure is None and state.config.webhook_url:  # the fate only shows in webhooks: skip the lookup
-        failure = _delivery_failure(state, request.wa_id)
+        failure = _delivery_failure(state, request.wa_id, template.category == "MARKETING")
     message = Message(
         wamid, request.to, request.wa_id, template.name, template.language, pricing_category, now, cost
     )
@@ -170,12 +188,12 @@ def _accept(
     return Accepted(response, message, failure)
 
 
-def _delivery_failure(state: SimState, wa_id: str) -> GraphError | None:
-    """The recipient's fate, fixed by seed + recipient: invalid numbers and configured shares fail."""
+def _delivery_failure(state: SimState, wa_id: str, marketing: bool) -> GraphError | None:
+    """The recipient's fate, fixed by seed + recipient: invalid numbers and (marketing) configured shares fail."""
     config = state.config
     if config.invalid_numbers_fail and wa_id and not number_info(wa_id)[1]:
         return GraphError(131026)
-    if config.failure_ratios:
+    if config.failure_ratios and marketing:
         draw = stable_unit(config.seed, "failure", wa_id)
         cumulative = 0.0
         for code in sorted(config.failure_ratios):

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from . import app as routes
+from . import categories
 from .config import SimulatorConfig
 from .state import Clock, LoggedRequest, Message, SimState
 from .templates import set_template_status
@@ -232,6 +233,16 @@ class Simulator:
 
     def set_template_status(self, name: str, status: str, language: str = "en_US") -> None:
         self._on_loop(set_template_status, self.state, name, status, language)
+
+    def set_template_category(self, name: str, category: str, language: str = "en_US") -> None:
+        """Meta recategorises a template: the completed ``template_category_update`` webhook is sent."""
+        self._on_loop(
+            categories.trigger_category_update, self.state, self._server.dispatcher, name, category, language
+        )
+
+    def set_cloud_api_marketing_disabled(self, disabled: bool) -> None:
+        """The WABA's ``disable_marketing_messages_on_cloud_api`` (also ``POST /<WABA_ID>``)."""
+        self.config.disable_marketing_messages_on_cloud_api = disabled
 
     def user_preference(self, user: str, value: str, name: str | None = None) -> None:
         """A ``user_preferences`` stop/resume event: state changes and the webhook is sent. ``user`` is a phone

@@ -95,7 +95,8 @@ class Message:
     wa_id: str
     template: str
     language: str
-    pricing_category: str  # marketing_lite (MM API) | marketing (Cloud API fallback)
+    # marketing_lite (MM API) | marketing (Cloud API: fallback, or /messages) | utility | authentication
+    pricing_category: str
     accepted_at: float
     cost: dict[str, Any] | None = None  # pricing.cost {amount, currency} of a max-price message [MAXP]
 

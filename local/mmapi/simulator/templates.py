@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from .categories import CATEGORIES, set_cloud_api_marketing
 from .errors import GraphError, invalid, required
 from .max_price import CREATED_WITHOUT, parse_optimization_spec, refuse_bid_spec
 from .state import SimState, Template
@@ -31,7 +32,6 @@ THIRD_PARTY_CREATIVE_FEATURES = ("image_banner", "hyperlink_formatting", "dynami
 CREATIVE_FEATURES = frozenset(META_CREATIVE_FEATURES + THIRD_PARTY_CREATIVE_FEATURES)
 ENROLL_STATUSES = ("OPT_IN", "OPT_OUT")
 
-CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED")
 # message_send_ttl_seconds ranges by category (reference section 1.3); -1 means 30 days, not for marketing.
 TTL_RANGES = {"MARKETING": (43200, 2592000), "UTILITY": (30, 43200), "AUTHENTICATION": (30, 900)}
@@ -77,6 +77,7 @@ WABA_FIELDS = frozenset(
         "account_review_status",
         "marketing_messages_onboarding_status",
         "degrees_of_freedom_spec",
+        "disable_marketing_messages_on_cloud_api",
     }
 )
 PHONE_FIELDS = frozenset(
@@ -297,10 +298,13 @@ def set_template_status(state: SimState, name: str, status: str, language: str =
 
 
 def edit_waba(state: SimState, body: Any) -> dict[str, Any]:
-    """``POST /<WABA_ID>`` with ``degrees_of_freedom_spec``: the WABA-wide creative optimizations.
+    """``POST /<WABA_ID>`` with ``degrees_of_freedom_spec``: the WABA-wide creative optimizations; or with
+    ``disable_marketing_messages_on_cloud_api`` (a boolean), answered ``{"id": <WABA_ID>}`` [SEND].
 
     The ``{"success": true}`` answer is UNCONFIRMED (reference section 3.4): it is Graph's usual update answer.
     """
+    if isinstance(body, dict) and "disable_marketing_messages_on_cloud_api" in body:
+        return set_cloud_api_marketing(state, body)
     if not isinstance(body, dict) or "degrees_of_freedom_spec" not in body:
         raise required("degrees_of_freedom_spec")
     _no_unknown(body, frozenset({"degrees_of_freedom_spec"}))
@@ -323,6 +327,7 @@ def waba_node(state: SimState, fields: list[str] | None) -> dict[str, Any]:
         "message_template_namespace": "sim_namespace",
         "account_review_status": "APPROVED",
         "marketing_messages_onboarding_status": "ONBOARDED" if config.onboarded else "ELIGIBLE",
+        "disable_marketing_messages_on_cloud_api": config.disable_marketing_messages_on_cloud_api,
     }
     if not fields:
         return {"id": config.waba_id, "name": values["name"]}

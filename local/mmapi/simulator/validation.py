@@ -27,6 +27,12 @@ SEND_FIELDS = frozenset(
         "bid_spec",  # max-price multiplier, added in 2026 (meta-2026-updates section 5)
     }
 )
+# The Cloud API's /messages template body: no MM API field (the conformance sends' /messages examples, [TPL]);
+# biz_opaque_callback_data is Cloud API's (reference section 4). Meta's answer to an MM API field there is the
+# usual "Unexpected key" 100 (wording UNCONFIRMED for this endpoint).
+CLOUD_SEND_FIELDS = (SEND_FIELDS - {"product_policy", "message_activity_sharing", "bid_spec"}) | {
+    "biz_opaque_callback_data"
+}
 REQUIRED_SEND_FIELDS = ("messaging_product", "recipient_type", "type", "template")  # and `to` or `recipient`
 # A BSUID: country + "." + <= 128 alphanumerics, "ENT." for a parent (2026); "user.<id>" before [BSUID].
 _BSUID = re.compile(r"^(?:[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}|user\.[A-Za-z0-9._-]{1,251})$")
@@ -199,8 +205,9 @@ class SendRequest:
     product_policy: str | None
 
 
-def check_send_body(body: Any, *, ttl_on_wire: bool) -> SendRequest:
-    """Schema checks of ``POST /<PHONE_NUMBER_ID>/marketing_messages``, in the order Meta reports them."""
+def check_send_body(body: Any, *, ttl_on_wire: bool, cloud_api: bool = False) -> SendRequest:
+    """Schema checks of ``POST /<PHONE_NUMBER_ID>/marketing_messages`` (``/messages`` with ``cloud_api``: its
+    template body, without the MM API fields or a TTL), in the order Meta reports them."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
     # First, so a freeform message (its `text` is an unknown key here) gets Meta's documented answer.
@@ -210,8 +217,9 @@ def check_send_body(body: Any, *, ttl_on_wire: bool) -> SendRequest:
             f'Param type must be "template", got {body["type"]!r}.',
             message="Message must be a template message.",
         )
+    allowed = CLOUD_SEND_FIELDS if cloud_api else SEND_FIELDS
     for name in body:
-        if name not in SEND_FIELDS and not (ttl_on_wire and name == TTL_FIELD):
+        if name not in allowed and not (ttl_on_wire and not cloud_api and name == TTL_FIELD):
             raise GraphError(100, f'Unexpected key "{name}" on param "<root>".')
     for name in REQUIRED_SEND_FIELDS:
         if name not in body:

@@ -14,11 +14,13 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language
+from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language, not_for_category
+from mmcore.meta.routing import MARKETING
 
 MAX_INLINE_RECIPIENTS = 10_000  # per POST /campaigns (6 MB Lambda payload, 30 s API Gateway timeout)
 CAMPAIGN_ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
@@ -71,6 +73,17 @@ class TemplateSpec(_Model):
     name: str = Field(min_length=1, max_length=512)
     language: Language
     components: list[dict[str, Any]] | None = Field(default=None, max_length=20)
+    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"] | None = Field(
+        default=None,
+        description="the template's category, if the product may not know it yet: MARKETING templates go "
+        "through /marketing_messages, UTILITY and AUTHENTICATION ones through /messages. Meta's latest "
+        "category of the template (its webhooks, the registry) wins over this hint when known.",
+    )
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
 
 
 class CampaignDefinition(_Model):
@@ -99,6 +112,15 @@ class CampaignDefinition(_Model):
         description="send without checking the template against the registry (the operator accepts the risk;"
         " the campaign records it)",
     )
+
+    @field_validator("product_policy", "message_activity_sharing", "bid_spec")
+    @classmethod
+    def _marketing_only(cls, v: Any, info: ValidationInfo) -> Any:
+        template = info.data.get("template")
+        category = getattr(template, "category", None)
+        if v is not None and category not in (None, MARKETING):
+            raise ValueError(not_for_category(category))
+        return v
 
     @field_validator("not_after", "template_created_at")
     @classmethod

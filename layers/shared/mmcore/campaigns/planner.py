@@ -93,6 +93,7 @@ class Planner:
             "campaign_id": campaign_id,
             "phone_number_id": phone_number_id,
             "not_after": definition.not_after.isoformat() if definition.not_after else None,
+            "template_category": template.category,
         }
         self.base = {k: v for k, v in base.items() if v is not None}
         self.common = {

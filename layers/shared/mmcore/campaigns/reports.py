@@ -44,7 +44,14 @@ REPORTED = (
     "reason",
     "wamid",
     "cost",
+    "endpoint",
+    "path",
 )
+# Which endpoint carried a message (the sender's ``endpoint``), and which path Meta took: the webhook's
+# ``path`` for /marketing_messages (mm_api: pricing marketing_lite; cloud_api_fallback: marketing), and the
+# Cloud API for anything /messages carried (meta-2026-updates section 4).
+ENDPOINTS = ("marketing_messages", "messages")
+PATHS = ("mm_api", "cloud_api_fallback", "cloud_api")
 
 _AS_QUEUED = frozenset({State.SENDING, State.RETRY})
 _MET_BY_META = frozenset({State.ACCEPTED, "sent", "delivered", "read"})  # Meta took the message
@@ -55,12 +62,16 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts for a campaign report from its message items (plain values, as the store returns them).
 
     ``by_status``: the item's ``status`` (``sending``/``retry`` count as queued; unknown values are kept).
+    ``by_endpoint``: the endpoint each POSTed message went to; ``by_path``: the path Meta took, once a status
+    webhook with pricing told it (:data:`PATHS`).
     ``spend_by_currency``: the sum of the messages' estimated costs (max-price templates), by currency.
     ``delivery_rate``: (delivered + read) / messages Meta accepted (accepted, sent, delivered, read, and failed
     ones that got a wamid). ``read_rate``: read / (delivered + read). Rates are None with no denominator.
     """
     by_status: Counter[str] = Counter(dict.fromkeys(REPORT_STATUSES, 0))
     pricing: Counter[str] = Counter({"marketing_lite": 0, "marketing": 0})
+    endpoints: Counter[str] = Counter(dict.fromkeys(ENDPOINTS, 0))
+    paths: Counter[str] = Counter(dict.fromkeys(PATHS, 0))
     countries: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -75,6 +86,10 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             taken += 1
         if item.get("pricing_category"):
             pricing[str(item["pricing_category"])] += 1
+        if item.get("endpoint"):
+            endpoints[str(item["endpoint"])] += 1
+        if (path := _path(item)) is not None:
+            paths[path] += 1
         countries[str(item.get("country") or "unknown")] += 1
         if status == State.FAILED and (code := _error_code(item)) is not None:  # blocked: by reason, below
             codes[str(code)] += 1
@@ -87,6 +102,8 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "messages": total,
         "by_status": dict(by_status),
         "by_pricing_category": dict(pricing),
+        "by_endpoint": dict(endpoints),
+        "by_path": dict(paths),
         "by_country": dict(sorted(countries.items())),
         "failures_by_code": dict(sorted(codes.items())),
         "blocked_by_reason": dict(sorted(reasons.items())),
@@ -94,6 +111,15 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "delivery_rate": round(delivered / taken, 4) if taken else None,
         "read_rate": round(by_status["read"] / delivered, 4) if delivered else None,
     }
+
+
+def _path(item: Mapping[str, Any]) -> str | None:
+    """The path Meta took, once a status webhook with pricing said (None before)."""
+    if not item.get("pricing_category"):
+        return None
+    if item.get("endpoint") == "messages":
+        return "cloud_api"
+    return str(item["path"]) if item.get("path") in PATHS else None
 
 
 def _cost(item: Mapping[str, Any]) -> tuple[Decimal, str] | None:

@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 import httpx
 
 from mmcore.meta.errors import NOT_SENT, GraphError
+from mmcore.meta.routing import Endpoint
 
 KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (servers drop them)
 # Connections per httpx client: httpcore's pool walks every connection of its pool (a poll() for each idle
@@ -116,9 +117,12 @@ class GraphClient:
         self._busy: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def send(self, phone_number_id: str, body: bytes) -> Accepted:
-        """POST one wire body to ``/{phone_number_id}/marketing_messages``."""
-        return accepted(await self._request("POST", f"/{phone_number_id}/marketing_messages", content=body))
+    async def send(
+        self, phone_number_id: str, body: bytes, endpoint: Endpoint = Endpoint.MARKETING_MESSAGES
+    ) -> Accepted:
+        """POST one wire body to ``/{phone_number_id}/{endpoint}`` (``marketing_messages`` or ``messages``:
+        both answer ``messages[0].id``)."""
+        return accepted(await self._request("POST", f"/{phone_number_id}/{endpoint}", content=body))
 
     async def call(
         self,

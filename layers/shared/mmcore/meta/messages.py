@@ -1,4 +1,5 @@
-"""The send request and its wire body for ``POST /<PHONE_NUMBER_ID>/marketing_messages``.
+"""The send request and its wire body for ``POST /<PHONE_NUMBER_ID>/marketing_messages`` (marketing templates)
+and ``POST /<PHONE_NUMBER_ID>/messages`` (utility and authentication templates, :mod:`mmcore.meta.routing`).
 
 One home for the payload: the seeds' request body (plus the product's envelope fields) as pydantic models
 with Meta's limits, and :func:`to_wire` that turns a valid request into the exact body Meta receives.
@@ -23,6 +24,7 @@ from mmcore.meta.bsuids import is_bsuid
 from mmcore.meta.components import COMPONENT_TAGS, Component, check_components
 from mmcore.meta.parameters import PARAMETER_TAGS, TEXT_PARAM_MAX, MetaModel
 from mmcore.meta.phones import parse_recipient
+from mmcore.meta.routing import MARKETING, Endpoint
 
 __all__ = [
     "ENVELOPE_FIELDS",
@@ -42,7 +44,12 @@ TTL_MIN = 43_200  # 12 hours: Meta's lower bound for marketing template TTL [TTL
 TTL_MAX = 2_592_000  # 30 days [TTL]
 
 # What the product adds around Meta's body; never sent to Meta.
-ENVELOPE_FIELDS = frozenset({"campaign_id", "message_id", "phone_number_id", "not_after"})
+ENVELOPE_FIELDS = frozenset(
+    {"campaign_id", "message_id", "phone_number_id", "not_after", "template_category"}
+)
+# What only /marketing_messages takes (OAS MarketingMessageRequestPayload; [MAXP] bid_spec): the Cloud API's
+# /messages body is messaging_product, recipient_type, to/recipient, type, template [TPL] (conformance sends).
+MM_ONLY_FIELDS = ("product_policy", "message_activity_sharing", "bid_spec")
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
@@ -126,7 +133,10 @@ class SendRequest(MetaModel):
     recipient_type: Literal["individual"] = "individual"
     recipient: str | None = None
     to: str | None = None
-    type: Literal["template"] = Field(description="/marketing_messages only sends marketing templates")
+    type: Literal["template"] = Field(
+        description="template messages only: marketing ones through /marketing_messages, utility and "
+        "authentication ones through /messages (routed by the template's latest category)"
+    )
     template: Template
     product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"] | None = None
     message_activity_sharing: StrictBool | None = None
@@ -137,6 +147,16 @@ class SendRequest(MetaModel):
     message_id: str | None = Field(default=None, pattern=_ID.pattern)
     phone_number_id: str | None = Field(default=None, pattern=r"^\d{1,32}$")
     not_after: datetime | None = None
+    template_category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"] | None = Field(
+        default=None,
+        description="the template's category as the producer knows it: used only while Meta's latest "
+        "category of the template is unknown to the product (mmcore.meta.routing.endpoint_for)",
+    )
+
+    @field_validator("template_category", mode="before")
+    @classmethod
+    def _category(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
 
     @field_validator("to")
     @classmethod
@@ -163,6 +183,10 @@ class SendRequest(MetaModel):
             raise ValueError("recipient: names another user than 'to' (both are BSUIDs)")
         if self.bid_spec is not None and self.by_bsuid:
             raise ValueError(f"bid_spec: {BSUID_MAX_PRICE}")
+        if self.template_category not in (None, MARKETING):
+            for name in MM_ONLY_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: {not_for_category(self.template_category)}")
         return self
 
     @property
@@ -200,6 +224,14 @@ class SendRequest(MetaModel):
             sort_keys=True,
         )
         return "m-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def not_for_category(category: str) -> str:
+    """Why an MM API field cannot go with a template of ``category``."""
+    return (
+        f"only for marketing templates (/marketing_messages); a {category.lower()} template goes through "
+        "/messages, which does not take it"
+    )
 
 
 class InvalidSendRequest(ValueError):
@@ -251,7 +283,10 @@ def parse_send_request(data: bytes | str | dict[str, Any]) -> SendRequest:
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (Meta rejects fields it does not define)"
             elif err["type"] == "literal_error" and err["loc"][-1] == "type" and len(err["loc"]) == 1:
-                msg = "must be 'template': /marketing_messages only sends marketing template messages"
+                msg = (
+                    "must be 'template': only template messages are sent (marketing ones through "
+                    "/marketing_messages, utility and authentication ones through /messages)"
+                )
             errors.append((_field_path(err["loc"]), msg))
         if _names_nobody(data) and not any(f in ("to", "recipient") for f, _ in errors):
             errors.append(("to", _NOBODY))  # the check across fields runs only once the fields are valid
@@ -270,18 +305,28 @@ def _names_nobody(data: bytes | str | dict[str, Any]) -> bool:
     return isinstance(data, dict) and data.get("to") is None and data.get("recipient") is None
 
 
-def to_wire(request: SendRequest, *, ttl_on_wire: bool = False) -> dict[str, Any]:
-    """The exact JSON object to POST to ``/marketing_messages`` for this request."""
+def to_wire(
+    request: SendRequest, *, ttl_on_wire: bool = False, endpoint: Endpoint = Endpoint.MARKETING_MESSAGES
+) -> dict[str, Any]:
+    """The exact JSON object to POST to ``endpoint`` for this request. ``/messages`` gets the Cloud API's
+    template body: no MM API field, and no per-message TTL (the Cloud API has none outside the Direct Send
+    beta [DS]; the deadline is still enforced before the POST)."""
     exclude = set(ENVELOPE_FIELDS)
-    if not ttl_on_wire:
+    if not ttl_on_wire or endpoint is Endpoint.MESSAGES:
         exclude.add("time_to_live")
+    if endpoint is Endpoint.MESSAGES:
+        exclude.update(MM_ONLY_FIELDS)
     if request.to and is_bsuid(request.to):  # BSUIDs only in `recipient`, never `to` [BSUID Feb 6, 2026]
         request = request.model_copy(update={"recipient": request.to, "to": None})
     return request.model_dump(mode="json", exclude_none=True, exclude=exclude)
 
 
-def wire_bytes(request: SendRequest, *, ttl_on_wire: bool = False) -> bytes:
+def wire_bytes(
+    request: SendRequest, *, ttl_on_wire: bool = False, endpoint: Endpoint = Endpoint.MARKETING_MESSAGES
+) -> bytes:
     """The request body as compact UTF-8 JSON bytes, as sent over HTTP."""
     return json.dumps(
-        to_wire(request, ttl_on_wire=ttl_on_wire), separators=(",", ":"), ensure_ascii=False
+        to_wire(request, ttl_on_wire=ttl_on_wire, endpoint=endpoint),
+        separators=(",", ":"),
+        ensure_ascii=False,
     ).encode()

@@ -172,6 +172,14 @@ class Onboarding(BaseModel):
     )
     onboarded: bool
     default_product_policy: Literal["CLOUD_API_FALLBACK", "STRICT"]
+    disable_marketing_messages_on_cloud_api: bool | None = Field(
+        default=None,
+        description="Meta's WABA setting (None: not returned): true makes the Cloud API (/messages, and the "
+        "CLOUD_API_FALLBACK of a WABA not onboarded) refuse marketing templates with 131063",
+    )
+    routes: dict[str, str] = Field(
+        default_factory=dict, description="Where each template category is sent, by its latest category"
+    )
     sends: Sends = Field(description="What a send with the default product_policy does now")
     by_product_policy: dict[str, Sends] = Field(
         description="The same for each product_policy a message may set"

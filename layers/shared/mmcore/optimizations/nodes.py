@@ -11,6 +11,8 @@ from mmcore.meta.errors import GraphError
 from mmcore.optimizations.errors import map_graph_error
 from mmcore.optimizations.models import Target
 
+ONBOARDING_FIELDS = "marketing_messages_onboarding_status,disable_marketing_messages_on_cloud_api"
+
 
 class Nodes:
     """Reads and changes of a node through ``graph`` (a :class:`mmcore.graph.GraphClient`: ``call``)."""
@@ -27,6 +29,11 @@ class Nodes:
         """The template's ``message_send_ttl_seconds`` (None: unset)."""
         value = (await self.read(target, "message_send_ttl_seconds")).get("message_send_ttl_seconds")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    async def onboarding(self, target: Target) -> dict[str, Any]:
+        """The WABA's MM API onboarding status and its ``disable_marketing_messages_on_cloud_api`` setting
+        (meta-2026-updates section 4), in one ``GET``."""
+        return await self.read(target, ONBOARDING_FIELDS)
 
     async def read(self, target: Target, fields: str) -> dict[str, Any]:
         """``GET /<id>?fields=...``."""

@@ -45,7 +45,7 @@ from mmcore.optimizations.models import (
     TtlUpdate,
 )
 from mmcore.optimizations.nodes import Nodes
-from mmcore.optimizations.onboarding import onboarding_status, where_sends_go
+from mmcore.optimizations.onboarding import cloud_api_marketing_disabled, onboarding_status, where_sends_go
 from mmcore.optimizations.trail import AuditTrail
 from mmcore.settings import Settings
 from mmcore.store.audit import AuditLog
@@ -190,10 +190,16 @@ class Optimizations:
     # ------------------------------------------------------------ onboarding
 
     async def onboarding(self) -> Onboarding:
-        """The WABA's MM API onboarding status, and what a send does under each product policy."""
+        """The WABA's MM API onboarding status, its Cloud API marketing setting, and what a send does under each
+        product policy."""
         target = self.waba()
-        answer = await self.nodes.read(target, "marketing_messages_onboarding_status")
-        return where_sends_go(target.id, onboarding_status(answer), self.settings.default_product_policy)
+        answer = await self.nodes.onboarding(target)
+        return where_sends_go(
+            target.id,
+            onboarding_status(answer),
+            self.settings.default_product_policy,
+            cloud_api_marketing_disabled(answer),
+        )
 
     # ------------------------------------------------------------ audit history
 

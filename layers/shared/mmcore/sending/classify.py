@@ -1,8 +1,11 @@
 """After the POST: what Meta's answer means for the message, and what to record.
 
-Accepted: the message item with its wamid, and the wamid -> message link the webhook reads. An error: the
-catalog's rule (:mod:`mmcore.meta.errors`) decides between a halt of its scope, ``unknown`` (Meta may have
-it), a retry with backoff, and a final failure.
+Accepted: the message item with its wamid, and the wamid -> message link the webhook reads. An error that
+says the template went to the wrong endpoint (:data:`mmcore.meta.routing.REROUTES`: 131063 or 131061 on
+``/messages``, 134100 or 131055 on ``/marketing_messages``) re-routes the message once: back to the queue at
+once, its item noting the other endpoint (``reroute``), no halt. Any other error: the catalog's rule
+(:mod:`mmcore.meta.errors`) decides between a halt of its scope, ``unknown`` (Meta may have it), a retry with
+backoff, and a final failure.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from mmcore.graph import Accepted
 from mmcore.meta.errors import MAX_SQS_DELAY, Action, GraphError, Scope, backoff_delay, retries_exhausted
 from mmcore.meta.phones import mask
+from mmcore.meta.routing import reroute
 from mmcore.observability import logger
 from mmcore.sending.decide import Work
 from mmcore.sending.outcomes import Outcome, Result
@@ -21,6 +25,7 @@ from mmcore.store import messages as L
 from mmcore.store.halts import Halt
 
 HALT_SECONDS = MAX_SQS_DELAY  # a halted scope is probed again after this long
+REROUTE_SECONDS = 1  # a re-routed message is sent again this soon, to the other endpoint
 
 
 @dataclass(slots=True)
@@ -56,6 +61,14 @@ def classify(w: Work, outcome: Accepted | GraphError, settings: Settings, now: i
         kept = {**fields, "body": w.msg.body} if state == L.State.UNKNOWN else fields  # so it can be re-sent
         return [L.message_item(mid, state=state, error=error, attempts=attempt, **kept)]
 
+    to = reroute(w.endpoint, outcome.code)
+    if to is not None and not fields.get("reroute"):
+        logger.warning("re-routed", extra={**log, "from": w.endpoint.value, "to": to.value})
+        again = L.message_item(
+            mid, state=L.State.RETRY, error=error, attempts=attempt, **fields, reroute=to.value
+        )
+        detail = f"{outcome.code}: re-routed from /{w.endpoint} to /{to}"
+        return Classified(Result(Outcome.RETRY, mid, retry_in=REROUTE_SECONDS, detail=detail), [again])
     if rule.action is Action.HALT:
         scope = rule.scope or Scope.ACCOUNT
         halt = Halt(scope, w.scopes[scope], now + HALT_SECONDS, outcome.code, outcome.message)

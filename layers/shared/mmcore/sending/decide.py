@@ -17,6 +17,7 @@ from mmcore.meta.bsuids import evaluate_user
 from mmcore.meta.errors import MAX_SQS_DELAY, Scope
 from mmcore.meta.messages import InvalidSendRequest, SendRequest, parse_send_request
 from mmcore.meta.regions import RULES, Feature, Rule
+from mmcore.meta.routing import Endpoint
 from mmcore.observability import logger
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
 from mmcore.sending.records import SqsMessage
@@ -47,6 +48,7 @@ class Work:
     scopes: dict[Scope, str]  # the halt keys that stop it, by scope
     ended: Ended | None = None
     attempts: int = 1  # this send's attempt, once claimed
+    endpoint: Endpoint = Endpoint.MARKETING_MESSAGES  # where its POST goes (mmcore.sending.routing)
 
 
 def fields(request: SendRequest, msg: SqsMessage, settings: Settings) -> dict[str, Any]:

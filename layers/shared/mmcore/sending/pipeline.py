@@ -1,7 +1,7 @@
 """The send pipeline: one SQS batch in, every record taken to a recorded outcome or a scheduled retry.
 
-validate -> deadline -> region rules -> suppression / halts -> then chunk by chunk: claim -> POST -> classify
--> record
+validate -> deadline -> region rules -> route (by the template's latest category) -> suppression / halts ->
+then chunk by chunk: claim -> POST (to ``/marketing_messages`` or ``/messages``) -> classify -> record
 
 Claims are made just in time, a chunk (about a second of sending, :mod:`mmcore.sending.budget`) right before
 its POSTs, and only when the invocation's remaining time covers the chunk and the access token can be read:
@@ -9,8 +9,8 @@ what a crash, a SIGKILL or a Lambda timeout can leave claimed-but-unsent is the 
 records not reached go back to the queue unclaimed (``deferred``). A claim whose POST never started (no
 token, a cancellation) is released back to ``queued``, never left to become ``unknown``.
 
-DynamoDB work is amortized: one consistent BatchGetItem per 100 keys for the batch (suppressions, halts and
-where each message stands), one TransactWriteItems for the batch's other transitions and one per chunk for its
+DynamoDB work is amortized: one consistent BatchGetItem per 100 keys for the batch (suppressions, halts,
+where each message stands and its template's category), one TransactWriteItems for the batch's other transitions and one per chunk for its
 claims (each conditioned on the message being as read), one BatchWriteItem per 25 outcome items. A chunk's
 POSTs go out concurrently over one pooled client, under a token-bucket rate limit (the number's throughput
 shared by the concurrent pollers).
@@ -27,12 +27,14 @@ from mmcore.graph import Accepted, GraphClient, RateLimiter, TokenUnavailable
 from mmcore.meta.errors import GraphError
 from mmcore.meta.messages import wire_bytes
 from mmcore.meta.regions import RULES, Rule
+from mmcore.meta.routing import Endpoint
 from mmcore.observability import logger
 from mmcore.sending.budget import Budget, check_capacity
 from mmcore.sending.classify import classify
 from mmcore.sending.decide import Work, decide, lost, parse
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
 from mmcore.sending.records import Rescheduler, SqsMessage
+from mmcore.sending.routing import route, template_keys
 from mmcore.settings import Settings
 from mmcore.store import messages as L
 from mmcore.store import statuses
@@ -83,7 +85,9 @@ class Sender:
             [scope for w in work for scope in w.scopes.items()],
             int(now),
             [w.message_id for w in work],
+            template_keys(work, self.settings),
         )
+        route(work, pre, self.settings)
         to_send = self._settle(work, pre, int(now), report)
         size = self.budget.chunk
         for start in range(0, len(to_send), size):
@@ -191,13 +195,14 @@ async def post(
     """One claimed message's POST and Meta's answer; None when the POST never started (the claim can be given
     back). Its id joins ``started`` once its request may leave."""
     try:
-        request = w.request
-        if request.product_policy is None and settings.default_product_policy == "STRICT":
+        request, endpoint = w.request, w.endpoint
+        strict = settings.default_product_policy == "STRICT" and endpoint is Endpoint.MARKETING_MESSAGES
+        if request.product_policy is None and strict:
             request = request.model_copy(update={"product_policy": "STRICT"})
-        body = wire_bytes(request, ttl_on_wire=settings.ttl_on_wire)
+        body = wire_bytes(request, ttl_on_wire=settings.ttl_on_wire, endpoint=endpoint)
         await limiter.acquire()
         started.add(w.message_id)
-        return await graph.send(w.fields["phone_number_id"], body)
+        return await graph.send(w.fields["phone_number_id"], body, endpoint)
     except GraphError as exc:
         return exc
     except TokenUnavailable:  # raised before any byte was written

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -166,10 +166,24 @@ class Prefetched:
     suppressed: frozenset[str]
     halted: Mapping[tuple[Scope, str], halts.Halt]  # (scope, key) -> the halt, only live halts
     messages: Mapping[str, dict[str, Any]]  # message_id -> its version attributes, for those that exist
+    # template item pk -> what routing reads of it (mmcore.store.templates.ROUTING), for those that exist
+    templates: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
-# What the send path's prefetch reads of each item (the keys are always included).
-_PREFETCHED = ("state", "attempts", "lease_until", "until", "reason", "code")
+# What the send path's prefetch reads of each item (the keys are always included): a message's version and
+# re-route, a halt's, a template's routing facts.
+_PREFETCHED = (
+    "state",
+    "attempts",
+    "lease_until",
+    "until",
+    "reason",
+    "code",
+    "reroute",
+    "category",
+    "category_at",
+    "optimization_spec",
+)
 
 
 class Ledger:
@@ -187,22 +201,28 @@ class Ledger:
         scopes: Iterable[tuple[Scope, str]],
         now: int,
         message_ids: Iterable[str] = (),
+        templates: Iterable[keys.Key] = (),
     ) -> Prefetched:
-        """Which recipients opted out, which halt scopes are live and where each message stands: one
-        consistent BatchGetItem per 100 keys, only the attributes these decisions read. A recipient is
+        """Which recipients opted out, which halt scopes are live, where each message stands and what the
+        ``templates`` items (their keys: :func:`mmcore.store.templates.routing_keys`) say of their category:
+        one consistent BatchGetItem per 100 keys, only the attributes these decisions read. A recipient is
         suppressed when it, or another identifier of the same user (its phone number, BSUID, parent or past
         BSUID: :mod:`mmcore.store.identities`), is: a second read covers those the first one found linked."""
-        users = set(recipients)
+        users, templates = set(recipients), list(templates)
         wanted = (
             [keys.suppression(r) for r in users]
             + [keys.identity(r) for r in users]
             + [keys.halt(s, k) for s, k in set(scopes)]
             + [keys.message(m) for m in set(message_ids)]
+            + list(templates)
         )
-        stopped, halted, messages, linked = set(), {}, {}, {}
+        template_pks = {k["pk"]["S"] for k in templates}
+        stopped, halted, messages, linked, known = set(), {}, {}, {}, {}
         for item in batch_get(self.client, self.table, wanted, (*_PREFETCHED, "ids")):
             pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
-            if pk.startswith(keys.MESSAGE_PREFIX):
+            if pk in template_pks:
+                known[pk] = from_item(item)
+            elif pk.startswith(keys.MESSAGE_PREFIX):
                 messages[keys.after(pk, keys.MESSAGE_PREFIX)] = from_item(item)
             elif pk.startswith(keys.IDENTITY_PREFIX):
                 linked[keys.after(pk, keys.IDENTITY_PREFIX)] = set(item.get("ids", {}).get("SS", ()))
@@ -218,7 +238,7 @@ class Ledger:
             if not until or until > now:
                 stopped.add(keys.after(item["pk"]["S"], keys.SUPPRESS_PREFIX))
         suppressed = {u for u in users if u in stopped or linked.get(u, set()) & stopped}
-        return Prefetched(frozenset(suppressed), halted, messages)
+        return Prefetched(frozenset(suppressed), halted, messages, known)
 
     # -------------------------------------------------------------- conditional transitions, batched
 

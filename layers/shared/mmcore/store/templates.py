@@ -41,6 +41,27 @@ FILTERS = ("status", "category", "language")
 _LISTING_KEY = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 
 
+def routing_keys(waba_id: str, name: str, language: str) -> list[keys.Key]:
+    """The keys of a template's item as a send names it (``en_US``) and as Meta's own category webhook example
+    spells the language (``en-US`` [TCU]): the send path's prefetch reads both (:func:`routing_facts`)."""
+    spellings = dict.fromkeys((language, language.replace("_", "-")))
+    return [keys.template(waba_id or "-", name, spelling) for spelling in spellings]
+
+
+def routing_facts(
+    found: Mapping[str, Mapping[str, Any]], waba_id: str, name: str, language: str
+) -> dict[str, Any]:
+    """What routing needs of a template from a prefetch (items by pk, :func:`routing_keys`): its latest
+    ``category`` (the spelling whose category moved last) and ``optimization_spec`` (a max price), if any.
+    Empty when nothing is known of the template."""
+    items = [found[k["pk"]["S"]] for k in routing_keys(waba_id, name, language) if k["pk"]["S"] in found]
+    items.sort(key=lambda item: int(item.get("category_at") or 0))
+    facts: dict[str, Any] = {}
+    for item in items:
+        facts.update({k: item[k] for k in ("category", "optimization_spec") if item.get(k) is not None})
+    return facts
+
+
 class Templates:
     """The templates of one WABA, on a low-level DynamoDB client (``boto3.client("dynamodb")``)."""
 
