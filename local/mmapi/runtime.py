@@ -33,6 +33,7 @@ from aiohttp import web
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
+from mmapi.streamevents import StreamReader, streams_client
 
 REGION = "us-east-1"
 LOCAL_ENV = {
@@ -218,6 +219,19 @@ class Runtime:
             if self.poll
             else []
         )
+        # DynamoDB stream event sources: one reader per (table, function), polled like the event source mapping.
+        self._streams = (
+            [
+                (fn, StreamReader(streams_client(self.session), self.stack.physical[t]["StreamArn"], p))
+                for t, fn, p in self.stack.stream_sources()
+            ]
+            if self.poll
+            else []
+        )
+        self._pollers += [
+            threading.Thread(target=self._poll_stream, args=(fn, reader), name=f"stream-{fn}", daemon=True)
+            for fn, reader in self._streams
+        ]
         # EventBridge Scheduler: each ScheduleV2 function runs at its rate, scaled (a laptop demo cannot wait
         # minutes), with the payload Scheduler gives a Lambda target without Input.
         self._pollers += (
@@ -317,6 +331,15 @@ class Runtime:
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
                 continue
             stats.settled += settle(sqs, url, event, response)
+
+    def _poll_stream(self, logical: str, reader: StreamReader) -> None:
+        while not self._stop.is_set():
+            try:
+                if reader.step(self.functions[logical].invoke) is None:
+                    self._stop.wait(0.2)  # nothing new: the event source polls a shard ~4 times a second
+            except Exception as exc:  # the stream itself failed (moto restarting): try again
+                print(f"mmapi local: stream of {logical} failed: {exc!r}", file=sys.stderr)
+                self._stop.wait(1)
 
     def _schedule(self, logical: str, every: float) -> None:
         while not self._stop.wait(every * self.schedule_scale):

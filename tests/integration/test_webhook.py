@@ -458,6 +458,7 @@ VOLATILE = {
     "expires_at",
     "message_id",
     "gsi2sk",
+    "gsi2pk",  # its shard follows the message id
     "pk",
     "gsi1pk",
 }

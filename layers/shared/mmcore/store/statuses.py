@@ -316,7 +316,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("status", status)
     update.set("status_rank", int(state["status_rank"]))
     update.set("state_version", int(state["version"]))
-    update.set("gsi2sk", keys.campaign_messages(None, status, message_id)["gsi2sk"])
+    update.set("gsi2sk", keys.campaign_status(status, message_id)["gsi2sk"])
     pricing = state.get("pricing") or {}
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     if pricing.get(
