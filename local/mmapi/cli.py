@@ -235,7 +235,9 @@ def _run_campaign_audit(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     session = boto3.Session(region_name=args.region)
-    dynamodb = session.client("dynamodb", **({"endpoint_url": args.endpoint_url} if args.endpoint_url else {}))
+    dynamodb = session.client(
+        "dynamodb", **({"endpoint_url": args.endpoint_url} if args.endpoint_url else {})
+    )
     try:
         audit = Campaigns(settings, dynamodb, None, table=args.table).audit(args.campaign_id)
     except NotFound as exc:

@@ -220,17 +220,17 @@ class Runtime:
             else []
         )
         # DynamoDB stream event sources: one reader per (table, function), polled like the event source mapping.
-        self._streams = (
-            [
-                (fn, StreamReader(streams_client(self.session), self.stack.physical[t]["StreamArn"], p))
-                for t, fn, p in self.stack.stream_sources()
-            ]
-            if self.poll
-            else []
-        )
+        self._streams = [
+            StreamReader(streams_client(self.session), self.stack.physical[t]["StreamArn"], props, fn)
+            for t, fn, props in (self.stack.stream_sources() if self.poll else [])
+        ]
         self._pollers += [
-            threading.Thread(target=self._poll_stream, args=(fn, reader), name=f"stream-{fn}", daemon=True)
-            for fn, reader in self._streams
+            threading.Thread(
+                target=r.poll,
+                args=(self.functions[r.function].invoke, self._stop),
+                name=f"stream-{r.function}",
+            )
+            for r in self._streams
         ]
         # EventBridge Scheduler: each ScheduleV2 function runs at its rate, scaled (a laptop demo cannot wait
         # minutes), with the payload Scheduler gives a Lambda target without Input.
@@ -332,21 +332,20 @@ class Runtime:
                 continue
             stats.settled += settle(sqs, url, event, response)
 
-    def _poll_stream(self, logical: str, reader: StreamReader) -> None:
-        while not self._stop.is_set():
-            try:
-                if reader.step(self.functions[logical].invoke) is None:
-                    self._stop.wait(0.2)  # nothing new: the event source polls a shard ~4 times a second
-            except Exception as exc:  # the stream itself failed (moto restarting): try again
-                print(f"mmapi local: stream of {logical} failed: {exc!r}", file=sys.stderr)
-                self._stop.wait(1)
-
     def _schedule(self, logical: str, every: float) -> None:
         while not self._stop.wait(every * self.schedule_scale):
             try:
                 self.functions[logical].invoke({})
             except Exception as exc:  # like Scheduler with no retries: the next run tries again
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
+
+    def counted(self, timeout: float = 30) -> None:
+        """Wait until every stream record written before the call was delivered (reports are up to date):
+        each reader found its stream empty on a look that began after the call."""
+        start = {id(r): r.looks for r in self._streams}
+        deadline = time.monotonic() + timeout
+        while any(r.looks < start[id(r)] + 2 for r in self._streams) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def settled(self, queue: str = "SendQueue") -> int:
         """Records of ``queue`` its function handled for good (deleted; retries come back, not counted)."""

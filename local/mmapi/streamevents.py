@@ -10,6 +10,8 @@ resumes at the first record not handled, as Lambda does. The local stack's polle
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -61,8 +63,11 @@ def matches(pattern: Any, value: Any) -> bool:
 class StreamReader:
     """One function's view of one table's stream: where it stands in each shard."""
 
-    def __init__(self, streams: Any, stream_arn: str, props: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, streams: Any, stream_arn: str, props: Mapping[str, Any] | None = None, function: str = ""
+    ) -> None:
         props = props or {}
+        self.function = function
         self.streams = streams
         self.stream_arn = stream_arn
         self.batch_size = int(props.get("BatchSize", 100))
@@ -71,6 +76,17 @@ class StreamReader:
         self.start = props.get("StartingPosition", "TRIM_HORIZON")
         self.iterators: dict[str, str] = {}
         self.delivered = 0  # records handed to the function and handled
+        self.looks = 0  # looks that found no new record in any shard
+
+    def poll(self, handler: Handler, stop: threading.Event) -> None:
+        """Deliver records until ``stop`` is set (the local stack's poller thread)."""
+        while not stop.is_set():
+            try:
+                if self.step(handler) is None:
+                    stop.wait(0.2)  # nothing new: the event source polls a shard ~4 times a second
+            except Exception as exc:  # the stream itself failed (moto restarting): try again
+                print(f"mmapi local: stream of {self.function} failed: {exc!r}", file=sys.stderr)
+                stop.wait(1)
 
     def pump(self, handler: Handler, rounds: int = 1000) -> int:
         """Deliver every record in the stream now; returns how many records were handled. A batch the
@@ -106,6 +122,7 @@ class StreamReader:
             done = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) < int(failed)]
             self.delivered += len(done)
             return len(done)
+        self.looks += 1
         return None
 
     def _wanted(self, record: Mapping[str, Any]) -> bool:

@@ -29,7 +29,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
 is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
 burst of unknowns never lands on one partition); ``gsi2`` (keys only) lists a campaign's messages by status
-(``CAMPAIGN#<campaign_id>#<shard>`` / ``<status>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`).
+(``CAMPAIGN#<campaign_id>#<shard>`` / ``<bucket>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`;
+the bucket: :func:`campaign_status`).
 """
 
 from __future__ import annotations
@@ -118,11 +119,13 @@ def stream(phone_number_id: str) -> Key:
     return key(f"STREAM#{phone_number_id}", "STREAM")
 
 
-# A campaign's index partition takes every write of its messages that changes their gsi2 key: the insert,
-# then each status change (a delete and a put in the index: 2 WCU), ~5 changes a message (queued, sending,
-# accepted, sent, delivered, read): ~11 index WCU per message. At 1,000 msg/s that is ~11,000 WCU/s for one
-# campaign, and DynamoDB gives one partition ~1,000 WCU/s: 16 shards keep each at ~690 WCU/s, with headroom
-# for retries and the 'failed' path (benchmarks/write_units.py prints the figures).
+# A campaign's index partition takes every write of its messages that changes their gsi2 entry. With a key per
+# status (before issue 15) that was the insert, then each status change (a delete and a put: 2 WCU) ~5 times
+# (sending, accepted, sent, delivered, read): ~11 index WCU per message, ~11,000 WCU/s for one campaign at
+# 1,000 msg/s, and DynamoDB gives one partition ~1,000 WCU/s. Listed by bucket (:func:`campaign_status`) a
+# message costs the insert and one move (queued -> accepted): ~3 WCU, ~3,000 WCU/s at 1,000 msg/s; 16 shards
+# keep each at ~190 WCU/s, and below 1,000 even if every write moved it (11,000 / 16 = ~690).
+# benchmarks/write_units.py prints the figures.
 CAMPAIGN_SHARDS = 16
 
 
@@ -149,9 +152,22 @@ def campaign_messages(campaign_id: str | None, status: str, message_id: str) -> 
     }
 
 
+# The index lists a message under its status's bucket, not its status: the sender's in-flight states list with
+# ``queued`` (as reports count them) and everything Meta took with ``accepted``, so a claim and the ``sent``,
+# ``delivered`` and ``read`` webhooks leave the index untouched (gsi2 is keys only); a listing of one status
+# reads its bucket and keeps that status (mmcore.store.campaigns).
+_LISTED_AS = {
+    "sending": "queued",
+    "retry": "queued",
+    "sent": "accepted",
+    "delivered": "accepted",
+    "read": "accepted",
+}
+
+
 def campaign_status(status: str, message_id: str = "") -> dict[str, str]:
-    """The ``gsi2sk`` of a message of this status (``message_id`` empty: the prefix of a status listing)."""
-    return {"gsi2sk": f"{status}#{message_id}"}
+    """The ``gsi2sk`` of a message of this status (``message_id`` empty: the prefix of its bucket's listing)."""
+    return {"gsi2sk": f"{_LISTED_AS.get(status, status)}#{message_id}"}
 
 
 def inbound(wamid: str) -> Key:
