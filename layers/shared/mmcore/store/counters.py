@@ -13,6 +13,10 @@ message per transition (as many as the transitions themselves), while a run of u
 marker. Why not a per-counter-item sequence high-water mark: a counter item takes records from every stream
 shard and a Lambda stream record does not say which shard it came from, so sequence numbers of two writers
 cannot be compared.
+
+What this relies on: Lambda re-delivers a failed stream batch from its first unchecked record with at least
+the records it had (BisectBatchOnFunctionError off, BatchSize unchanged between attempts). A retry batch that
+ended inside an applied run would skip that run's tail and count it again in the next batch.
 """
 
 from __future__ import annotations
