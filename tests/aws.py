@@ -5,7 +5,7 @@ Works against moto in-process (``mock_aws``) or a moto server, whichever the bot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mmapi.stack import LocalStack
@@ -18,6 +18,26 @@ class Stack:
     dlq_url: str
     secret_arn: str
     local: LocalStack
+    readers: dict[str, Any] = field(default_factory=dict)
+
+    def aggregate(self, session: Any) -> int:
+        """Deliver the table's new stream records to functions/aggregator/app.py as its event source mapping
+        would (the template's BatchSize and FilterCriteria, partial batch responses): what a report reads
+        afterwards is up to date. Returns the records delivered."""
+        from handlers import LambdaContext, load_handler
+
+        from mmapi.streamevents import StreamReader, streams_client
+
+        handled = 0
+        for table, logical, props in self.local.stream_sources():
+            arn = self.local.physical[table]["StreamArn"]
+            if arn not in self.readers:
+                handler = load_handler(str(self.local.code_dir(logical).name)).lambda_handler
+                reader = StreamReader(streams_client(session), arn, props)
+                self.readers[arn] = (reader, lambda event, h=handler: h(event, LambdaContext()))
+            reader, invoke = self.readers[arn]
+            handled += reader.pump(invoke)
+        return handled
 
 
 def create_stack(

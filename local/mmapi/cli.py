@@ -153,6 +153,17 @@ def _add_campaign(subparsers: Any) -> None:
         "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
     )
     report.set_defaults(handler=_run_campaign_report)
+    audit = sub.add_parser(
+        "audit",
+        help="recount a campaign's report from its message items and show any drift from its counters",
+        description="Exit status 0: the counters equal the recount; 1: they drift (each differing counter is"
+        " listed, counted minus recounted); 2: no such campaign. Reads every message item of the campaign.",
+    )
+    audit.add_argument("campaign_id")
+    audit.add_argument("--table", help="default: TABLE_NAME")
+    audit.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server)")
+    audit.add_argument("--region")
+    audit.set_defaults(handler=_run_campaign_audit)
 
 
 def _add_templates(subparsers: Any) -> None:
@@ -302,6 +313,27 @@ def _run_campaign_report(args: argparse.Namespace) -> int:
 
     print(render_text(answer.json()))
     return 0
+
+
+def _run_campaign_audit(args: argparse.Namespace) -> int:
+    import boto3
+
+    from mmcore.campaigns.service import Campaigns
+    from mmcore.exceptions import NotFound
+    from mmcore.settings import get_settings
+
+    settings = get_settings()
+    session = boto3.Session(region_name=args.region)
+    dynamodb = session.client(
+        "dynamodb", **({"endpoint_url": args.endpoint_url} if args.endpoint_url else {})
+    )
+    try:
+        audit = Campaigns(settings, dynamodb, None, table=args.table).audit(args.campaign_id)
+    except NotFound as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(json.dumps(audit, indent=2))
+    return 1 if audit["drift"] else 0
 
 
 COMMANDS: tuple[Register, ...] = (

@@ -133,6 +133,7 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
 
         _wait(rt, campaign.get("counts", {}).get("queued", 0), deadline=time.monotonic() + 300)
         rt.sim.wait_for_webhooks_idle(30)
+        rt.counted()  # the report's counters follow the table's stream
         report = api.get(f"/campaigns/{campaign_id}").json()
         elapsed = time.monotonic() - started
         dupes = rt.sim.duplicates()

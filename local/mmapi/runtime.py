@@ -33,6 +33,7 @@ from aiohttp import web
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
+from mmapi.streamevents import StreamReader, streams_client
 
 REGION = "us-east-1"
 LOCAL_ENV = {
@@ -218,6 +219,19 @@ class Runtime:
             if self.poll
             else []
         )
+        # DynamoDB stream event sources: one reader per (table, function), polled like the event source mapping.
+        self._streams = [
+            StreamReader(streams_client(self.session), self.stack.physical[t]["StreamArn"], props, fn)
+            for t, fn, props in (self.stack.stream_sources() if self.poll else [])
+        ]
+        self._pollers += [
+            threading.Thread(
+                target=r.poll,
+                args=(self.functions[r.function].invoke, self._stop),
+                name=f"stream-{r.function}",
+            )
+            for r in self._streams
+        ]
         # EventBridge Scheduler: each ScheduleV2 function runs at its rate, scaled (a laptop demo cannot wait
         # minutes), with the payload Scheduler gives a Lambda target without Input.
         self._pollers += (
@@ -324,6 +338,14 @@ class Runtime:
                 self.functions[logical].invoke({})
             except Exception as exc:  # like Scheduler with no retries: the next run tries again
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
+
+    def counted(self, timeout: float = 30) -> None:
+        """Wait until every stream record written before the call was delivered (reports are up to date):
+        each reader found its stream empty on a look that began after the call."""
+        start = {id(r): r.looks for r in self._streams}
+        deadline = time.monotonic() + timeout
+        while any(r.looks < start[id(r)] + 2 for r in self._streams) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def settled(self, queue: str = "SendQueue") -> int:
         """Records of ``queue`` its function handled for good (deleted; retries come back, not counted)."""

@@ -112,14 +112,21 @@ class LocalStack:
                 KeySchema=props["KeySchema"],
                 GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
                 BillingMode=props["BillingMode"],
+                **(
+                    {"StreamSpecification": {"StreamEnabled": True, **stream}}
+                    if (stream := props.get("StreamSpecification"))
+                    else {}
+                ),
             )
             if ttl := props.get("TimeToLiveSpecification"):
                 dynamodb.update_time_to_live(
                     TableName=name,
                     TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
                 )
-            arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
-            self.physical[logical] = {"Ref": name, "Arn": arn}
+            table = dynamodb.describe_table(TableName=name)["Table"]
+            self.physical[logical] = {"Ref": name, "Arn": table["TableArn"]}
+            if "LatestStreamArn" in table:
+                self.physical[logical]["StreamArn"] = table["LatestStreamArn"]
         queues = self.resources("AWS::SQS::Queue")
         # A queue whose RedrivePolicy names another must come after it.
         for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
@@ -202,6 +209,16 @@ class LocalStack:
                 if event["Type"] == "SQS":
                     queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                     out.append((queue, logical, event["Properties"]))
+        return out
+
+    def stream_sources(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(table logical id, function logical id, event properties) for every DynamoDB stream event."""
+        out = []
+        for logical, res in self.functions().items():
+            for event in res["Properties"].get("Events", {}).values():
+                if event["Type"] == "DynamoDB":
+                    table = event["Properties"]["Stream"]["Fn::GetAtt"][0]
+                    out.append((table, logical, event["Properties"]))
         return out
 
     def schedules(self) -> list[tuple[str, float, dict[str, Any]]]:

@@ -39,6 +39,7 @@ class Api:
     dynamodb: Any
     table: str
     queue_url: str
+    aggregate: Any = None  # delivers the table's stream to the aggregator, as Lambda would, before a read
 
     def call(self, evt: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         answer = self.handler.lambda_handler(evt, LambdaContext())
@@ -50,6 +51,8 @@ class Api:
         return self.call(evt)
 
     def get(self, path: str, **query: Any) -> tuple[int, dict[str, Any]]:
+        if self.aggregate:
+            self.aggregate()
         name = {
             "campaigns": "campaigns_messages_get.json"
             if path.endswith("/messages")
@@ -101,7 +104,12 @@ def api(aws, sim, monkeypatch):
     stack = create_stack(aws, "cmp", access_token=sim.access_token, app_secret=sim.app_secret)
     use_stack(monkeypatch, stack, sim, PHONE_NUMBER_ID=PHONE_NUMBER_ID, WABA_ID=WABA_ID)
     yield Api(
-        load_handler("campaigns"), aws.client("sqs"), aws.client("dynamodb"), stack.table, stack.queue_url
+        load_handler("campaigns"),
+        aws.client("sqs"),
+        aws.client("dynamodb"),
+        stack.table,
+        stack.queue_url,
+        lambda: stack.aggregate(aws),
     )
     clients.reset()
 

@@ -151,6 +151,7 @@ def test_delivered_and_read_costs_are_stored_and_the_report_counts_each_message_
     assert a["pricing_type"] == "regular"
     assert hooks.message("maxp-1")["cost"] == {"amount": 0.04, "currency": "USD"}
     # And the campaign report sums the spend once per message, not per webhook
+    stack.aggregate(aws)  # the table's stream, delivered to the aggregator as Lambda would
     evt = load_event("campaigns_get.json")
     evt["rawPath"] = evt["requestContext"]["http"]["path"] = "/campaigns/maxp"
     evt["pathParameters"] = {"campaign_id": "maxp"}

@@ -36,6 +36,7 @@ class World:
     send: SendEnv
     api: Any
     receiver: WebhookReceiver
+    aws: Any
 
     @property
     def sim(self):
@@ -48,6 +49,7 @@ class World:
         return self.api.lambda_handler(evt, LambdaContext())["statusCode"]
 
     def report(self, campaign_id: str) -> dict[str, Any]:
+        self.send.stack.aggregate(self.aws)  # the counters a report reads, from the table's stream
         evt = load_event("campaigns_get.json")
         evt["rawPath"] = evt["requestContext"]["http"]["path"] = f"/campaigns/{campaign_id}"
         evt["pathParameters"] = {"campaign_id": campaign_id}
@@ -77,7 +79,7 @@ def world(aws, sim, monkeypatch) -> Iterator[World]:
     send = SendEnv(stack, sim, aws.client("sqs"), load_handler("send"))
     receiver = WebhookReceiver(hooks.invoke)
     sim.config.update(webhook_url=receiver.url, pair_interval_seconds=None, read_ratio=0.0)
-    yield World(send, load_handler("campaigns"), receiver)
+    yield World(send, load_handler("campaigns"), receiver, aws)
     sim.config.webhook_url = None
     receiver.close()
     clients.reset()
@@ -133,10 +135,10 @@ def test_a_template_recategorised_mid_campaign_switches_endpoint_for_its_queued_
 
 def test_131063_on_messages_re_routes_the_message_to_marketing_messages_without_a_halt(world):
     # Given a WABA that keeps marketing off the Cloud API, and a request that wrongly calls a marketing
-    # template utility (the product has not heard of the template)
+    # template utility (the product has not heard of the template: no preflight, so no registry sync)
     world.sim.set_cloud_api_marketing_disabled(True)
     template = {"name": "summer_sale", "language": {"code": "en_US"}, "category": "UTILITY"}
-    assert world.campaign("wrong", template, ONE) == 202
+    assert world.campaign("wrong", template, ONE, skip_preflight=True) == 202
     # When the queue is drained
     world.send.drain()
     # Then Meta refused it on /messages (131063) and it was sent again through /marketing_messages

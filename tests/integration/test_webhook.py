@@ -393,7 +393,7 @@ def test_simulator_statuses_reach_the_message(env, sim, receiver, v23):
     message = env.message("m-sim")
     assert (message["state"], message["status"], message["status_rank"]) == ("accepted", "read", 4)
     assert (message["pricing_category"], message["path"]) == ("marketing_lite", "mm_api")
-    assert message["gsi2sk"] == "read#m-sim"
+    assert message["gsi2sk"] == keys.campaign_status("read", "m-sim")["gsi2sk"]
     assert {e["status"] for e in env.events(wamid)} == {"sent", "delivered", "read"}
     assert all(r.status == 200 for r in receiver.received)
     state = env.state(wamid)
@@ -458,6 +458,7 @@ VOLATILE = {
     "expires_at",
     "message_id",
     "gsi2sk",
+    "gsi2pk",  # its shard follows the message id
     "pk",
     "gsi1pk",
 }
@@ -487,7 +488,7 @@ def test_every_order_of_sent_failed_delivered_read_ends_the_same(env, duplicates
         assert (state["status"], message["status"], message["gsi2sk"]) == (
             "read",
             "read",
-            f"read#{message_id}",
+            keys.campaign_status("read", message_id)["gsi2sk"],
         )
         assert state["errors"][0]["code"] == 131026  # failed is kept with its errors...
         assert "error" not in message  # ...but never replaces read

@@ -1,6 +1,7 @@
-"""Campaigns in the single table: the campaign item (``keys.campaign``) and the reads its reports need, the
-campaign's messages through ``gsi2`` (``keys.campaign_messages``: by status, then message id) and one message
-with the status events the webhook stored for its wamid."""
+"""Campaigns in the single table: the campaign item (``keys.campaign``) and the reads its listings need, the
+campaign's messages through ``gsi2`` (``keys.campaign_messages``: :data:`~mmcore.store.keys.CAMPAIGN_SHARDS`
+partitions, each by status then message id; the index holds keys only, the items are read from the table)
+and one message with the status events the webhook stored for its wamid."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from mmcore.exceptions import InvalidInput
 from mmcore.store import keys, paging
-from mmcore.store.calls import put_new
+from mmcore.store.calls import batch_get, put_new
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
 
@@ -64,27 +66,48 @@ class CampaignRecords:
     # -------------------------------------------------------------- its messages
 
     def messages(self, campaign_id: str, attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Every message of the campaign (plain values), ``attributes`` only when given."""
-        query = self._by_campaign(campaign_id, None)
-        if attributes:
-            names = {f"#a{i}": name for i, name in enumerate(attributes)}
-            query.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
-        return self._all(query)
+        """Every message of the campaign (plain values), ``attributes`` only when given: every shard's keys,
+        then the items (O(messages): for the audit, never for a report)."""
+        found = []
+        for partition in keys.campaign_partitions(campaign_id):
+            found += self._all(self._by_campaign(partition, None))
+        return self._items(found, attributes)
 
     def page(
         self, campaign_id: str, status: str | None, limit: int, next_token: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of the campaign's messages (of one ``status`` when given) and the token of the next one.
-        A token of another listing is :class:`~mmcore.exceptions.InvalidInput` naming ``next_token``."""
-        query = self._by_campaign(campaign_id, status)
-        query["Limit"] = limit
+        """One page of the campaign's messages (of one ``status`` when given) and the token of the next one:
+        the shards one after the other, one token over all of them (a page may end inside a shard or right
+        at its end). A token of another listing is :class:`~mmcore.exceptions.InvalidInput` naming
+        ``next_token``. A message whose status moved on since the index listed it is left out."""
+        partitions = keys.campaign_partitions(campaign_id)
+        shard, start = 0, None
         if next_token:
-            query["ExclusiveStartKey"] = paging.decode(
-                next_token, _PAGE_KEY, keys.campaign_messages(campaign_id)
-            )
-        answer = self.client.query(**query)
-        items = [from_item(item) for item in answer.get("Items", [])]
-        return items, paging.encode(answer.get("LastEvaluatedKey"))
+            start = paging.decode(next_token, _PAGE_KEY, {})
+            if start["gsi2pk"]["S"] not in partitions:
+                raise InvalidInput.fields([("next_token", "not a next_token of this listing")])
+            shard = partitions.index(start["gsi2pk"]["S"])
+            if not start["pk"]["S"]:  # the start of a shard
+                start = None
+        found: list[dict[str, Any]] = []
+        last = None
+        while shard < len(partitions) and len(found) < limit:
+            query = self._by_campaign(partitions[shard], status)
+            query["Limit"] = limit - len(found)
+            answer = self.client.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+            found += [from_item(item) for item in answer.get("Items", [])]
+            last = answer.get("LastEvaluatedKey")
+            start = None
+            if not last:
+                shard, last = shard + 1, None
+            else:
+                start = last
+        if last is None and shard < len(partitions) and found:
+            last = {"gsi2pk": {"S": partitions[shard]}, **{k: {"S": ""} for k in _PAGE_KEY - {"gsi2pk"}}}
+        items = self._items(found)
+        if status:
+            items = [item for item in items if item.get("status") == status]
+        return items, paging.encode(last)
 
     def message(self, message_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """One message (None when there is none) and its status events, oldest first (none until Meta gave it
@@ -109,19 +132,25 @@ class CampaignRecords:
 
     # -------------------------------------------------------------- queries
 
-    def _by_campaign(self, campaign_id: str, status: str | None) -> dict[str, Any]:
-        index = keys.campaign_messages(campaign_id)
+    def _by_campaign(self, partition: str, status: str | None) -> dict[str, Any]:
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": keys.CAMPAIGN_INDEX,
             "KeyConditionExpression": "gsi2pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": index["gsi2pk"]}},
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
         }
         if status:
             query["KeyConditionExpression"] += " AND begins_with(gsi2sk, :status)"
-            prefix = keys.campaign_messages(campaign_id, status)["gsi2sk"]
-            query["ExpressionAttributeValues"][":status"] = {"S": prefix}
+            query["ExpressionAttributeValues"][":status"] = {"S": keys.campaign_status(status)["gsi2sk"]}
         return query
+
+    def _items(self, listed: list[dict[str, Any]], attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The items the index listed (keys only), in its order, read from the table (consistently)."""
+        wanted = [keys.message(str(item["pk"]).removeprefix(keys.MESSAGE_PREFIX)) for item in listed]
+        got = {
+            keys.of(item): from_item(item) for item in batch_get(self.client, self.table, wanted, attributes)
+        }
+        return [got[key] for item in listed if (key := keys.of(item)) in got]
 
     def _all(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         items, start = [], None

@@ -15,6 +15,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
+| one shard of a campaign's report counters | ``COUNT#<campaign_id>#<shard>`` | ``COUNT`` |
+| stream records the aggregator applied (from this record on) | ``STREAMREC#<event_id>`` | ``APPLIED`` |
 | a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
 | an audit record | ``AUDIT#<scope>#<id>`` | ``<at>#<audit_id>`` |
 | click / landing-page-view events of a day | ``CLICKS#<waba_id>#<yyyy-mm-dd>`` | ``EVT#<at>#<digest>`` |
@@ -26,9 +28,10 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 
 Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
 is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
-burst of unknowns never lands on one partition); ``gsi2`` lists a campaign's messages by status
-(``CAMPAIGN#<campaign_id>`` / ``<status>#<message_id>``). ``gsi1`` also lists a WABA's templates (the template
-item: ``TEMPLATES#<waba_id>`` / ``<name>#<language>``).
+burst of unknowns never lands on one partition); ``gsi2`` (keys only) lists a campaign's messages by status
+(``CAMPAIGN#<campaign_id>#<shard>`` / ``<bucket>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`;
+the bucket: :func:`campaign_status`). ``gsi1`` also lists a WABA's templates (the template item:
+``TEMPLATES#<waba_id>`` / ``<name>#<language>``).
 """
 
 from __future__ import annotations
@@ -117,14 +120,55 @@ def stream(phone_number_id: str) -> Key:
     return key(f"STREAM#{phone_number_id}", "STREAM")
 
 
-def campaign_messages(
-    campaign_id: str | None, status: str | None = None, message_id: str = ""
-) -> dict[str, str]:
-    """The ``gsi2`` attributes of a campaign's message (``status`` None: the partition key only)."""
-    index = {"gsi2pk": f"{CAMPAIGN_PREFIX}{campaign_id or '-'}"}
-    if status is not None:
-        index["gsi2sk"] = f"{status}#{message_id}"
-    return index
+# A campaign's index partition takes every write of its messages that changes their gsi2 entry. With a key per
+# status (before issue 15) that was the insert, then each status change (a delete and a put: 2 WCU) ~5 times
+# (sending, accepted, sent, delivered, read): ~11 index WCU per message, ~11,000 WCU/s for one campaign at
+# 1,000 msg/s, and DynamoDB gives one partition ~1,000 WCU/s. Listed by bucket (:func:`campaign_status`) a
+# message costs the insert and one move (queued -> accepted): ~3 WCU, ~3,000 WCU/s at 1,000 msg/s; 16 shards
+# keep each at ~190 WCU/s, and below 1,000 even if every write moved it (11,000 / 16 = ~690).
+# benchmarks/write_units.py prints the figures.
+CAMPAIGN_SHARDS = 16
+
+
+def campaign_shard(message_id: str) -> int:
+    """The gsi2 shard of a message: stable, from its id."""
+    return zlib.crc32(message_id.encode()) % CAMPAIGN_SHARDS
+
+
+def campaign_partition(campaign_id: str | None, shard: int) -> str:
+    """One ``gsi2pk`` of a campaign's messages."""
+    return f"{CAMPAIGN_PREFIX}{campaign_id or '-'}#{shard}"
+
+
+def campaign_partitions(campaign_id: str) -> list[str]:
+    """Every ``gsi2pk`` a campaign's messages are listed under, in listing order."""
+    return [campaign_partition(campaign_id, shard) for shard in range(CAMPAIGN_SHARDS)]
+
+
+def campaign_messages(campaign_id: str | None, status: str, message_id: str) -> dict[str, str]:
+    """The ``gsi2`` attributes of a campaign's message (``gsi2sk`` alone: :func:`campaign_status`)."""
+    return {
+        "gsi2pk": campaign_partition(campaign_id, campaign_shard(message_id)),
+        **campaign_status(status, message_id),
+    }
+
+
+# The index lists a message under its status's bucket, not its status: the sender's in-flight states list with
+# ``queued`` (as reports count them) and everything Meta took with ``accepted``, so a claim and the ``sent``,
+# ``delivered`` and ``read`` webhooks leave the index untouched (gsi2 is keys only); a listing of one status
+# reads its bucket and keeps that status (mmcore.store.campaigns).
+_LISTED_AS = {
+    "sending": "queued",
+    "retry": "queued",
+    "sent": "accepted",
+    "delivered": "accepted",
+    "read": "accepted",
+}
+
+
+def campaign_status(status: str, message_id: str = "") -> dict[str, str]:
+    """The ``gsi2sk`` of a message of this status (``message_id`` empty: the prefix of its bucket's listing)."""
+    return {"gsi2sk": f"{_LISTED_AS.get(status, status)}#{message_id}"}
 
 
 def inbound(wamid: str) -> Key:
@@ -185,6 +229,28 @@ def template_event(waba_id: str, name: str, language: str | None, at: int, event
 
 def campaign(campaign_id: str) -> Key:
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", "CAMPAIGN")
+
+
+# Counter shards: the aggregator (functions/aggregator) writes each once per stream batch of up to 100 records,
+# so a campaign's counter writes are ~(records/s / 100) x shards touched; 8 shards spread a 1,000 msg/s
+# campaign's ~60 batch updates/s (x ~2 WCU, a transaction) far below a partition's ~1,000 WCU/s, while a
+# report still reads a fixed 8 keys.
+COUNTER_SHARDS = 8
+
+
+def campaign_counter(campaign_id: str, shard: int) -> Key:
+    """One shard of a campaign's report counters."""
+    return key(f"COUNT#{campaign_id}#{shard}", "COUNT")
+
+
+def counter_shard(message_id: str) -> int:
+    """The counter shard a message's transitions are counted on: stable, so its changes net out on one item."""
+    return zlib.crc32(message_id.encode()) % COUNTER_SHARDS
+
+
+def stream_applied(event_id: str) -> Key:
+    """The marker of the stream records the aggregator applied in one transaction, keyed by the first one."""
+    return key(f"STREAMREC#{event_id}", "APPLIED")
 
 
 def onboarding(waba_id: str) -> Key:

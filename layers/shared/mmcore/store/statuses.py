@@ -9,7 +9,7 @@ Meta accepted, see :func:`reconcile`). Items (``pk`` / ``sk``), next to the send
   events may arrive late, twice, out of order or before the sender's record: the webhook reads it, merges
   its events (:func:`merge`) and puts the result on condition that the ``version`` it read is still there
   (:func:`advance`); :func:`record` does the same with conditional UpdateItems, needing no read.
-- ``MSG#<message_id>`` / ``MSG``: the webhook sets ``status``, ``status_rank``, ``gsi2sk`` (reports list a
+- ``MSG#<message_id>`` / ``MSG``: the webhook sets ``status``, ``status_rank``, ``gsi2sk`` (listings find a
   campaign's messages by status through gsi2), ``pricing_category``, ``path`` and ``error``; the sender's
   ``state`` is never touched.
 
@@ -21,8 +21,8 @@ the same for every arrival order. Pricing comes from the highest-ranked event th
 with ``sent`` and one of ``delivered``/``read``). Statuses outside the table (``played``, ``deleted``...)
 are stored as events and never change the state.
 
-There are no counters: a campaign report counts its messages by status through gsi2, so every real
-transition is counted exactly once by construction (a duplicate or stale event changes nothing).
+Campaign counters follow the message items through the table's stream (:mod:`mmcore.campaigns.aggregator`):
+a duplicate or stale event writes nothing new on the message, so it adds nothing to them.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("status", status)
     update.set("status_rank", int(state["status_rank"]))
     update.set("state_version", int(state["version"]))
-    update.set("gsi2sk", keys.campaign_messages(None, status, message_id)["gsi2sk"])
+    update.set("gsi2sk", keys.campaign_status(status, message_id)["gsi2sk"])
     pricing = state.get("pricing") or {}
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     if pricing.get(
