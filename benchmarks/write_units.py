@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import hmac
 import json
 import math
 import os
@@ -41,9 +39,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from benchmarks._common import load_module, table
+from benchmarks.webhook_throughput import SECRET, post_event
 
 REGION = "us-east-1"
-SECRET = "bench-app-secret"
 PHASES = ("enqueue", "send", "sent", "delivered", "read")
 
 
@@ -162,37 +160,6 @@ class Meter:
         row["gsi2 after (KEYS_ONLY, sharded)"] += index_units(old, new, "gsi2pk", "gsi2sk", "KEYS_ONLY")
         if kind == "MSG/MSG" and new:
             self.message_sizes.append(item_size(new))
-
-
-def post_event(statuses: list[dict[str, Any]]) -> dict[str, Any]:
-    metadata = {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
-    value = {"messaging_product": "whatsapp", "metadata": metadata, "statuses": statuses}
-    document = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    raw = json.dumps(document, separators=(",", ":")).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhook",
-        "rawPath": "/webhook",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "x-hub-signature-256": signature},
-        "requestContext": {
-            "http": {
-                "method": "POST",
-                "path": "/webhook",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "173.252.95.1",
-            },
-            "routeKey": "POST /webhook",
-            "stage": "$default",
-            "requestId": "bench",
-        },
-        "body": raw.decode(),
-        "isBase64Encoded": False,
-    }
 
 
 def run(n: int) -> str:
