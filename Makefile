@@ -7,7 +7,7 @@ SAM    := $(SAMVENV)/bin/sam
 # sam build for the python3.12 runtime needs a python3.12 on PATH (pyenv keeps one aside).
 PY312_PATH := $(shell command -v pyenv >/dev/null 2>&1 && dirname "$$(PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null)" 2>/dev/null)
 
-.PHONY: setup test lint format demo bench build deploy clean
+.PHONY: setup test faults lint format demo bench build deploy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ setup: $(VENV)/.installed
 
 test: setup
 	$(PY) -m pytest
+
+# The fault-injection suite (issue 16): ~3 min, so not part of `make test`; its table lands in build/faults.md.
+faults: setup
+	FAULTS_TABLE=build/faults.md $(PY) -m pytest -m faults -q -p no:cacheprovider tests/faults
+	@echo "table: build/faults.md"
 
 lint: setup $(SAMVENV)/.installed
 	$(VENV)/bin/ruff check .
