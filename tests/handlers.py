@@ -10,14 +10,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mmapi.sqsevents import stamp_fresh
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 
 
 def load_event(name: str) -> dict[str, Any]:
-    """An event from events/ (the files sam local invoke uses)."""
-    return json.loads((EVENTS / name).read_text())
+    """An event from events/ (the files sam local invoke uses); SQS records' ``SentTimestamp`` set to now, as
+    ``mmapi invoke`` does, so a sample send is not counted past its time to live."""
+    return stamp_fresh(json.loads((EVENTS / name).read_text()))
 
 
 def now_ms() -> str:

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mmapi import arguments as types
+from mmapi.errors import Parser, UsageError, run
+
 Register = Callable[[Any], None]  # receives the subparsers action
+CONNECT_TIMEOUT = 5  # seconds: an endpoint that does not answer is reported, not waited on for a minute
 
 
 def _add_simulator(subparsers: Any) -> None:
@@ -19,21 +23,28 @@ def _add_simulator(subparsers: Any) -> None:
         " base_url, access_token, waba_id, phone_number_id and app_secret.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default: 0)")
+    parser.add_argument("--port", type=types.port, default=0, help="port; 0 picks a free one (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
-    parser.add_argument("--webhook-url", help="callback URL that receives signed status webhooks")
+    parser.add_argument(
+        "--webhook-url", type=types.http_url, help="callback URL that receives signed status webhooks"
+    )
     parser.add_argument("--graph-version", help="version in base_url (default: v25.0)")
     parser.add_argument("--access-token", help="the Bearer token to accept")
     parser.add_argument("--app-secret", help="key of the webhooks' X-Hub-Signature-256")
-    parser.add_argument("--mps", type=int, help="messages per second before 130429; 0 disables (default: 80)")
+    parser.add_argument(
+        "--mps", type=types.non_negative, help="messages per second before 130429; 0 disables (default: 80)"
+    )
     parser.add_argument("--not-onboarded", action="store_true", help="WABA not onboarded to MM API")
-    parser.add_argument("--fallback-ratio", type=float, help="share of recipients routed to Cloud API")
+    parser.add_argument("--fallback-ratio", type=types.ratio, help="share of recipients routed to Cloud API")
     parser.add_argument("--ttl-on-wire", action="store_true", help="accept the seeds' time_to_live field")
     parser.add_argument(
         "--webhook-shape", choices=("v23", "v24"), help="v23 adds the conversation object (default: v24)"
     )
     parser.add_argument(
-        "--config", metavar="JSON_OR_PATH", help="any other knobs, as a JSON object or a JSON file"
+        "--config",
+        type=types.json_object,
+        metavar="JSON_OR_PATH",
+        help="any other knobs, as a JSON object or a JSON file",
     )
     parser.set_defaults(handler=_run_simulator)
 
@@ -45,7 +56,7 @@ def _run_simulator(args: argparse.Namespace) -> int:
     from mmapi.simulator.server import serve_forever
 
     config = SimulatorConfig(seed=args.seed)
-    changes: dict[str, Any] = SimulatorConfig.from_json(args.config) if args.config else {}
+    changes: dict[str, Any] = dict(args.config or {})
     flags = {
         "webhook_url": args.webhook_url,
         "graph_version": args.graph_version,
@@ -61,14 +72,13 @@ def _run_simulator(args: argparse.Namespace) -> int:
     try:
         config.update(**changes)
     except ValueError as exc:
-        print(f"mmapi simulator: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
 
     def ready(info: dict[str, Any]) -> None:
         print(json.dumps(info), flush=True)
 
-    asyncio.run(serve_forever(config, args.host, args.port, ready))
-    return 0
+    signum = asyncio.run(serve_forever(config, args.host, args.port, ready))
+    return 128 + signum if signum else 0
 
 
 def _add_local(subparsers: Any) -> None:
@@ -77,7 +87,7 @@ def _add_local(subparsers: Any) -> None:
     up = sub.add_parser(
         "up", help="start moto server, the Graph simulator, the HttpApi gateway and the SQS poller"
     )
-    up.add_argument("--port", type=int, default=3000, help="HttpApi gateway port (default: 3000)")
+    up.add_argument("--port", type=types.port, default=3000, help="HttpApi gateway port (default: 3000)")
     up.add_argument("--seed", type=int, default=1)
     up.set_defaults(handler=_run_local_up)
 
@@ -85,17 +95,18 @@ def _add_local(subparsers: Any) -> None:
 def _run_local_up(args: argparse.Namespace) -> int:
     import time
 
+    from mmapi import running
     from mmapi.runtime import Runtime
 
     with Runtime(port=args.port, seed=args.seed) as runtime:
-        print(json.dumps(runtime.info()), flush=True)
-        print("Local stack running; Ctrl-C stops it.", file=sys.stderr)
+        state = running.publish(runtime)  # what `mmapi invoke --stack` targets
         try:
+            print(json.dumps(runtime.info()), flush=True)
+            print(f"Local stack running (described in {state}); Ctrl-C stops it.", file=sys.stderr)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopping...", file=sys.stderr)
-    return 0
+        finally:
+            running.withdraw()
 
 
 def _add_invoke(subparsers: Any) -> None:
@@ -103,10 +114,20 @@ def _add_invoke(subparsers: Any) -> None:
         "invoke", help="run a function on an event, like sam local invoke (no Docker)"
     )
     parser.add_argument("function", help="the function's logical id in template.yaml, e.g. SendFunction")
-    parser.add_argument("-e", "--event", required=True, help="event file, e.g. events/send_seeds.json")
-    parser.set_defaults(
-        handler=lambda args: __import__("mmapi.invoke").invoke.main(args.function, args.event)
+    parser.add_argument(
+        "-e", "--event", required=True, type=types.json_file, help="event file, e.g. events/send_seeds.json"
     )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--stack",
+        action="store_true",
+        help="run against the running `mmapi local up` (default: a fresh stack)",
+    )
+    target.add_argument("--stack-url", type=types.http_url, help="the gateway of a running `mmapi local up`")
+    parser.add_argument(
+        "--log-level", default="INFO", help="the function's POWERTOOLS_LOG_LEVEL (default: INFO)"
+    )
+    parser.set_defaults(handler=lambda args: __import__("mmapi.invoke").invoke.main(args))
 
 
 def _add_demo(subparsers: Any) -> None:
@@ -115,7 +136,7 @@ def _add_demo(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--recipients",
-        type=int,
+        type=types.positive,
         default=2000,
         help="audience size (default: 2,000; moto server paces the local stack at about 80 messages/s)",
     )
@@ -134,21 +155,31 @@ def _add_campaign(subparsers: Any) -> None:
     parser = subparsers.add_parser("campaign", help="send a CSV campaign or print a campaign's report")
     sub = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
     send = sub.add_parser("send", help="stream a CSV of any size into the send queue (same rules as the API)")
-    send.add_argument("csv", help="a `to` column plus one column per {{placeholder}}")
     send.add_argument(
-        "--campaign", required=True, metavar="JSON_OR_PATH", help="the POST /campaigns body minus recipients"
+        "csv", type=types.existing_file, help="a `to` column plus one column per {{placeholder}}"
+    )
+    send.add_argument(
+        "--campaign",
+        required=True,
+        type=types.json_object,
+        metavar="JSON_OR_PATH",
+        help="the POST /campaigns body minus recipients",
     )
     send.add_argument("--campaign-id")
-    send.add_argument("--queue-url", help="default: SEND_QUEUE_URL")
+    send.add_argument("--queue-url", type=types.http_url, help="default: SEND_QUEUE_URL")
     send.add_argument("--table", help="default: TABLE_NAME")
-    send.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server)")
+    send.add_argument(
+        "--endpoint-url", type=types.http_url, help="AWS endpoint (e.g. the local stack's moto server)"
+    )
     send.add_argument("--region")
     send.add_argument("--no-progress", action="store_true")
     _api_options(send)  # the preflight syncs the template registry through the stack's API
     send.set_defaults(handler=_run_campaign_send)
     report = sub.add_parser("report", help="GET /campaigns/{id} from a local or deployed API")
     report.add_argument("campaign_id")
-    report.add_argument("--api-url", default="http://127.0.0.1:3000", help="default: the local stack")
+    report.add_argument(
+        "--api-url", type=types.http_url, default="http://127.0.0.1:3000", help="default: the local stack"
+    )
     report.add_argument(
         "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
     )
@@ -173,7 +204,7 @@ def _add_templates(subparsers: Any) -> None:
     listing.add_argument("--status")
     listing.add_argument("--category")
     listing.add_argument("--language")
-    listing.add_argument("--limit", type=int)
+    listing.add_argument("--limit", type=types.positive)
     listing.add_argument("--next-token")
     show = sub.add_parser("show", help="GET /templates/{template_id}")
     show.add_argument("template_id")
@@ -184,7 +215,9 @@ def _add_templates(subparsers: Any) -> None:
 
 
 def _api_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api-url", default="http://127.0.0.1:3000", help="default: the local stack")
+    parser.add_argument(
+        "--api-url", type=types.http_url, default="http://127.0.0.1:3000", help="default: the local stack"
+    )
     parser.add_argument(
         "--iam", action="store_true", help="sign the request with your AWS credentials (SigV4)"
     )
@@ -230,7 +263,7 @@ def _api_call(
             request
         )
         headers = dict(request.headers)
-    answer = httpx.request(method, url, headers=headers, timeout=60)
+    answer = httpx.request(method, url, headers=headers, timeout=httpx.Timeout(60, connect=CONNECT_TIMEOUT))
     try:
         return answer.status_code, answer.json()
     except ValueError:
@@ -254,25 +287,28 @@ def _registry_sync(args: argparse.Namespace) -> Any:
 
 
 def _run_campaign_send(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import boto3
+    from botocore.config import Config
 
     from mmapi.csvsend import send_csv
     from mmcore.exceptions import DomainError
     from mmcore.settings import get_settings
 
     settings = get_settings()
-    raw = Path(args.campaign).read_text() if Path(args.campaign).is_file() else args.campaign
-    campaign = json.loads(raw)
+    campaign = dict(args.campaign)
+    queue_url = args.queue_url or settings.send_queue_url
+    if not queue_url:
+        raise UsageError("no send queue: pass --queue-url or set SEND_QUEUE_URL")
     if args.campaign_id:
         campaign["campaign_id"] = args.campaign_id
     session = boto3.Session(region_name=args.region)
-    kw = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    kw: dict[str, Any] = {"config": Config(connect_timeout=CONNECT_TIMEOUT, retries={"max_attempts": 3})}
+    if args.endpoint_url:
+        kw["endpoint_url"] = args.endpoint_url
     try:
         result = send_csv(
             args.csv,
-            args.queue_url or settings.send_queue_url,
+            queue_url,
             campaign,
             sqs=session.client("sqs", **kw),
             dynamodb=session.client("dynamodb", **kw),
@@ -305,7 +341,7 @@ def _run_campaign_report(args: argparse.Namespace) -> int:
             request
         )
         headers = dict(request.headers)
-    answer = httpx.get(url, headers=headers, timeout=60)
+    answer = httpx.get(url, headers=headers, timeout=httpx.Timeout(60, connect=CONNECT_TIMEOUT))
     if answer.status_code != 200:
         print(f"{answer.status_code}: {answer.text}", file=sys.stderr)
         return 1
@@ -347,8 +383,9 @@ COMMANDS: tuple[Register, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mmapi", description="Local tooling for the WhatsApp MM API campaigns."
+    parser = Parser(prog="mmapi", description="Local tooling for the WhatsApp MM API campaigns.")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error (else one line)"
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
@@ -357,5 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run the subcommand; bad input and expected failures end in one line (see :mod:`mmapi.errors`)."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    prog = " ".join(["mmapi", *(a for a in (args.command, *_actions(args)) if a)])
+    return run(prog, args.handler, args)
+
+
+def _actions(args: argparse.Namespace) -> list[str]:
+    return [value for name, value in vars(args).items() if name.endswith("_command") and value]

@@ -1,4 +1,6 @@
-"""moto, as the local stack, the tests and the benchmarks run it: ``python -m mmapi.motoserver [moto.server args]``.
+"""moto, as the local stack, the tests and the benchmarks run it:
+``python -m mmapi.motoserver [--parent-pid PID] [moto.server args]`` (with ``--parent-pid``, the server exits
+when that process is gone, however it ended).
 
 Two performance fixes are applied first (:func:`install`); what DynamoDB and SQS answer is unchanged.
 
@@ -16,7 +18,11 @@ Two performance fixes are applied first (:func:`install`); what DynamoDB and SQS
 from __future__ import annotations
 
 import copy
+import os
+import socket
+import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -108,11 +114,58 @@ def _install_sqs() -> None:
     backend.is_message_valid_based_on_retention_period = valid_by_retention
 
 
+def start(attempts: int = 3, timeout: float = 30) -> tuple[subprocess.Popen[bytes], str]:
+    """A moto server child on a free port of 127.0.0.1 (see :mod:`mmapi.lifecycle`), and its URL, once it
+    accepts connections. Another process may bind the free port first: then the next attempt takes another."""
+    from mmapi.lifecycle import reap, spawn
+
+    for _ in range(attempts):
+        port = _free_port()
+        argv = ["--parent-pid", str(os.getpid()), "-H", "127.0.0.1", "-p", str(port)]
+        child = spawn(
+            [sys.executable, "-m", "mmapi.motoserver", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while child.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return child, f"http://127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.1)
+        reap(child)
+    raise RuntimeError(f"moto server did not start on 127.0.0.1 ({attempts} attempts)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def watch_parent(parent_pid: int, every: float = 0.5) -> None:
+    """Exit as soon as ``parent_pid`` is no longer this process's parent: a parent killed by SIGKILL cannot
+    stop its moto server, so the server stops itself (its state dies with the stack that used it)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--parent-pid" in args:  # ours, not moto's: taken out before moto.server parses the rest
+        at = args.index("--parent-pid")
+        watch_parent(int(args[at + 1]))
+        del args[at : at + 2]
     install()
     from moto.server import main as moto_main
 
-    moto_main(sys.argv[1:] if argv is None else argv)
+    moto_main(args)
 
 
 if __name__ == "__main__":

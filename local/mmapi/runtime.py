@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import importlib.util
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +29,8 @@ from urllib.parse import parse_qsl
 import boto3
 from aiohttp import web
 
+from mmapi import lifecycle, motoserver, running
+from mmapi.lifecycle import PortTaken
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
@@ -166,19 +167,29 @@ class Runtime:
     schedule_scale: float = 0.05  # a rate(2 minutes) schedule runs every 6 s locally
 
     def start(self) -> Runtime:
+        """Start everything; whatever started is stopped again if any part fails (or Ctrl-C comes)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Runtime:
+        self._stop = threading.Event()
+        self._pollers: list[threading.Thread] = []
         self._saved_env = dict(os.environ)  # handlers read os.environ: restored by stop()
         os.environ.update(LOCAL_ENV)
-        # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
-        self.aws_endpoint = _start_moto(self)
-        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
-        self.session = boto3.Session(region_name=REGION)
-        self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
-
+        # the gateway first: a taken port fails before anything else starts
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start_gateway(), self.loop).result(10)
         self.api_url = f"http://127.0.0.1:{self.port}"
+        # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
+        self.moto, self.aws_endpoint = motoserver.start()
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        self.session = boto3.Session(region_name=REGION)
+        self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
 
         self.sim = Simulator(seed=self.seed, webhook_url=f"{self.api_url}/webhook", **self.simulator_options)
         self.sim.start()
@@ -209,7 +220,6 @@ class Runtime:
             for logical in self.stack.functions()
         }
         self.routes = [(m, _route_pattern(p), p, fn) for m, p, fn in self.stack.http_routes()]
-        self._stop = threading.Event()
         self._poll_stats = {src[0]: PollStats() for src in self.stack.sqs_sources()} if self.poll else {}
         self._pollers = (
             [
@@ -253,20 +263,27 @@ class Runtime:
         self.stop()
 
     def stop(self) -> None:
-        self._stop.set()
-        for poller in self._pollers:
-            poller.join(timeout=10)
-        with suppress(Exception):
-            self.sim.stop()
-        with suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        for fn in getattr(self, "functions", {}).values():
-            fn.worker.shutdown(wait=False)
+        """Stop what :meth:`start` started, however far it got; the moto server is always reaped."""
+        try:
+            if stop := getattr(self, "_stop", None):
+                stop.set()
+            for poller in getattr(self, "_pollers", ()):
+                poller.join(timeout=10)
+            with suppress(Exception):
+                self.sim.stop()
+            if loop := getattr(self, "loop", None):
+                with suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(5)
+                loop.call_soon_threadsafe(loop.stop)
+            for fn in getattr(self, "functions", {}).values():
+                fn.worker.shutdown(wait=False)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
         if moto := getattr(self, "moto", None):
-            moto.terminate()
-            with suppress(subprocess.TimeoutExpired):
-                moto.wait(5)
+            self.moto = None
+            lifecycle.reap(moto)
         if (saved := getattr(self, "_saved_env", None)) is not None:
             os.environ.clear()
             os.environ.update(saved)
@@ -279,10 +296,19 @@ class Runtime:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortTaken(
+                    "127.0.0.1", self.port, " (another `mmapi local up`?): choose --port"
+                ) from None
+            raise
         self.port = self._runner.addresses[0][1]
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if request.path == running.ROUTE:  # not in the template: what `mmapi invoke --stack-url` reads
+            return web.json_response(running.describe(self))
         for method, pattern, route, logical in self.routes:
             match = pattern.match(request.path)
             if match and method in (request.method, "ANY"):
@@ -381,31 +407,6 @@ _DEPTH = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_moto(runtime: Runtime, timeout: float = 30) -> str:
-    port = _free_port()
-    runtime.moto = subprocess.Popen(
-        [sys.executable, "-m", "mmapi.motoserver", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return url
-        except OSError:
-            if runtime.moto.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto server did not start on {url}") from None
-            time.sleep(0.1)
 
 
 def _to_response(result: Any) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 
@@ -49,3 +50,19 @@ def settle(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, 
             Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
         )
     return len(done)
+
+
+def stamp_fresh(event: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
+    """``event`` with each SQS record's ``SentTimestamp`` (and first-receive time) set to now, in place.
+
+    The files in ``events/`` were captured once: their timestamps age, and the send function counts a
+    message's time to live from ``SentTimestamp``, so an old sample would be recorded ``expired`` without a
+    POST. Records without the attribute are left alone (the send function then takes now itself)."""
+    stamp = str(int(time.time() * 1000) if now_ms is None else now_ms)
+    for record in event.get("Records") or ():
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        if isinstance(attributes, dict) and "SentTimestamp" in attributes:
+            attributes["SentTimestamp"] = stamp
+            if "ApproximateFirstReceiveTimestamp" in attributes:
+                attributes["ApproximateFirstReceiveTimestamp"] = stamp
+    return event

@@ -291,18 +291,21 @@ class Simulator:
 
 async def serve_forever(
     config: SimulatorConfig, host: str, port: int, on_ready: Callable[[dict[str, Any]], None]
-) -> None:
-    """Serve until SIGINT or SIGTERM (the CLI); ``on_ready`` gets :meth:`SimulatorServer.info` once bound."""
+) -> int:
+    """Serve until SIGINT or SIGTERM (the CLI); ``on_ready`` gets :meth:`SimulatorServer.info` once bound.
+    Returns the number of the signal that stopped it."""
     import signal
 
     server = SimulatorServer(config, Clock())
     await server.start(host, port)
     stop = asyncio.Event()
+    received: list[int] = []
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, lambda signum=signum: (received.append(signum), stop.set()))
     try:
         on_ready(server.info())
         await stop.wait()
     finally:
         await server.stop()
+    return received[0]
