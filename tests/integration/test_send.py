@@ -279,9 +279,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.delays: dict[str, int] = {}
+        self.copies: dict[str, tuple[str, int]] = {}
 
     def reschedule(self, delays):
         self.delays.update(delays)
+
+    def requeue(self, copies):
+        self.copies.update(copies)
+        self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
+        return set(copies)
 
 
 def sqs_message(record_id: str, body: dict | str) -> SqsMessage:

@@ -41,9 +41,15 @@ def records(n: int) -> list[SqsMessage]:
 class Recorder:
     def __init__(self) -> None:
         self.delays: dict[str, int] = {}
+        self.copies: dict[str, tuple[str, int]] = {}
 
     def reschedule(self, delays):
         self.delays.update(delays)
+
+    def requeue(self, copies):
+        self.copies.update(copies)
+        self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
+        return set(copies)
 
 
 def sender(send_env, mps: float, timeout: float = 5.0, token=None) -> Sender:
@@ -242,3 +248,31 @@ def test_faults_never_cause_a_second_post_nor_leave_an_unsent_claim(send_env, op
     # every 5xx and reset is ambiguous: recorded unknown, not retried (the rest of `unknown`: timeouts)
     assert faulted and faulted <= unknown
     assert final["accepted"] + final["unknown"] == n
+
+
+def test_an_outage_longer_than_the_receive_limit_loses_nothing_to_the_dead_letter_queue(
+    send_env, open_sim, monkeypatch
+):
+    # Given a secret outage lasting more receives than the queue's MaxReceiveCount (10), on real SQS (moto)
+    monkeypatch.setattr("mmcore.sending.pipeline.TOKEN_RETRY_SECONDS", 0)  # 30 s on AWS: no need to wait here
+    real = send_env.handler.sender().graph._token
+    down = {"left": 12}
+
+    def token():
+        if down["left"]:
+            raise ConnectionError("secretsmanager: read timeout")
+        return real()
+
+    send_env.handler.sender().graph._token = token
+    send_env.enqueue(*(body(i) for i in range(5)))
+    # When the queue is polled through the outage (each invocation gives the records back unclaimed)
+    for _ in range(12):
+        step = send_env.poll_once()
+        assert step is not None and step[1]["batchItemFailures"] == []  # fresh copies, originals deleted
+        down["left"] -= 1
+    send_env.drain()
+    # Then every message went out once, none reached the dead-letter queue
+    assert states(send_env, 5) == Counter({"accepted": 5})
+    assert max(open_sim.sends_by_recipient().values()) == 1
+    attrs = send_env.sqs.get_queue_attributes(QueueUrl=send_env.stack.dlq_url, AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"

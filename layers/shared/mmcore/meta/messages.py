@@ -234,6 +234,19 @@ def not_for_category(category: str) -> str:
     )
 
 
+def with_deadline(body: str, enqueued_at: datetime) -> tuple[str, datetime | None]:
+    """A send request's JSON ``body`` for a copy queued later: its deadline (``not_after``, or the TTL counted
+    from ``enqueued_at``, when it was first queued) made explicit in ``not_after``, so the copy's own queue
+    time does not extend it; and that deadline. Raises :class:`InvalidSendRequest` for a body that is not
+    one."""
+    deadline = parse_send_request(body).deadline(enqueued_at)
+    if deadline is None:
+        return body, None
+    copy = json.loads(body)
+    copy["not_after"] = deadline.isoformat().replace("+00:00", "Z")
+    return json.dumps(copy, separators=(",", ":")), deadline
+
+
 class InvalidSendRequest(ValueError):
     """A send request that cannot be sent, with every problem named by its field path."""
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from mmcore.graph import Accepted, GraphClient, RateLimiter, TokenUnavailable
 from mmcore.meta.errors import GraphError
-from mmcore.meta.messages import wire_bytes
+from mmcore.meta.messages import wire_bytes, with_deadline
 from mmcore.meta.regions import RULES, Rule
 from mmcore.meta.routing import Endpoint
 from mmcore.observability import logger
@@ -105,6 +105,7 @@ class Sender:
                 defer(to_send[start:], report, TOKEN_RETRY_SECONDS, str(exc))
                 break
             await self._send(self._claim(chunk, pre, report), report)
+        _requeue_deferred(messages, report, rescheduler)
         rescheduler.reschedule(report.retries)
         return report
 
@@ -220,3 +221,18 @@ def defer(work: list[Work], report: BatchReport, retry_in: int, why: str) -> Non
         logger.warning("records deferred", extra={"records": len(work), "why": why})
     for w in work:
         report.add(w.msg.record_id, Result(Outcome.DEFERRED, w.message_id, retry_in=retry_in, detail=why))
+
+
+def _requeue_deferred(messages: Sequence[SqsMessage], report: BatchReport, rescheduler: Rescheduler) -> None:
+    """Deferred records (never tried: no time left, no token) go back as fresh copies, their deadline kept:
+    a record given back by visibility counts a receive, and a long wait (a secret outage, a run of short
+    invocations) would move it to the dead-letter queue without a ledger item. A copy that could not be
+    queued falls back to visibility."""
+    by_id = {m.record_id: m for m in messages}
+    copies = {
+        rid: (with_deadline(by_id[rid].body, by_id[rid].sent_at)[0], r.retry_in or 0)
+        for rid, r in report.results.items()
+        if r.outcome is Outcome.DEFERRED and rid in by_id
+    }
+    for rid in rescheduler.requeue(copies) if copies else ():
+        report.results[rid].retry_in = None  # its original is deleted: the copy carries it

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-_VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
+_VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch and SendMessageBatch take at most 10 entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,10 @@ class Rescheduler(Protocol):
     def reschedule(self, delays: Mapping[str, int]) -> None:
         """``delays``: seconds by record id (:attr:`SqsMessage.record_id`)."""
 
+    def requeue(self, copies: Mapping[str, tuple[str, int]]) -> set[str]:
+        """Queue a fresh copy of records (record id -> (body, delay)); the ids whose copy is queued: their
+        originals can be deleted, so waiting does not use up their receive count."""
+
 
 class SqsRescheduler:
     """A :class:`Rescheduler` over SQS: each record's visibility timeout, set in ChangeMessageVisibilityBatch
@@ -56,6 +60,20 @@ class SqsRescheduler:
         self.sqs = sqs
         self.queue_url = queue_url
         self.receipts = {m.record_id: m.receipt_handle for m in messages}
+
+    def requeue(self, copies: Mapping[str, tuple[str, int]]) -> set[str]:
+        items = list(copies.items())
+        queued: set[str] = set()
+        for start in range(0, len(items), _VISIBILITY_BATCH):
+            chunk = dict(items[start : start + _VISIBILITY_BATCH])
+            entries = [
+                {"Id": str(i), "MessageBody": body, "DelaySeconds": min(delay, 900)}
+                for i, (body, delay) in enumerate(chunk.values())
+            ]
+            ids = list(chunk)
+            answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            queued.update(ids[int(ok["Id"])] for ok in answer.get("Successful", ()))
+        return queued
 
     def reschedule(self, delays: Mapping[str, int]) -> None:
         entries = [

@@ -25,14 +25,13 @@ while other messages' statuses arrived; the user would then get it twice. That i
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from mmcore.meta.messages import InvalidSendRequest, parse_send_request
+from mmcore.meta.messages import InvalidSendRequest, with_deadline
 from mmcore.observability import logger
 from mmcore.settings import Settings
 from mmcore.store import keys, statuses
@@ -175,20 +174,14 @@ class Resolver:
         return "resent"
 
     def _body_within_deadline(self, message: dict[str, Any], now: int) -> str | None:
-        """The message's body, its deadline (TTL from when it was first queued) made explicit in ``not_after``;
-        None when the deadline has passed or the body was not kept."""
+        """The message's body, its original deadline made explicit (:func:`with_deadline`); None when the
+        deadline has passed or the body was not kept."""
+        queued_at = datetime.fromtimestamp(int(message.get("queued_at") or now), UTC)
         try:
-            request = parse_send_request(message.get("body") or "")
+            body, deadline = with_deadline(message.get("body") or "", queued_at)
         except InvalidSendRequest:
             return None
-        queued_at = datetime.fromtimestamp(int(message.get("queued_at") or now), UTC)
-        deadline = request.deadline(queued_at)
-        if deadline is not None and deadline.timestamp() <= now:
-            return None
-        body = json.loads(message["body"])
-        if deadline is not None:
-            body["not_after"] = deadline.isoformat().replace("+00:00", "Z")
-        return json.dumps(body, separators=(",", ":"))
+        return None if deadline is not None and deadline.timestamp() <= now else body
 
     # ------------------------------------------------------------------ the ledger
 
