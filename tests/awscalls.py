@@ -1,10 +1,11 @@
 """The AWS actions each function's code really calls, recorded while the tests run its handler.
 
 Every boto3 call goes through ``BaseClient._make_api_call``; :func:`install` wraps it and attributes each call
-to the function whose ``functions/<name>/app.py`` is on the calling thread's stack, or, for a call from a
-worker thread the handler started (the sender's and the webhook's DynamoDB pools), to the one handler running
-on any thread at that moment. Calls made by the tests themselves (seeding, reading back) name no function and
-are not recorded; a call while two handlers run is ambiguous and dropped rather than guessed.
+to the function whose ``functions/<name>/app.py`` is on the calling thread's stack, or, for a call from the
+layer's code on a worker thread the handler started (the sender's and the webhook's DynamoDB pools), to the one
+handler running on any thread at that moment. Calls made by the tests themselves (seeding, reading back) or by
+the local stack's own machinery name no function and are not recorded; a call while two handlers run is
+ambiguous and dropped rather than guessed.
 
 A call becomes what IAM authorises: ``TransactWriteItems`` is authorised item by item as ``PutItem``,
 ``UpdateItem``, ``DeleteItem`` or ``ConditionCheckItem`` (there is no IAM action of its own), and SQS's batch
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS, LAYER = ROOT / "functions", ROOT / "layers" / "shared" / "mmcore"
 
 _TRANSACT = {
     "Put": "PutItem",
@@ -74,9 +76,22 @@ def _function_of(frame: Any) -> str | None:
     return None
 
 
+def _in_layer(frame: Any) -> bool:
+    while frame is not None:
+        if Path(frame.f_code.co_filename).is_relative_to(LAYER):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _running_function() -> str | None:
-    if (own := _function_of(sys._getframe(2))) is not None:
+    caller = sys._getframe(2)
+    if (own := _function_of(caller)) is not None:
         return own
+    # A worker thread runs the layer's code for the handler that started it; a thread outside the layer (a
+    # test seeding a table, the local stack's SQS poller standing in for Lambda's) is nobody's role.
+    if not _in_layer(caller):
+        return None
     running = {name for frame in sys._current_frames().values() if (name := _function_of(frame))}
     return running.pop() if len(running) == 1 else None
 
