@@ -352,7 +352,8 @@ def run_handler(args: argparse.Namespace, sim: dict[str, Any], moto_pid: int, de
             "SEND_MAX_CONCURRENCY": "1",  # one poller: this invocation may use all 1000 mps
             "TABLE_NAME": stack.table,
             "SEND_QUEUE_URL": stack.queue_url,
-            "SECRET_ARN": stack.secret_arn,
+            "GRAPH_SECRET_ARN": stack.graph_secret_arn,
+            "WEBHOOK_SECRET_ARN": stack.webhook_secret_arn,
             **args.env,
         }
     )

@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
         session = boto3.Session(region_name=REGION)
         stack = aws.create_stack(session, "wbench", access_token="x", app_secret=SECRET)
-        os.environ.update(TABLE_NAME=stack.table, SECRET_ARN=stack.secret_arn)
+        os.environ.update(TABLE_NAME=stack.table, WEBHOOK_SECRET_ARN=stack.webhook_secret_arn)
         client = session.client("dynamodb")
 
         log("seeding the sender's records")

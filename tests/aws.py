@@ -16,7 +16,8 @@ class Stack:
     table: str
     queue_url: str
     dlq_url: str
-    secret_arn: str
+    graph_secret_arn: str
+    webhook_secret_arn: str
     local: LocalStack
     readers: dict[str, Any] = field(default_factory=dict)
 
@@ -43,7 +44,8 @@ class Stack:
 def create_stack(
     session: Any, prefix: str, *, access_token: str, app_secret: str, verify_token: str = "verify-me"
 ) -> Stack:
-    """Every table, queue, secret and bus of template.yaml, with the Graph secret's values given."""
+    """Every table, queue, secret and bus of template.yaml, with the secrets' values given (the access token
+    goes to GraphSecret, the app secret and verify token to WebhookSecret, as template.yaml lays them out)."""
     local = LocalStack(
         stack_name=prefix,
         region=session.region_name,
@@ -59,6 +61,7 @@ def create_stack(
         p["SendQueue"]["Ref"],
         p["SendDeadLetterQueue"]["Ref"],
         p["GraphSecret"]["Ref"],
+        p["WebhookSecret"]["Ref"],
         local,
     )
 
@@ -72,7 +75,8 @@ def use_stack(monkeypatch: Any, stack: Stack, sim: Any = None, **env: str) -> No
     values = {
         "TABLE_NAME": stack.table,
         "SEND_QUEUE_URL": stack.queue_url,
-        "SECRET_ARN": stack.secret_arn,
+        "GRAPH_SECRET_ARN": stack.graph_secret_arn,
+        "WEBHOOK_SECRET_ARN": stack.webhook_secret_arn,
         "BUSINESS_COUNTRY": "IN",
     }
     if sim is not None:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import awscalls
 import pytest
 from webhookhttp import WebhookReceiver
 
@@ -38,6 +39,7 @@ def _serialize_moto() -> None:
 
 _serialize_moto()
 motoserver.install()  # the same moto the local stack serves (its transactions roll back touched items only)
+awscalls.install()  # what each handler asks of AWS, checked against template.yaml's grants (test_least_privilege)
 
 if TYPE_CHECKING:
     import httpx
@@ -71,3 +73,9 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check of the AWS calls handlers made runs after every test that may call one."""
+    last = [i for i in items if i.name == "test_every_aws_call_a_handler_made_is_granted"]
+    items[:] = [i for i in items if i not in last] + last

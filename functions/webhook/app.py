@@ -87,7 +87,7 @@ def verify() -> Response:
     from mmcore import webhooks
 
     params = app.current_event.query_string_parameters
-    challenge = webhooks.verify_subscription(params, clients.graph_secrets().verify_token)
+    challenge = webhooks.verify_subscription(params, clients.webhook_secrets().verify_token)
     metrics.add_metric(name="WebhookVerified", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type="text/plain", body=challenge)
 
@@ -100,7 +100,7 @@ def receive() -> Response:
     # The raw body, not event.body/json_body: the signature covers the exact bytes Meta sent.
     raw = webhooks.raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
     webhooks.check_signature(
-        raw, event.headers.get(webhooks.SIGNATURE_HEADER), clients.graph_secrets().app_secret
+        raw, event.headers.get(webhooks.SIGNATURE_HEADER), clients.webhook_secrets().app_secret
     )
     summary = ingestor().ingest(webhooks.parse(raw))
     for name, metric in _METRICS.items():

@@ -161,10 +161,13 @@ class LocalStack:
         value = json.loads(generate.get("SecretStringTemplate") or props.get("SecretString") or "{}")
         if key := generate.get("GenerateStringKey"):
             value[key] = "local-" + key.replace("_", "-")
-        value.update(self.secret_overrides)
+        # Each secret takes only the overrides of the keys it holds: the webhook's secret never gets the token.
+        value.update({k: v for k, v in self.secret_overrides.items() if k in value})
         return value
 
-    secret_overrides: dict[str, str] = field(default_factory=dict)
+    secret_overrides: dict[str, str] = field(
+        default_factory=dict
+    )  # key -> value, for whichever secret has it
 
     # -------------------------------------------------------------- functions
 

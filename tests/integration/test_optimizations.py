@@ -117,7 +117,8 @@ def make_env(aws, sim, monkeypatch) -> Callable[..., OptEnv]:
             "WABA_ID": sim.waba_id,
             "BUSINESS_COUNTRY": "IN",
             "TABLE_NAME": stack.table,
-            "SECRET_ARN": stack.secret_arn,
+            "GRAPH_SECRET_ARN": stack.graph_secret_arn,
+            "WEBHOOK_SECRET_ARN": stack.webhook_secret_arn,
             **env,
         }
         for var, value in settings.items():

@@ -196,7 +196,8 @@ def wire(aws, stack: Stack, monkeypatch, app_secret: str) -> WebhookEnv:
     events.put_targets(Rule="replies", EventBusName=bus, Targets=[{"Id": "replies", "Arn": queue_arn}])
     for var, value in {
         "TABLE_NAME": stack.table,
-        "SECRET_ARN": stack.secret_arn,
+        "GRAPH_SECRET_ARN": stack.graph_secret_arn,
+        "WEBHOOK_SECRET_ARN": stack.webhook_secret_arn,
         "EVENT_BUS_NAME": bus,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():

@@ -20,20 +20,29 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class GraphSecrets:
-    access_token: str
+class WebhookSecrets:
+    """What the public webhook function may read: it checks Meta's signatures and answers the handshake."""
+
     app_secret: str
     verify_token: str
 
 
-def graph_secrets() -> GraphSecrets:
-    """The Secrets Manager secret (JSON with access_token, app_secret, verify_token), cached by Powertools
-    Parameters for ``SECRET_MAX_AGE_SECONDS`` so a rotated token is picked up without a redeploy."""
-    settings = get_settings()
-    value = _secrets_provider().get(
-        settings.secret_arn, transform="json", max_age=settings.secret_max_age_seconds
-    )
-    return GraphSecrets(value["access_token"], value["app_secret"], value.get("verify_token", ""))
+def graph_token() -> str:
+    """The Graph access token, from ``GRAPH_SECRET_ARN`` (JSON with ``access_token``). Only the functions that
+    call Meta may read that secret: the public webhook function is denied it (template.yaml)."""
+    return _secret(get_settings().graph_secret_arn)["access_token"]
+
+
+def webhook_secrets() -> WebhookSecrets:
+    """The app secret and verify token, from ``WEBHOOK_SECRET_ARN`` (JSON with ``app_secret`` and
+    ``verify_token``): the only secret the webhook function may read."""
+    value = _secret(get_settings().webhook_secret_arn)
+    return WebhookSecrets(value["app_secret"], value.get("verify_token", ""))
+
+
+def _secret(arn: str) -> dict[str, str]:
+    # Cached by Powertools Parameters for SECRET_MAX_AGE_SECONDS: a rotated value is picked up without a redeploy.
+    return _secrets_provider().get(arn, transform="json", max_age=get_settings().secret_max_age_seconds)
 
 
 @cache
@@ -81,7 +90,7 @@ def graph_client() -> Any:
         settings = get_settings()
         client = _local.graph = GraphClient(
             settings.graph_url,
-            lambda: graph_secrets().access_token,
+            graph_token,
             timeout=settings.graph_timeout_seconds,
             max_connections=settings.send_concurrency,
         )

@@ -1,7 +1,8 @@
 """All configuration, read once per cold start from the environment template.yaml sets.
 
 Nothing else in the product reads ``os.environ``. Secrets (access token, app secret, verify token) are not
-settings: they come from Secrets Manager (``SECRET_ARN``), never from plain environment variables.
+settings: they come from Secrets Manager (``GRAPH_SECRET_ARN``: the access token; ``WEBHOOK_SECRET_ARN``: the
+app secret and verify token), never from plain environment variables.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class Settings(BaseSettings):
     send_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     table_name: str = "mm-main"
     send_queue_url: str = ""
-    secret_arn: str = ""
+    # Two secrets so that the public webhook function, which only needs the second, cannot read the token.
+    graph_secret_arn: str = ""
+    webhook_secret_arn: str = ""
     # EventBridge bus that receives customer replies for the business's bot ("" = don't publish).
     event_bus_name: str = ""
     # Cache lifetime of the secret in a warm container (Powertools Parameters).

@@ -1,0 +1,175 @@
+"""Least privilege, read from template.yaml: each function may do what its code calls and no more.
+
+CALLS is what each function's code asks of DynamoDB, from grepping the layer's store calls reachable from its
+handler (``grep -rn "client\\.\\(get_item\\|query\\|...\\)" layers/shared/mmcore``), the modules named below.
+tests/integration/test_least_privilege.py checks the same grants against the calls recorded while the
+integration tests run every handler, so a call added to the code without its grant fails there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from iam import ACCOUNT, REGION, SAM_TEMPLATES, Template, template
+
+WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+TABLE, INDEX = "table", "index"
+
+# function -> DynamoDB actions its code calls, with the index when it queries one. TransactWriteItems is
+# authorised member by member (a Put needs PutItem, a ConditionCheck ConditionCheckItem).
+CALLS: dict[str, dict[str, set[str]]] = {
+    # campaigns/service + store.campaigns (put_new, update counters, query by status on gsi1), store.messages
+    # (BatchGetItem of existing messages, transact Put of new ones), store.calls batch writes, templates (gsi)
+    "CampaignsFunction": {
+        TABLE: {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "BatchWriteItem"},
+        INDEX: {"Query"},
+    },
+    # webhooks/ingestion: statuses (BatchGetItem, PutItem, UpdateItem), messages, orphans, clicks (transact
+    # Put + Update), suppressions (transact ConditionCheck + Put, DeleteItem on resume), halts (DeleteItem when a
+    # template is approved again), accounts, inbound, identities; templates looked up by id on gsi1
+    "WebhookFunction": {
+        TABLE: {
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "ConditionCheckItem",
+        },
+        INDEX: {"Query"},
+    },
+    # templates/sync + store.templates: get_item, put_new, update_item, query (by WABA on gsi1)
+    "TemplatesFunction": {TABLE: {"GetItem", "Query", "PutItem", "UpdateItem"}, INDEX: {"Query"}},
+    # sending/pipeline: store.messages (BatchGetItem, transact Put claims, GetItem), halts.put, statuses
+    "SendFunction": {TABLE: {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "BatchWriteItem"}},
+    # sending/resolve: unknown messages on gsi, orphans (query, forget = DeleteItem), messages, statuses
+    "ResolverFunction": {
+        TABLE: {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
+        INDEX: {"Query"},
+    },
+    # store.audit: put_item and query of AUDIT# partitions only
+    "OptimizationsFunction": {TABLE: {"PutItem", "Query"}},
+}
+GRAPH_CALLERS = {"CampaignsFunction", "TemplatesFunction", "SendFunction", "OptimizationsFunction"}
+EVERY_DYNAMODB_ACTION = {
+    "GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+    "ConditionCheckItem", "TransactGetItems", "PartiQLSelect", "PartiQLInsert", "PartiQLUpdate", "PartiQLDelete",
+    "DescribeTable", "DeleteTable", "UpdateTable", "CreateTable",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def t() -> Template:
+    return template()
+
+
+def _resource(t: Template, kind: str) -> str:
+    return t.arn("MainTable", "gsi1" if kind == INDEX else None)
+
+
+def test_every_function_has_a_row(t):
+    assert set(t.functions()) == set(CALLS), "a new function: add what its code calls to CALLS"
+
+
+@pytest.mark.parametrize("function", sorted(CALLS))
+def test_each_function_may_call_exactly_what_its_code_calls(t, function):
+    for kind in (TABLE, INDEX):
+        called = CALLS[function].get(kind, set())
+        # an AUDIT# key for the audit writer (its grant is scoped to them), a message key for the others
+        keys = ("AUDIT#",) if function == "OptimizationsFunction" else ("MSG#",)
+        granted = {
+            a for a in EVERY_DYNAMODB_ACTION if t.allows(function, f"dynamodb:{a}", _resource(t, kind), keys)
+        }
+        assert granted == called, (
+            f"{function} on the {kind}: granted {sorted(granted)}, its code calls {sorted(called)}"
+        )
+    assert not t.allows(function, "dynamodb:Scan", _resource(t, TABLE), ("MSG#",))
+
+
+@pytest.mark.parametrize("function", sorted(set(CALLS) - {"OptimizationsFunction"}))
+def test_only_the_optimizations_function_writes_the_audit_trail(t, function):
+    for action in WRITES:
+        assert not t.allows(function, action, t.arn("MainTable"), ("AUDIT#",)), (
+            f"{function} may {action} AUDIT#"
+        )
+        # a batch that slips one audit item among others is refused too
+        assert not t.allows(function, action, t.arn("MainTable"), ("MSG#", "AUDIT#"))
+
+
+def test_the_audit_writer_writes_nothing_else(t):
+    table = t.arn("MainTable")
+    assert t.allows("OptimizationsFunction", "dynamodb:PutItem", table, ("AUDIT#",))
+    assert not t.allows("OptimizationsFunction", "dynamodb:PutItem", table, ("MSG#",))
+    assert not t.allows("OptimizationsFunction", "dynamodb:PutItem", table, ("AUDIT#", "MSG#"))
+    assert not t.allows("OptimizationsFunction", "dynamodb:DeleteItem", table, ("AUDIT#",))
+
+
+def test_the_public_webhook_function_cannot_read_the_graph_token(t):
+    read = "secretsmanager:GetSecretValue"
+    assert not t.allows("WebhookFunction", read, t.arn("GraphSecret"))
+    assert t.allows("WebhookFunction", read, t.arn("WebhookSecret"))
+    for function in GRAPH_CALLERS:
+        assert t.allows(function, read, t.arn("GraphSecret")), function
+        assert not t.allows(function, read, t.arn("WebhookSecret")), function
+    assert not t.allows("ResolverFunction", read, t.arn("GraphSecret"))
+
+
+def test_the_secrets_hold_what_their_readers_need(t):
+    resources = t.stack.template["Resources"]
+    graph = json.loads(resources["GraphSecret"]["Properties"]["SecretString"])
+    webhook = resources["WebhookSecret"]["Properties"]["GenerateSecretString"]
+    assert set(graph) == {"access_token"}
+    assert set(json.loads(webhook["SecretStringTemplate"])) | {webhook["GenerateStringKey"]} == {
+        "app_secret",
+        "verify_token",
+    }
+
+
+def test_queues_buses_and_parameters_are_scoped_to_their_users(t):
+    queue, dlq = t.arn("SendQueue"), t.arn("SendDeadLetterQueue")
+    senders = {f for f in CALLS if t.allows(f, "sqs:SendMessage", queue)}
+    assert senders == {"CampaignsFunction", "ResolverFunction"}
+    assert {f for f in CALLS if t.allows(f, "sqs:ReceiveMessage", queue)} == {"SendFunction"}
+    assert t.allows("SendFunction", "sqs:ChangeMessageVisibilityBatch", queue)
+    assert not any(t.allows(f, "sqs:SendMessage", dlq) for f in CALLS)
+    assert {f for f in CALLS if t.allows(f, "events:PutEvents", t.arn("RepliesBus"))} == {"WebhookFunction"}
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mm/region-policy"
+    readers = {f for f in CALLS if t.allows(f, "ssm:GetParameter", parameter)}
+    assert readers == {"CampaignsFunction", "SendFunction", "OptimizationsFunction"}
+
+
+def test_the_public_route_is_throttled_and_the_webhook_has_reserved_concurrency(t):
+    api = t.stack.template["Resources"]["Api"]["Properties"]
+    routes = {f"{m} {p}" for m, p, _ in t.stack.http_routes()}
+    throttled = api["RouteSettings"]
+    assert set(throttled) == {"POST /webhook"} and set(throttled) <= routes
+    params = t.stack.template["Parameters"]
+    rate = throttled["POST /webhook"]
+    assert int(params[rate["ThrottlingRateLimit"]["Ref"]]["Default"]) >= 4 * 1000  # 1,000 msg/s x ~4 statuses
+    assert int(params[rate["ThrottlingBurstLimit"]["Ref"]]["Default"]) >= int(
+        params[rate["ThrottlingRateLimit"]["Ref"]]["Default"]
+    )
+    reserved = t.functions()["WebhookFunction"]["ReservedConcurrentExecutions"]["Fn::If"]
+    assert reserved[1] == {"Ref": "WebhookReservedConcurrency"}
+    assert int(params["WebhookReservedConcurrency"]["Default"]) > 0
+
+
+def test_the_sam_policy_templates_expand_as_samtranslator_defines_them():
+    found = sorted(
+        Path(__file__).resolve().parents[2].glob(".venv-sam/lib/python*/site-packages/samtranslator")
+    )
+    if not found:
+        pytest.skip("aws-sam-cli not installed in .venv-sam (make lint installs it)")
+    data = json.loads((found[0] / "policy_templates_data" / "policy_templates.json").read_text())["Templates"]
+    for name, expand in SAM_TEMPLATES.items():
+        params = {p: "P" for p in data[name]["Parameters"]}
+        ours = {a for s in expand(params) for a in s.actions}
+        theirs = set()
+        for statement in data[name]["Definition"]["Statement"]:
+            actions = statement["Action"]
+            theirs |= set(actions if isinstance(actions, list) else [actions])
+        assert ours == theirs, name
