@@ -51,6 +51,8 @@ CALLS: dict[str, dict[str, set[str]]] = {
         TABLE: {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
         INDEX: {"Query"},
     },
+    # campaigns/aggregator + store.counters: one transaction per run (a Put marker, Update ADDs)
+    "AggregatorFunction": {TABLE: {"PutItem", "UpdateItem"}},
     # store.audit: put_item and query of AUDIT# partitions only
     "OptimizationsFunction": {TABLE: {"PutItem", "Query"}},
 }
