@@ -18,7 +18,7 @@ def test_the_local_stack_gives_the_webhook_secret_no_token(aws):
     webhook = json.loads(secrets.get_secret_value(SecretId=stack.webhook_secret_arn)["SecretString"])
     graph = json.loads(secrets.get_secret_value(SecretId=stack.graph_secret_arn)["SecretString"])
     assert webhook == {"app_secret": "app", "verify_token": "vt"}
-    assert graph == {"access_token": "tok"}
+    assert graph["access_token"] == "tok"  # its other, earlier keys are not read (template.yaml)
 
 
 def test_every_aws_call_a_handler_made_is_granted():
