@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from handlers import load_event, now_ms
+from rescheduling import Recorder
 
 from mmapi.sqsevents import lambda_event, receive
 from mmcore import clients
@@ -272,22 +273,6 @@ def test_malformed_bodies_fail_only_their_own_record(send_env):
         "bad-ttl",
     }
     assert send_env.message(message_id(good))["state"] == "accepted"
-
-
-class Recorder:
-    """A rescheduler that remembers what it was asked (the handler's sets SQS visibility timeouts)."""
-
-    def __init__(self) -> None:
-        self.delays: dict[str, int] = {}
-        self.copies: dict[str, tuple[str, int]] = {}
-
-    def reschedule(self, delays):
-        self.delays.update(delays)
-
-    def requeue(self, copies):
-        self.copies.update(copies)
-        self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
-        return set(copies)
 
 
 def sqs_message(record_id: str, body: dict | str) -> SqsMessage:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from rescheduling import Recorder
 
 from mmcore import clients
 from mmcore.graph import GraphClient
@@ -36,20 +37,6 @@ def body(i: int) -> dict[str, Any]:
 def records(n: int) -> list[SqsMessage]:
     now = datetime.now(UTC)
     return [SqsMessage(f"r{i}", f"receipt-r{i}", json.dumps(body(i)), now) for i in range(n)]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.delays: dict[str, int] = {}
-        self.copies: dict[str, tuple[str, int]] = {}
-
-    def reschedule(self, delays):
-        self.delays.update(delays)
-
-    def requeue(self, copies):
-        self.copies.update(copies)
-        self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
-        return set(copies)
 
 
 def sender(send_env, mps: float, timeout: float = 5.0, token=None) -> Sender:

@@ -1,0 +1,20 @@
+"""A test double of the send path's :class:`~mmcore.sending.records.Rescheduler`."""
+
+from __future__ import annotations
+
+
+class Recorder:
+    """A rescheduler that remembers what it was asked (the handler's sets SQS visibility timeouts and queues
+    fresh copies); a copy counts as given back with its delay."""
+
+    def __init__(self) -> None:
+        self.delays: dict[str, int] = {}
+        self.copies: dict[str, tuple[str, int]] = {}
+
+    def reschedule(self, delays):
+        self.delays.update(delays)
+
+    def requeue(self, copies):
+        self.copies.update(copies)
+        self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
+        return set(copies)
