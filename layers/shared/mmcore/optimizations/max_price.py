@@ -20,12 +20,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from mmcore.exceptions import Conflict, DomainError, InvalidInput, NotConfigured, UpstreamFailed
+from mmcore.exceptions import Conflict, InvalidInput, NotConfigured, UpstreamFailed
 from mmcore.meta import max_price as mp
 from mmcore.meta.regions import PLACES
 from mmcore.optimizations.errors import max_price_refusal
 from mmcore.optimizations.models import ChangeContext, Scope, Target
-from mmcore.optimizations.nodes import Nodes
+from mmcore.optimizations.nodes import Nodes, read_back
 from mmcore.optimizations.pricing import (
     Estimate,
     MaxPriceChange,
@@ -83,12 +83,8 @@ class MaxPrices:
             raise Conflict(CREATED_WITHOUT, [("template_id", "created without a max price")])
         body = {"optimization_spec": requested.model_dump()}
         await self.nodes.change(target, body, refusal=max_price_refusal)
-        warnings = list(conversion.warnings)
-        try:
-            after = await self.spec(target)
-        except DomainError as exc:
-            after = requested
-            warnings.append(f"Meta accepted the max price, but reading it back failed ({exc.message})")
+        after, read_warnings = await read_back(lambda: self.spec(target), requested, "the max price")
+        warnings = [*conversion.warnings, *read_warnings]
         if after != requested:
             warnings.append(f"Meta reports {_dump(after)} after {_dump(requested)} was sent")
         record = self.trail.record(

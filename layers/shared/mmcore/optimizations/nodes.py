@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from mmcore.exceptions import DomainError
 from mmcore.meta import creative
 from mmcore.meta.errors import GraphError
 from mmcore.optimizations.errors import map_graph_error
@@ -68,3 +69,14 @@ class Nodes:
             extra = {"target": target.label, "method": method, "code": exc.code, "fbtrace_id": exc.fbtrace_id}
             self.logger.warning("graph call failed", extra=extra)
             raise refusal(exc, target, changing=changing) from None
+
+
+_T = TypeVar("_T")
+
+
+async def read_back(read: Callable[[], Awaitable[_T]], sent: _T, what: str) -> tuple[_T, list[str]]:
+    """What Meta reports after a change (``read()``); ``sent`` and a warning when reading it back failed."""
+    try:
+        return await read(), []
+    except DomainError as exc:
+        return sent, [f"Meta accepted {what}, but reading it back failed ({exc.message})"]

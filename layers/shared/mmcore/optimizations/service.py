@@ -44,7 +44,7 @@ from mmcore.optimizations.models import (
     TtlChange,
     TtlUpdate,
 )
-from mmcore.optimizations.nodes import Nodes
+from mmcore.optimizations.nodes import Nodes, read_back
 from mmcore.optimizations.onboarding import cloud_api_marketing_disabled, onboarding_status, where_sends_go
 from mmcore.optimizations.trail import AuditTrail
 from mmcore.settings import Settings
@@ -162,12 +162,7 @@ class Optimizations:
         ttl = request.message_send_ttl_seconds
         before = await self.nodes.ttl(target)
         await self.nodes.change(target, {"message_send_ttl_seconds": ttl})
-        warnings = []
-        try:
-            after = await self.nodes.ttl(target)
-        except DomainError as exc:
-            after = ttl
-            warnings.append(f"Meta accepted the TTL, but reading it back failed ({exc.message})")
+        after, warnings = await read_back(lambda: self.nodes.ttl(target), ttl, "the TTL")
         if after != ttl:
             warnings.append(f"Meta reports message_send_ttl_seconds={after} after {ttl} was sent")
         record = self.trail.record(
