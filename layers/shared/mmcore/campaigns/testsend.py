@@ -98,7 +98,7 @@ class TestSends:
                     queued[n].message_id,
                     {"state": State.QUEUED},
                     State.FAILED,
-                    {**queued[n].fields} | {"reason": "enqueue_failed", "details": why},
+                    {**queued[n].fields, "reason": "enqueue_failed", "details": why},
                 )
                 for n, why in unsent
             ]
