@@ -1,6 +1,7 @@
 """Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
-run), read its report, page its messages, show a message, and show the region policy the campaigns are planned
-with (``GET /policy``)."""
+run; held until released when asked), send it to test numbers and read how that went, release a held one, read
+its report, page its messages, show a message, and show the region policy the campaigns are planned with
+(``GET /policy``)."""
 
 import time
 from functools import cache
@@ -8,12 +9,20 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mmcore import api, clients, policy
-from mmcore.campaigns import DEFAULT_PAGE, MAX_PAGE, CampaignCreate, Campaigns, SendQueue
+from mmcore.campaigns import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    CampaignChange,
+    CampaignCreate,
+    Campaigns,
+    SendQueue,
+    TestSendCreate,
+)
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 from mmcore.store.templates import Templates
@@ -24,6 +33,7 @@ api.install(app)
 
 CampaignId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
 MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+TestId = Annotated[str, Path(pattern=r"^t[0-9a-f]{8}$")]
 
 
 @cache
@@ -68,6 +78,33 @@ def create_campaign(
 @app.get("/campaigns/<campaign_id>")
 def campaign_report(campaign_id: CampaignId) -> dict[str, Any]:
     return campaigns().report(campaign_id)
+
+
+@app.patch("/campaigns/<campaign_id>")
+def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> dict[str, Any]:
+    # {"status": "running"} is the one change so far: the release of a held campaign
+    logger.append_keys(campaign_id=campaign_id)
+    return campaigns().release(campaign_id)
+
+
+@app.post("/campaigns/<campaign_id>/test")
+def test_campaign(
+    campaign_id: CampaignId, test: Annotated[TestSendCreate | None, Body()] = None
+) -> Response[dict[str, Any]]:
+    # 202: the verdict comes with Meta's status webhooks (GET .../test), not within API Gateway's 30 s
+    started = campaigns().test(campaign_id, test or TestSendCreate())
+    metrics.add_metric(name="TestSends", unit=MetricUnit.Count, value=1)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, started)
+
+
+@app.get("/campaigns/<campaign_id>/test")
+def latest_test(campaign_id: CampaignId) -> dict[str, Any]:
+    return campaigns().test_view(campaign_id)
+
+
+@app.get("/campaigns/<campaign_id>/tests/<test_id>")
+def get_test(campaign_id: CampaignId, test_id: TestId) -> dict[str, Any]:
+    return campaigns().test_view(campaign_id, test_id)
 
 
 @app.get("/campaigns/<campaign_id>/messages")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmapi import arguments as types
+from mmapi import testsend
 from mmapi.errors import Parser, UsageError, run
 
 Register = Callable[[Any], None]  # receives the subparsers action
@@ -152,7 +153,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_campaign(subparsers: Any) -> None:
-    parser = subparsers.add_parser("campaign", help="send a CSV campaign or print a campaign's report")
+    parser = subparsers.add_parser(
+        "campaign", help="send a CSV campaign, test-send one, or print a campaign's report"
+    )
     sub = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
     send = sub.add_parser("send", help="stream a CSV of any size into the send queue (same rules as the API)")
     send.add_argument(
@@ -195,6 +198,9 @@ def _add_campaign(subparsers: Any) -> None:
     audit.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local stack's moto server)")
     audit.add_argument("--region")
     audit.set_defaults(handler=_run_campaign_audit)
+    test = testsend.register(sub)
+    _api_options(test)
+    test.set_defaults(handler=lambda args: testsend.main(args, _api_call))
 
 
 def _add_templates(subparsers: Any) -> None:
@@ -245,25 +251,32 @@ def _run_templates(args: argparse.Namespace) -> int:
 
 
 def _api_call(
-    args: argparse.Namespace, method: str, path: str, query: dict[str, Any] | None = None
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
 ) -> tuple[int, Any]:
-    """One call to the stack's API (SigV4-signed with ``--iam``); the status and the decoded answer."""
+    """One call to the stack's API (SigV4-signed with ``--iam``), with a JSON ``body`` when given; the status
+    and the decoded answer."""
     import httpx
 
     url = str(httpx.URL(f"{args.api_url.rstrip('/')}{path}", params=query or None))
-    headers: dict[str, str] = {}
+    data = json.dumps(body).encode() if body is not None else None
+    headers: dict[str, str] = {"content-type": "application/json"} if data is not None else {}
     if args.iam:
         import boto3
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
         session = boto3.Session()
-        request = AWSRequest(method=method, url=url)
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
         SigV4Auth(session.get_credentials(), "execute-api", session.region_name or "us-east-1").add_auth(
             request
         )
         headers = dict(request.headers)
-    answer = httpx.request(method, url, headers=headers, timeout=httpx.Timeout(60, connect=CONNECT_TIMEOUT))
+    timeout = httpx.Timeout(60, connect=CONNECT_TIMEOUT)
+    answer = httpx.request(method, url, headers=headers, content=data, timeout=timeout)
     try:
         return answer.status_code, answer.json()
     except ValueError:

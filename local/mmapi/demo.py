@@ -3,7 +3,9 @@
 Synthetic recipients (2,000 by default) across countries (India, Brazil, Indonesia; the US, blocked; the EEA and UK,
 limited; Russia; sanctioned Iran and Cuba; invalid numbers; users who opted out), sent through the real
 functions, with the simulator throttling part of the traffic, routing some of it through the Cloud API
-fallback and failing a few recipients the way Meta does.
+fallback and failing a few recipients the way Meta does. Before it: a campaign with a misspelt template refused
+by the preflight (nothing POSTed), and the campaign created held, test-sent to the business's own number and
+released once that test was delivered.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from mmapi import testsend
 from mmapi.runtime import Runtime
 
 # country -> share of the audience
@@ -37,6 +40,7 @@ AUDIENCE = {
     "CU": 0.01,
 }
 INVALID_SHARE, OPT_OUT_SHARE = 0.02, 0.01
+TEST_NUMBER = "+919876500001"  # the business's own phone, where the campaign is test-sent first
 FUNNEL = (
     "queued",
     "accepted",
@@ -123,13 +127,18 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
             "product_policy": "CLOUD_API_FALLBACK",
             "time_to_live": 86400,
         }
-        created = api.post("/campaigns", json=body)
+        if not _preflight_refusal(rt, api, body):
+            return 1
+        # Held until a test send to the business's own number passes, then released.
+        created = api.post("/campaigns", json={**body, "hold": True, "test_recipients": [TEST_NUMBER]})
         if created.status_code != 202:
             print(f"POST /campaigns answered {created.status_code}: {created.text}", file=sys.stderr)
             return 1
         campaign = created.json()
         campaign_id = campaign["campaign_id"]
-        print(f"Campaign {campaign_id}: {json.dumps(campaign.get('counts', {}))}")
+        print(f"Campaign {campaign_id} ({campaign['status']}): {json.dumps(campaign.get('counts', {}))}")
+        if not _test_then_release(api, campaign_id):
+            return 1
 
         _wait(rt, campaign.get("counts", {}).get("queued", 0), deadline=time.monotonic() + 300)
         rt.sim.wait_for_webhooks_idle(30)
@@ -144,6 +153,34 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
             path.write_text(render_html(report, elapsed, dupes))
             print(f"HTML report: {path.resolve()}")
         return 0 if not dupes else 1
+
+
+def _preflight_refusal(rt: Runtime, api: httpx.Client, body: dict[str, Any]) -> bool:
+    """A campaign naming a template the WABA does not have: refused before anything is sent."""
+    posts = len(rt.sim.requests("/marketing_messages"))
+    misspelt = {**body, "template": {**body["template"], "name": "festval_offer"}}
+    refused = api.post("/campaigns", json=misspelt)
+    errors = refused.json().get("errors") or [{}]
+    sent = len(rt.sim.requests("/marketing_messages")) - posts
+    print(f"Preflight: template 'festval_offer' -> {refused.status_code} {errors[0].get('field')}: ", end="")
+    print(f"{errors[0].get('reason')}; POSTs to Meta: {sent}")
+    return refused.status_code == 422 and sent == 0
+
+
+def _test_then_release(api: httpx.Client, campaign_id: str) -> bool:
+    """Release refused (409) before a test passed; the test send and its verdict; then the release."""
+    early = api.patch(f"/campaigns/{campaign_id}", json={"status": "running"})
+    print(f"Release before a test: {early.status_code} {early.json().get('message')}")
+    started = api.post(f"/campaigns/{campaign_id}/test")
+    if started.status_code != 202:
+        print(f"POST /campaigns/{campaign_id}/test answered {started.status_code}: {started.text}")
+        return False
+    path = f"/campaigns/{campaign_id}/tests/{started.json()['test_id']}"
+    test = testsend.wait(lambda: (lambda r: (r.status_code, r.json()))(api.get(path)), timeout=60)
+    print(testsend.render(test))
+    released = api.patch(f"/campaigns/{campaign_id}", json={"status": "running"})
+    print(f"Release: {released.status_code} {json.dumps(released.json().get('counts', released.json()))}")
+    return released.status_code == 200
 
 
 def _wait(rt: Runtime, queued: int, deadline: float) -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mmapi import testsend
 from mmapi.demo import audience
 from mmapi.invoke import invoke_in_process
 from mmapi.runtime import Runtime
+from mmapi.simulator.state import stable_unit
 from mmcore.store import messages as ledger
 
 pytestmark = pytest.mark.e2e
@@ -137,6 +139,55 @@ def test_a_misspelt_template_is_refused_before_anyone_is_messaged(api, stack):
     assert answer.json()["errors"][0]["field"] == "template.name"
     assert "festval_offer" in answer.json()["errors"][0]["reason"]
     assert len(stack.sim.requests("/marketing_messages")) == before
+
+
+def test_a_held_campaign_is_test_sent_through_the_mm_api_then_released(api, stack):
+    # Given the business's own number, one the simulator routes through the MM API and does not fail
+    seed = stack.sim.config.seed
+    own = next(
+        n
+        for n in (f"9198765{i:05d}" for i in range(100))
+        if stable_unit(seed, "fallback", n) >= stack.sim.config.fallback_ratio
+        and stable_unit(seed, "failure", n) >= sum(stack.sim.config.failure_ratios.values())
+    )
+    recipients, _ = audience(20, seed=5)
+    template = {
+        "name": "festival_offer",
+        "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}],
+    }
+    body = {
+        "name": "held",
+        "template": template,
+        "recipients": recipients,
+        "hold": True,
+        "test_recipients": [own],
+    }
+    # When the campaign is created held: nothing is sent, and its release is refused until a test passed
+    created = api.post("/campaigns", json=body)
+    assert created.status_code == 202 and created.json()["status"] == "held", created.text
+    campaign_id = created.json()["campaign_id"]
+    posts = len(stack.sim.requests("/marketing_messages"))
+    assert api.patch(f"/campaigns/{campaign_id}", json={"status": "running"}).status_code == 409
+    # And its test send is posted and followed until Meta's webhooks give the verdict
+    started = api.post(f"/campaigns/{campaign_id}/test")
+    assert started.status_code == 202, started.text
+    path = f"/campaigns/{campaign_id}/tests/{started.json()['test_id']}"
+    test = testsend.wait(lambda: (lambda r: (r.status_code, r.json()))(api.get(path)), timeout=60)
+    # Then the test went through the MM API and was delivered, with the template's text filled in
+    assert test["verdict"] == "passed", test
+    [message] = test["messages"]
+    assert message["to"] == own and message["pricing_category"] == "marketing_lite"
+    assert (
+        test["preview"]["body"]
+        == f"Festival offer: {recipients[0]['variables']['offer']}. Tap to see the deals."
+    )
+    assert len(stack.sim.requests("/marketing_messages")) == posts + 1
+    # And the release queues the campaign, whose report does not count the test message
+    released = api.patch(f"/campaigns/{campaign_id}", json={"status": "running"})
+    assert released.status_code == 200, released.text
+    report = wait_until_done(api, stack, campaign_id)
+    assert report["messages"] == len(recipients) and report["status"] == "enqueued"
 
 
 def test_mmapi_templates_sync_list_and_show_against_the_stack(stack, capsys):

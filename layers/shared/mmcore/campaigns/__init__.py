@@ -4,12 +4,20 @@ A campaign is the body of ``POST /campaigns`` (or a CSV streamed by the local CL
 options and recipients (:mod:`.models`). Each recipient's placeholders are filled in (:mod:`.personalise`)
 and it is planned as queued, blocked or invalid (:mod:`.planner`); the plan is recorded in the ledger and the
 queued messages go on the send queue (:mod:`.enqueue`, :mod:`.queue`), held while the template syncs
-(:mod:`.readiness`). Reports count the campaign's messages (:mod:`.reports`). :class:`Campaigns` is the
-facade (:mod:`.service`).
+(:mod:`.readiness`), or recorded and held until released (:mod:`.release`) once a test send to the business's
+own numbers passed (:mod:`.testsend`). Reports count the campaign's messages (:mod:`.reports`). :class:`Campaigns`
+is the facade (:mod:`.service`).
 """
 
 from mmcore.campaigns.enqueue import Run
-from mmcore.campaigns.models import MAX_INLINE_RECIPIENTS, CampaignCreate, CampaignDefinition, Recipient
+from mmcore.campaigns.models import (
+    MAX_INLINE_RECIPIENTS,
+    CampaignChange,
+    CampaignCreate,
+    CampaignDefinition,
+    Recipient,
+    TestSendCreate,
+)
 from mmcore.campaigns.personalise import placeholders, render
 from mmcore.campaigns.planner import Planned
 from mmcore.campaigns.queue import SendQueue, sqs_batches
@@ -21,6 +29,7 @@ __all__ = [
     "DEFAULT_PAGE",
     "MAX_INLINE_RECIPIENTS",
     "MAX_PAGE",
+    "CampaignChange",
     "CampaignCreate",
     "CampaignDefinition",
     "Campaigns",
@@ -29,6 +38,7 @@ __all__ = [
     "Recipient",
     "Run",
     "SendQueue",
+    "TestSendCreate",
     "placeholders",
     "readiness",
     "render",

@@ -88,6 +88,8 @@ class Run:
         self.counts = EnqueueCounts()
         self.ready: Readiness | None = None
         self.preflight = Verdict(SKIPPED)  # the service sets what its preflight found
+        self.held = False  # record the messages (with their send requests) but queue none: a held campaign
+        self.extra: dict[str, Any] = {}  # more the campaign item records (its test numbers and variables)
         self._seen: set[str] | None = set() if dedupe else None
         self._warmed = False
         self._opened = False  # the campaign item exists (created by this run)
@@ -146,10 +148,13 @@ class Run:
     def enqueue(self, planned: list[Planned]) -> None:
         """Record every planned message in the ledger, then put the queued ones on the send queue."""
         if not self._opened:
-            self._open(any(p.state == State.QUEUED for p in planned))
+            self._open(not self.held and any(p.state == State.QUEUED for p in planned))
         for p in planned:
             self.counts.add(p)
         c = self.campaigns
+        if self.held:  # each queued message keeps its send request for the release (mmcore.campaigns.release)
+            c.ledger.write([_held(p) if p.state == State.QUEUED else p.item() for p in planned])
+            return
         c.ledger.write([p.item() for p in planned])
 
         queued = [p for p in planned if p.state == State.QUEUED]
@@ -186,7 +191,8 @@ class Run:
         )
         ready = readiness(created_at, known.get("last_sent_at"), known.get("sync_until"), now)
         campaign = _campaign(d, self.planner, self.source, int(now), ready) | {
-            "preflight": self.preflight.status
+            "preflight": self.preflight.status,
+            **self.extra,
         }
         if not c.records.create(self.campaign_id, campaign, int(now)):
             raise Conflict(f"campaign {self.campaign_id} already exists", [("campaign_id", "already used")])
@@ -231,6 +237,12 @@ def _campaign(
     """What the campaign item records of a new campaign."""
     return {
         "name": definition.name,
+        # as given, so a test send builds the campaign's message again (mmcore.campaigns.testsend)
+        "definition": dynamo_safe(
+            definition.model_dump(
+                mode="json", exclude_none=True, exclude={"recipients", "test_recipients", "hold"}
+            )
+        ),
         "template": dynamo_safe(planner.template),
         "phone_number_id": planner.phone_number_id,
         "product_policy": definition.product_policy,
@@ -243,6 +255,13 @@ def _campaign(
         "template_ready_at": ready.ready_at,
         "template_readiness": ready.label,
     }
+
+
+def _held(planned: Planned) -> dict[str, Any]:
+    """A held campaign's queued message: its ledger item with the send request its release queues."""
+    assert planned.request is not None
+    body = planned.request.model_dump_json(exclude_none=True)
+    return L.message_item(planned.message_id, state=planned.state, **planned.fields, body=body)
 
 
 def _identifiers(planned: Planned) -> set[str]:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,14 +21,28 @@ from pydantic import (
 )
 
 from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language, not_for_category
+from mmcore.meta.phones import InvalidPhoneNumber, parse_recipient
 from mmcore.meta.routing import MARKETING
 
 MAX_INLINE_RECIPIENTS = 10_000  # per POST /campaigns (6 MB Lambda payload, 30 s API Gateway timeout)
 CAMPAIGN_ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_TEST_RECIPIENTS = 10  # the business's own numbers a test send goes to (each one is a billed message)
 
 VariableName = Annotated[str, StringConstraints(pattern=VARIABLE)]
 VariableValue = Annotated[StrictStr, StringConstraints(max_length=TEXT_PARAM_MAX)] | StrictInt | StrictFloat
+
+
+def _test_number(number: str) -> str:
+    """A test number as WhatsApp's digits; a malformed one is refused (a test goes to known numbers)."""
+    try:
+        return parse_recipient(number).digits
+    except InvalidPhoneNumber as exc:
+        raise ValueError(f"not a WhatsApp number: {exc.reason}") from None
+
+
+TestNumber = Annotated[StrictStr, AfterValidator(_test_number)]
+TestNumbers = Annotated[list[TestNumber], Field(min_length=1, max_length=MAX_TEST_RECIPIENTS)]
 
 
 class _Model(BaseModel):
@@ -134,3 +149,39 @@ class CampaignCreate(CampaignDefinition):
     """The body of ``POST /campaigns``."""
 
     recipients: list[Recipient] = Field(min_length=1, max_length=MAX_INLINE_RECIPIENTS)
+    test_recipients: TestNumbers | None = Field(
+        default=None,
+        description="the business's own WhatsApp numbers a test send goes to (POST /campaigns/{id}/test)",
+    )
+    hold: StrictBool = Field(
+        default=False,
+        description="record the recipients but queue nothing: the campaign stays `held` until it is released"
+        ' (PATCH /campaigns/{id} {"status": "running"}), which needs a test send of it that passed',
+    )
+
+
+class TestSendCreate(_Model):
+    """The body of ``POST /campaigns/{id}/test`` (every field optional)."""
+
+    recipients: TestNumbers | None = Field(
+        default=None, description="default: the campaign's test_recipients"
+    )
+    variables: dict[VariableName, VariableValue] | None = Field(
+        default=None,
+        max_length=100,
+        description="the placeholders' values; default: the campaign's first recipient's",
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _as_text(cls, v: dict[str, Any] | None) -> dict[str, str] | None:
+        return None if v is None else {name: str(value) for name, value in v.items()}
+
+
+class CampaignChange(_Model):
+    """The body of ``PATCH /campaigns/{id}``: for now, the release of a held campaign."""
+
+    status: Literal["running"] = Field(
+        description="`running` releases a held campaign (its messages are queued); pause and cancel are not"
+        " built yet"
+    )

@@ -10,12 +10,14 @@ from typing import Any
 
 from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
-from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
+from mmcore.campaigns.models import CampaignCreate, CampaignDefinition, TestSendCreate
 from mmcore.campaigns.planner import Planner
 from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
 from mmcore.campaigns.queue import SendQueue
+from mmcore.campaigns.release import release
 from mmcore.campaigns.reports import REPORTED, campaign_view, public
 from mmcore.campaigns.tally import drift, report, total
+from mmcore.campaigns.testsend import TestSends
 from mmcore.exceptions import InvalidInput, NotFound
 from mmcore.meta.regions import RULES, Rule
 from mmcore.settings import Settings
@@ -68,13 +70,30 @@ class Campaigns:
         Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness."""
         run = self.start(body, source="api", dedupe=True)
         planned = run.plan(enumerate(body.recipients), strict=True)
+        run.held = body.hold
+        run.extra = {
+            "test_recipients": body.test_recipients,
+            "test_variables": dict(body.recipients[0].variables),  # what a test send fills in by default
+        }
         try:
             run.enqueue(planned)
         except BaseException:
             if run.opened:
                 run.finish(CampaignStatus.INCOMPLETE)
             raise
-        return run.finish()
+        return run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.ENQUEUED)
+
+    def test(self, campaign_id: str, body: TestSendCreate) -> dict[str, Any]:
+        """Send the campaign's message to test numbers (:mod:`.testsend`); the test as ``test_view`` shows it."""
+        return TestSends(self).start(campaign_id, body)
+
+    def test_view(self, campaign_id: str, test_id: str | None = None) -> dict[str, Any]:
+        """A test send of the campaign (the latest when ``test_id`` is None), judged from its webhooks."""
+        return TestSends(self).view(campaign_id, test_id)
+
+    def release(self, campaign_id: str) -> dict[str, Any]:
+        """Queue a held campaign's messages once a test send of it passed (:mod:`.release`)."""
+        return release(self, campaign_id)
 
     def dry_run(self, body: CampaignCreate) -> dict[str, Any]:
         """What ``create`` would do, writing nothing: counts by outcome, blocked by reason, by country, the

@@ -25,6 +25,8 @@ class CampaignStatus(StrEnum):
     ENQUEUING = "enqueuing"
     ENQUEUED = "enqueued"
     INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
+    HELD = "held"  # recorded, nothing queued: waits for a passing test send and a release
+    RELEASING = "releasing"  # being released: its messages are going on the queue
 
 
 class CampaignRecords:
@@ -56,6 +58,49 @@ class CampaignRecords:
             ExpressionAttributeValues=to_item({":s": status, ":c": counts, ":now": now}),
         )
 
+    def move(self, campaign_id: str, before: CampaignStatus, after: CampaignStatus, now: int) -> bool:
+        """Change the campaign's status from ``before`` to ``after``; False (nothing written) when it is not
+        ``before`` (another release won, or it never was held)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=keys.campaign(campaign_id),
+                UpdateExpression="SET #s = :after, status_at = :now",
+                ConditionExpression="#s = :before",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=to_item({":after": after, ":before": before, ":now": now}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def add_test(self, campaign_id: str, test_id: str, values: Mapping[str, Any], now: int) -> None:
+        """Record a test send of the campaign (its id is new: a random one)."""
+        item = {
+            **keys.plain(keys.campaign_test(campaign_id, test_id)),
+            "campaign_id": campaign_id,
+            "test_id": test_id,
+            **values,
+            "created_at": now,
+            "expires_at": now + RETENTION_SECONDS,
+        }
+        put_new(self.client, self.table, item)
+
+    def tests(self, campaign_id: str) -> list[dict[str, Any]]:
+        """The campaign's test sends, newest first."""
+        found = self._all(
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :test)",
+                "ExpressionAttributeValues": {
+                    ":pk": keys.campaign(campaign_id)["pk"],
+                    ":test": {"S": keys.TEST_PREFIX},
+                },
+                "ConsistentRead": True,
+            }
+        )
+        return sorted(found, key=lambda t: (int(t.get("created_at") or 0), str(t["test_id"])), reverse=True)
+
     def get(self, campaign_id: str) -> dict[str, Any] | None:
         """The campaign item (plain values), None when there is none."""
         answer = self.client.get_item(
@@ -64,6 +109,11 @@ class CampaignRecords:
         return from_item(answer["Item"]) if "Item" in answer else None
 
     # -------------------------------------------------------------- its messages
+
+    def by_ids(self, message_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Messages by id (plain values), read consistently; an id with no item is left out."""
+        found = batch_get(self.client, self.table, [keys.message(m) for m in message_ids])
+        return {str(item["message_id"]): item for item in map(from_item, found)}
 
     def messages(self, campaign_id: str, attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Every message of the campaign (plain values), ``attributes`` only when given: every shard's keys,

@@ -15,6 +15,7 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
+| a test send of a campaign | ``CAMPAIGN#<campaign_id>`` | ``TEST#<test_id>`` |
 | one shard of a campaign's report counters | ``COUNT#<campaign_id>#<shard>`` | ``COUNT`` |
 | stream records the aggregator applied (from this record on) | ``STREAMREC#<event_id>`` | ``APPLIED`` |
 | a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
@@ -229,6 +230,14 @@ def template_event(waba_id: str, name: str, language: str | None, at: int, event
 
 def campaign(campaign_id: str) -> Key:
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", "CAMPAIGN")
+
+
+TEST_PREFIX = "TEST#"
+
+
+def campaign_test(campaign_id: str, test_id: str) -> Key:
+    """A test send of a campaign, beside the campaign item (one Query lists them all)."""
+    return key(f"{CAMPAIGN_PREFIX}{campaign_id}", f"{TEST_PREFIX}{test_id}")
 
 
 # Counter shards: the aggregator (functions/aggregator) writes each once per stream batch of up to 100 records,
