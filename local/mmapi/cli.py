@@ -364,20 +364,26 @@ def _run_campaign_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def campaign_audit(
+    campaign_id: str, table: str | None, session: Any, endpoint_url: str | None = None
+) -> dict:
+    """``Campaigns.audit``: the report's counters against a recount of the campaign's message items."""
+    from mmcore.campaigns.service import Campaigns
+    from mmcore.settings import get_settings
+
+    dynamodb = session.client("dynamodb", **({"endpoint_url": endpoint_url} if endpoint_url else {}))
+    return Campaigns(get_settings(), dynamodb, None, table=table).audit(campaign_id)
+
+
 def _run_campaign_audit(args: argparse.Namespace) -> int:
     import boto3
 
-    from mmcore.campaigns.service import Campaigns
     from mmcore.exceptions import NotFound
-    from mmcore.settings import get_settings
 
-    settings = get_settings()
-    session = boto3.Session(region_name=args.region)
-    dynamodb = session.client(
-        "dynamodb", **({"endpoint_url": args.endpoint_url} if args.endpoint_url else {})
-    )
     try:
-        audit = Campaigns(settings, dynamodb, None, table=args.table).audit(args.campaign_id)
+        audit = campaign_audit(
+            args.campaign_id, args.table, boto3.Session(region_name=args.region), args.endpoint_url
+        )
     except NotFound as exc:
         print(exc.message, file=sys.stderr)
         return 2

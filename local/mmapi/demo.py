@@ -24,6 +24,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from mmapi import testsend
+from mmapi.cli import campaign_audit
 from mmapi.runtime import Runtime
 
 # country -> share of the audience
@@ -147,12 +148,16 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
         elapsed = time.monotonic() - started
         dupes = rt.sim.duplicates()
         print(render_text(report, elapsed, dupes))
+        drift = campaign_audit(campaign_id, rt.stack.physical["MainTable"]["Ref"], rt.session)["drift"]
+        print(
+            f"  audit (the report's counters vs a recount of every message item): drift {drift or 'none'}\n"
+        )
         if html_path:
             path = Path(html_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render_html(report, elapsed, dupes))
             print(f"HTML report: {path.resolve()}")
-        return 0 if not dupes else 1
+        return 0 if not dupes and not drift else 1
 
 
 def _preflight_refusal(rt: Runtime, api: httpx.Client, body: dict[str, Any]) -> bool:

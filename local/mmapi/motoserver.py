@@ -8,6 +8,13 @@ Two performance fixes are applied first (:func:`install`); what DynamoDB and SQS
   transaction, to roll back if one condition fails: a 100-item claim on a table of 10,000 items deep-copies a
   million items (seconds per call, growing with the table). The fix keeps moto's own transaction code and its
   error answers; it only makes the rollback copy the items the transaction touches. All items applied, or none.
+
+One fidelity fix too. moto applies a transaction's writes one by one and, when a later one fails its
+condition, puts the earlier items back behind the stream's back: their stream records stay (DynamoDB's stream
+never shows a cancelled transaction), and a request served meanwhile by another thread sees, or overwrites,
+half a transaction. Counters kept from the stream then drift (``mmapi demo`` once showed ``accepted -1``).
+The fix serialises moto's DynamoDB and DynamoDB Streams requests on one lock (DynamoDB isolates a
+transaction from every other request) and drops the stream records of a cancelled transaction.
 - SQS: each message's visibility and delay checks read the clock through moto's ``unix_time_millis`` (a
   datetime round trip), queue counts walk every message with it, and each *received* message rebuilds every
   queue attribute (those counts included) to read the retention period: receiving from a queue of n messages
@@ -42,6 +49,7 @@ def install() -> None:
     _install_sqs()
     _install_dispatch()
     _install_stream_records()
+    _install_isolation()
     from moto.dynamodb import models
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
@@ -71,6 +79,11 @@ def install() -> None:
             except (AttributeError, KeyError, TypeError):
                 continue  # malformed: moto's own code answers with its validation error
             saved.append((table, hash_key, range_key, _deepcopy(table.get_item(hash_key, range_key))))
+        streams = {
+            id(t.stream_shard): (t.stream_shard, len(t.stream_shard.items))
+            for t, *_ in saved
+            if t.stream_shard
+        }
         try:
             original(self, transact_items)
         except Exception:
@@ -81,6 +94,8 @@ def install() -> None:
                     table.items[hash_key] = item
                 else:
                     table.items[hash_key][range_key] = item
+            for shard, length in streams.values():  # a cancelled transaction leaves no stream record
+                del shard.items[length:]
             raise
 
     transact_write_items._touched_items_only = True
@@ -122,6 +137,26 @@ def _install_sqs() -> None:
     queue.approximate_number_of_messages_delayed = property(delayed_count)
     queue.approximate_number_of_messages_not_visible = property(not_visible_count)
     backend.is_message_valid_based_on_retention_period = valid_by_retention
+
+
+_DYNAMODB = threading.RLock()  # one DynamoDB request at a time (see the module docstring)
+
+
+def _install_isolation() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        if getattr(handler.call_action, "_isolated", False):
+            continue
+        original = handler.call_action
+
+        def call_action(self: Any, _original: Any = original) -> Any:
+            with _DYNAMODB:
+                return _original(self)
+
+        call_action._isolated = True
+        handler.call_action = call_action
 
 
 def _install_dispatch() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aws import create_stack
 
+from mmapi.streamevents import streams_client
 from mmcore.meta.errors import Scope
 from mmcore.store import halts, keys
 from mmcore.store import messages as L
@@ -124,8 +125,9 @@ def test_an_account_halt_without_a_waba_id_covers_the_stack(ledger):
     assert (Scope.ACCOUNT, account_halt_key("")) in ledger.prefetch([], [(Scope.ACCOUNT, "*")], NOW).halted
 
 
-def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger):
-    """local/mmapi/motoserver.py saves only the touched items: a cancelled transaction leaves no trace."""
+def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger, aws):
+    """local/mmapi/motoserver.py saves only the touched items: a cancelled transaction leaves no trace, in the
+    table nor in its stream (the report's counters are kept from the stream)."""
     ledger.write([L.message_item(m, state=L.State.QUEUED, **FIELDS) for m in ("kept", "updated")])
     client, table = ledger.client, ledger.table
 
@@ -149,3 +151,12 @@ def test_the_patched_moto_still_rolls_a_cancelled_transaction_back(ledger):
     assert ledger.get_message("new") is None
     assert ledger.get_message("updated")["state"] == L.State.QUEUED
     assert ledger.get_message("kept")["state"] == L.State.QUEUED
+    streams = streams_client(aws)
+    arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in records] == [
+        ("INSERT", keys.message("kept")["pk"]["S"]),
+        ("INSERT", keys.message("updated")["pk"]["S"]),
+    ]
