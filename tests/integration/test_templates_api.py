@@ -17,8 +17,10 @@ from aws import create_stack, use_stack
 from handlers import LambdaContext, load_event, load_handler
 
 from mmcore import clients
+from mmcore.campaigns import preflight
 from mmcore.exceptions import Unavailable
 from mmcore.graph import GraphClient
+from mmcore.store import keys
 from mmcore.store.templates import Templates
 from mmcore.templates import Registry
 
@@ -182,6 +184,27 @@ def test_a_misspelt_template_is_a_422_naming_it_after_one_sync_and_nobody_is_mes
     assert env.listings() == 1  # ONE sync for the unknown name
     assert env.sim.requests("/marketing_messages") == []
     assert env.written() == [] and env.queued() == 0
+
+
+def test_a_misspelt_name_retried_within_the_cooldown_does_not_list_meta_s_templates_again(env):
+    # Given a campaign refused for a misspelt template, after one sync
+    assert env.post_campaign(campaign("festval_offer"))[0] == 422 and env.listings() == 1
+    # When the caller retries with other misspellings within the minute
+    for name in ("festivl_offer", "festval_ofer"):
+        status, answer = env.post_campaign(campaign(name))
+        # Then each is refused from the registry as synced, saying how old it is, without another listing
+        assert status == 422
+        assert "as of a sync" in answer["errors"][0]["reason"]
+        assert "POST /templates/sync" in answer["errors"][0]["reason"]
+    assert env.listings() == 1
+    # And once the cooldown has passed, an unknown name syncs again
+    env.aws.client("dynamodb").update_item(
+        TableName=env.stack.table,
+        Key=keys.template_sync(env.sim.waba_id),
+        UpdateExpression="SET synced_at = :old",
+        ExpressionAttributeValues={":old": {"N": str(int(time.time()) - preflight.SYNC_COOLDOWN_SECONDS)}},
+    )
+    assert env.post_campaign(campaign("festval_offer"))[0] == 422 and env.listings() == 2
 
 
 def test_the_wrong_language_names_the_ones_that_exist(env):

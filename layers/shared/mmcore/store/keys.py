@@ -14,6 +14,7 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | sending stopped for a scope | ``HALT#<scope>#<key>`` | ``HALT`` |
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
+| the WABA's last complete template sync | ``TEMPLATE#<waba_id>`` | ``SYNC`` |
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
 | a test send of a campaign | ``CAMPAIGN#<campaign_id>`` | ``TEST#<test_id>`` |
 | one shard of a campaign's report counters | ``COUNT#<campaign_id>#<shard>`` | ``COUNT`` |
@@ -214,6 +215,10 @@ CAMPAIGN_PREFIX = "CAMPAIGN#"
 
 def template(waba_id: str, name: str, language: str | None) -> Key:
     return key(f"TEMPLATE#{waba_id}#{name}#{language or '-'}", "TEMPLATE")
+
+
+def template_sync(waba_id: str) -> Key:
+    return key(f"TEMPLATE#{waba_id}", "SYNC")
 
 
 TEMPLATES_INDEX, TEMPLATES_PREFIX = "gsi1", "TEMPLATES#"

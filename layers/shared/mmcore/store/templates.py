@@ -116,6 +116,17 @@ class Templates:
                 )
         return outcome
 
+    def record_sync(self, now: int, report: Mapping[str, int]) -> None:
+        """A complete listing of the WABA's templates ended at ``now``."""
+        item = {**keys.plain(keys.template_sync(self.waba_id)), "synced_at": now, **report}
+        self.client.put_item(TableName=self.table, Item=to_item(item))
+
+    def synced_at(self) -> int | None:
+        """When the last complete listing ended (None: never)."""
+        answer = self.client.get_item(TableName=self.table, Key=keys.template_sync(self.waba_id))
+        at = from_item(answer.get("Item") or {}).get("synced_at")
+        return None if at is None else int(at)
+
     def mark_unlisted(self, name: str, language: str, now: int) -> None:
         """Meta no longer lists the template: kept, marked (never sent as approved)."""
         self._set(name, language, {"unlisted_at": now})

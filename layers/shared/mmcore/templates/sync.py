@@ -97,6 +97,7 @@ class Registry:
                 self.store.mark_unlisted(where[0], where[1], now)
                 unlisted += 1
         report = SyncReport(**counts, unlisted=unlisted, pages=pages, templates=len(seen))
+        self.store.record_sync(int(self.clock()), report.view())
         self.logger.info("templates synced", extra={"waba_id": waba, **report.view()})
         return report
 
