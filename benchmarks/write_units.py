@@ -181,7 +181,8 @@ def run(n: int) -> str:
         os.environ.update(
             TABLE_NAME=stack.table,
             SEND_QUEUE_URL=stack.queue_url,
-            SECRET_ARN=stack.secret_arn,
+            GRAPH_SECRET_ARN=stack.graph_secret_arn,
+            WEBHOOK_SECRET_ARN=stack.webhook_secret_arn,
             BUSINESS_COUNTRY="IN",
             GRAPH_BASE_URL=root,
             GRAPH_API_VERSION=version,

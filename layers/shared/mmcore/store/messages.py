@@ -77,9 +77,9 @@ def message_item(message_id: str, status: str | None = None, **fields: Any) -> d
         **keys.campaign_messages(fields.get("campaign_id"), status, message_id),
         **fields,
     }
-    if fields.get("wamid"):
-        values.update(keys.message_by_wamid(fields["wamid"]))
-    elif state == State.UNKNOWN:  # listed for the resolver (mmcore.sending.resolve) until it is resolved
+    if state == State.UNKNOWN and not fields.get(
+        "wamid"
+    ):  # listed for the resolver (mmcore.sending.resolve) until it is resolved
         values.update(keys.unknown_message(message_id, now))
     return to_item(values)
 
