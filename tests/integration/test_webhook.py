@@ -120,8 +120,20 @@ class WebhookEnv:
         return from_item(found["Item"]) if "Item" in found else None
 
     def events(self, wamid: str) -> list[dict[str, Any]]:
-        """The status events kept for ``wamid``: the items beside its state whose key is an event's."""
-        return self._events(keys.wamid_state(wamid))
+        """The status events kept for ``wamid``: the items beside its state whose key is an event's, and the
+        ones its state's history remembers (on its STATE item, or on its message once the sender recorded
+        it)."""
+        stored = self._events(keys.wamid_state(wamid))
+        history = set((self.state(wamid) or {}).get("history") or ())
+        link = self.ddb.get_item(TableName=self.table, Key=keys.wamid_link(wamid), ConsistentRead=True)
+        if "Item" in link:
+            message = self.message(from_item(link["Item"])["message_id"]) or {}
+            history |= set(message.get("history") or ()) if message.get("wamid") == wamid else set()
+        kept = {f"{e['timestamp']}#{e['status']}" for e in stored}
+        for entry in sorted(history - kept):
+            at, _, name = entry.partition("#")
+            stored.append({"wamid": wamid, "status": name, "timestamp": int(at)})
+        return stored
 
     def template_events(self, name: str, language: str) -> list[dict[str, Any]]:
         return self._events(keys.template(WABA, name, language))
