@@ -14,9 +14,10 @@ made. The sender's ``state`` is never touched.
 
 On the message item (names as on the ``STATE`` item, so one merge serves both): ``status``, ``status_rank``,
 ``status_order``, ``status_at``, ``pricing`` (Meta's object), ``path``, ``pricing_order``, ``errors``,
-``errors_order``, ``history`` (``<timestamp>#<status>`` per status event seen), ``state_version``; derived for
-reports and listings: ``pricing_category``, ``pricing_type``, ``cost`` (kept when a later pricing has none),
-``error`` (the first error while ``failed``), ``gsi2sk``. A message item written before issue 15 has the
+``errors_order``, ``user`` (the recipient's BSUIDs, username, country code), ``user_order``, ``history``
+(``<timestamp>#<status>`` per status event seen), ``state_version``; derived for reports and listings:
+``pricing_category``, ``pricing_type``, ``cost`` (kept when a later pricing has none), ``error`` (the first
+error while ``failed``), ``gsi2sk``. A message item written before issue 15 has the
 derived attributes but no orders: its first join takes the incoming parts whole.
 """
 
@@ -35,8 +36,14 @@ PARTS = {
     "status": ("status", "status_rank", "status_order", "status_at"),
     "pricing": ("pricing", "path", "pricing_order"),
     "errors": ("errors", "errors_order"),
+    "user": ("user", "user_order"),
 }
-_ORDERS = {"status": "status_order", "pricing": "pricing_order", "errors": "errors_order"}
+_ORDERS = {
+    "status": "status_order",
+    "pricing": "pricing_order",
+    "errors": "errors_order",
+    "user": "user_order",
+}
 ON_MESSAGE = (*(name for names in PARTS.values() for name in names), "history")
 # What a join reads of a message item: the state, its version, and the wamid it must carry.
 READ = (*ON_MESSAGE, "state_version", "wamid", "cost")

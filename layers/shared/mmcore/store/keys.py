@@ -4,10 +4,10 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 
 | item | pk | sk |
 |---|---|---|
-| a message (the sender's ledger) | ``MSG#<message_id>`` | ``MSG`` |
+| a message (the sender's ledger; its delivery state once its wamid is recorded) | ``MSG#<message_id>`` | ``MSG`` |
 | a wamid -> its message | ``WAMID#<wamid>`` | ``LINK`` |
-| a wamid's delivery state | ``WAMID#<wamid>`` | ``STATE`` |
-| one status event, once | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
+| a wamid's delivery state, only for statuses before the sender's record | ``WAMID#<wamid>`` | ``STATE`` |
+| a status outside the precedence (or with fields unknown to the parser), raw | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
 | a reply | ``INBOUND#<wamid>`` | ``MSG`` |
 | a user not to message / their last resume | ``SUPPRESS#<user>`` | ``SUPPRESS`` / ``RESUME`` |
 | a user's other identifiers (phone digits, BSUIDs) | ``USER#<user>`` | ``LINKS`` |
@@ -26,8 +26,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a wamid whose statuses named no message of ours (yet) | ``ORPHAN#<phone_number_id>#<user>`` | ``<wamid>`` |
 | the newest status timestamp of a business number | ``STREAM#<phone_number_id>`` | ``STREAM`` |
 
-Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
-is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
+Indexes on message items (a message is found by wamid through its ``LINK`` item, not an index): ``gsi1``, while
+a message is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
 burst of unknowns never lands on one partition); ``gsi2`` (keys only) lists a campaign's messages by status
 (``CAMPAIGN#<campaign_id>#<shard>`` / ``<bucket>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`;
 the bucket: :func:`campaign_status`). ``gsi1`` also lists a WABA's templates (the template item:

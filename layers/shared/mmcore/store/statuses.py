@@ -8,13 +8,14 @@ Meta accepted, see :func:`reconcile`). Items (``pk`` / ``sk``), next to the send
   never touched.
 - ``WAMID#<wamid>`` / ``STATE``: the delivery state of a wamid whose statuses came before the sender's
   record (``status``, ``status_rank``, ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``,
-  ``history``, ``version``), written only forward, so events may arrive late, twice, out of order: the
-  webhook reads it, merges its events (:func:`merge`) and puts the result on condition that the ``version``
-  it read is still there (:func:`advance`); :func:`record` does the same with conditional UpdateItems,
-  needing no read (without the history). Once it exists, later statuses of that wamid advance it too, and
-  each snapshot is joined onto the message (:func:`apply_to_message`, :func:`reconcile`).
+  ``user``, ``history``, ``version``), written only forward, so events may arrive late, twice, out of order:
+  the webhook reads it, merges its events (:func:`merge`) and puts the result on condition that the
+  ``version`` it read is still there (:func:`advance`); :func:`record` does the same with conditional
+  UpdateItems, needing no read (without the history and the ``user``). Once it exists, later statuses of that
+  wamid advance it too, and each snapshot is joined onto the message (:func:`apply_to_message`,
+  :func:`reconcile`).
 - ``WAMID#<wamid>`` / ``EVT#<timestamp>#<status>``: a status outside the precedence table (``played``,
-  ``deleted``...) as Meta sent it (``raw``), stored once. Ranked statuses are remembered in ``history``
+  ``deleted``...), or one carrying fields the parser does not know, as Meta sent it (``raw``), stored once. Ranked statuses are remembered in ``history``
   (before issue 15 each had such an item: they are still read).
 
 Precedence (Meta: "Conflicting message delivery status", webhooks/reference/messages/status):
@@ -195,6 +196,9 @@ def merge(state: Mapping[str, Any] | None, events: Sequence[StatusEvent], now: i
     failed = max((e for e in ranked if e.errors), key=_order_of, default=None)
     if failed is not None and failed.order > old.get("errors_order", -1):
         new.update(errors=list(failed.errors), errors_order=failed.order)
+    named = max((e for e in ranked if e.user()), key=_order_of, default=None)
+    if named is not None and named.order > old.get("user_order", -1):
+        new.update(user=named.user(), user_order=named.order)
     new["history"] = sorted(set(old.get("history") or ()) | {history_entry(e) for e in ranked})
     if new == old:
         return None

@@ -127,9 +127,10 @@ class Ingestor:
         counts["published"] += sum(applied[len(mirror) : len(mirror) + bool(inbound)])
         counts["orphans"] += applied[-2]
         # 5. An unranked event's own item, last: the "done" marker a retry checks (a ranked one is remembered
-        # in its state's history). Events in BatchWriteItems (an event's key decides its content), replies one
-        # conditional put each.
-        items = [e.event_item(now) for e in events if not e.rank]
+        # in its state's history, and keeps its raw item too when it carries fields the parser does not
+        # know). Events in BatchWriteItems (an event's key decides its content), replies one conditional
+        # put each.
+        items = [e.event_item(now) for e in events if not e.rank or e.unknown_fields]
         written = self._run(
             [lambda: batch_write(self.client, self.table, items)]
             + [lambda m=m: self.replies.add(m.wamid, reply_fields(m, links), now) for m in inbound]
