@@ -10,11 +10,13 @@ class Recorder:
     def __init__(self) -> None:
         self.delays: dict[str, int] = {}
         self.copies: dict[str, tuple[str, int]] = {}
+        self.accepted: dict[str, str] = {}  # record id -> the wamid its copy carries
 
     def reschedule(self, delays):
         self.delays.update(delays)
 
-    def requeue(self, copies):
+    def requeue(self, copies, accepted=None):
         self.copies.update(copies)
+        self.accepted.update(accepted or {})
         self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
         return set(copies)

@@ -160,7 +160,7 @@ def test_crash_between_post_and_record_ends_unknown_without_resend(send_env, mon
     send_env.enqueue(body)
     sender = send_env.handler.sender()
 
-    def crash(items):
+    def crash(items, deadline=None):
         raise RuntimeError("Lambda died before the ledger write")
 
     # Given an invocation that POSTs and dies before recording the outcome

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mmcore.graph import Accepted, GraphClient, RateLimiter, TokenUnavailable
@@ -41,8 +41,13 @@ from mmcore.store import statuses
 from mmcore.store.messages import Ledger
 
 TOKEN_RETRY_SECONDS = 30  # no access token (a Secrets Manager outage is seconds): look again this soon
+RECORD_RETRY_SECONDS = 5  # an accepted message whose record was throttled: its copy comes back this soon
+REQUEUE_SECONDS = 2.0  # kept from the record writes' retries for queueing the copies of those not recorded
 
 Claimed = list[tuple[Work, L.Change]]
+Pending = dict[
+    str, tuple[Work, str]
+]  # record id -> (its work, the wamid Meta accepted it with), not recorded
 
 
 class Sender:
@@ -88,6 +93,11 @@ class Sender:
             template_keys(work, self.settings),
         )
         route(work, pre, self.settings)
+        pending: Pending = {}
+        recovered = [w for w in work if w.msg.accepted_wamid]
+        if recovered:
+            self._record_recovered(recovered, pre, report, pending, _deadline(remaining))
+        work = [w for w in work if not w.msg.accepted_wamid]
         to_send = self._settle(work, pre, int(now), report)
         size = self.budget.chunk
         for start in range(0, len(to_send), size):
@@ -104,7 +114,8 @@ class Sender:
             except TokenUnavailable as exc:  # nothing claimed: the whole rest waits for the secret
                 defer(to_send[start:], report, TOKEN_RETRY_SECONDS, str(exc))
                 break
-            await self._send(self._claim(chunk, pre, report), report)
+            await self._send(self._claim(chunk, pre, report), report, pending, _deadline(remaining))
+        _requeue_pending(pending, report, rescheduler)
         _requeue_deferred(messages, report, rescheduler)
         rescheduler.reschedule(report.retries)
         return report
@@ -144,8 +155,11 @@ class Sender:
                 claimed.append((w, change))
         return claimed
 
-    async def _send(self, claimed: Claimed, report: BatchReport) -> None:
-        """POST a claimed chunk, give back the claims whose POST never started, record the others."""
+    async def _send(
+        self, claimed: Claimed, report: BatchReport, pending: Pending, deadline: float | None
+    ) -> None:
+        """POST a claimed chunk, give back the claims whose POST never started, record the others (the
+        accepted ones whose record did not land by ``deadline`` join ``pending``)."""
         started: set[str] = set()
         try:
             answers = await asyncio.gather(
@@ -158,7 +172,7 @@ class Sender:
         if unsent:
             self._release(unsent, report, TOKEN_RETRY_SECONDS, "not posted")
         items: list[dict[str, Any]] = []
-        accepted: list[tuple[str, str]] = []
+        accepted: dict[str, tuple[Work, str]] = {}
         for (w, _), answer in zip(claimed, answers, strict=True):
             if answer is None:
                 continue
@@ -166,28 +180,73 @@ class Sender:
             report.add(w.msg.record_id, classified.result)
             items.extend(classified.items)
             if classified.result.outcome is Outcome.ACCEPTED:
-                accepted.append((classified.result.detail, w.message_id))
+                accepted[w.message_id] = (w, classified.result.detail)
             if classified.failed_code is not None:
                 report.failed_codes[classified.failed_code] += 1
             if (halt := classified.halt) is not None:
                 self.ledger.halt(halt.scope, halt.key, halt.until, halt.code, halt.reason)
                 report.halted.append(f"{halt.scope}:{halt.key}:{halt.code}")
         if items:
-            self._record(items, accepted)
+            self._record(items, accepted, report, pending, deadline)
 
     def _release(self, claimed: Claimed, report: BatchReport, retry_in: int, why: str) -> None:
         """Claims whose POST never started back to ``queued`` (conditional: only if still as claimed)."""
         self.ledger.apply([L.release(change, w.fields) for w, change in claimed])
         defer([w for w, _ in claimed], report, retry_in, why)
 
-    def _record(self, items: list[dict[str, Any]], accepted: list[tuple[str, str]]) -> None:
-        """Write the outcomes, then apply statuses whose webhooks arrived before the wamid was recorded."""
-        self.ledger.write(items)
-        if accepted:
+    def _record(
+        self,
+        items: list[dict[str, Any]],
+        accepted: Mapping[str, tuple[Work, str]],
+        report: BatchReport,
+        pending: Pending,
+        deadline: float | None,
+    ) -> None:
+        """Write the outcomes, retrying throttling until ``deadline``; then apply statuses whose webhooks
+        arrived before the wamid was recorded. An accepted message whose items did not all land joins
+        ``pending``: a copy carrying its wamid is queued, and its next delivery records it with no POST. (Any
+        other outcome not written leaves its message claimed: its next delivery finds it ``sending``.)"""
+        left = {str(item["message_id"]["S"]) for item in self.ledger.write(items, deadline)}
+        for message_id in left & set(accepted):
+            w, wamid = accepted[message_id]
+            pending[w.msg.record_id] = (w, wamid)
+            report.results[w.msg.record_id].retry_in = RECORD_RETRY_SECONDS
+        if left:
+            logger.warning("outcomes not recorded in time", extra={"messages": len(left)})
+        done = [(wamid, m) for m, (_, wamid) in accepted.items() if m not in left]
+        if done:
             try:
-                statuses.reconcile(self.ledger.client, self.ledger.table, accepted)
+                statuses.reconcile(self.ledger.client, self.ledger.table, done)
             except Exception:  # the outcomes are recorded; a later webhook for these wamids applies its state
-                logger.exception("reconcile failed", extra={"wamids": len(accepted)})
+                logger.exception("reconcile failed", extra={"wamids": len(done)})
+
+    def _record_recovered(
+        self,
+        work: list[Work],
+        pre: L.Prefetched,
+        report: BatchReport,
+        pending: Pending,
+        deadline: float | None,
+    ) -> None:
+        """Copies of messages Meta accepted whose record did not land: record them now, no POST. A message
+        still claimed (or queued, or left unknown) becomes ``accepted``; one already accepted keeps its item
+        (webhooks may have joined statuses onto it) and gets its wamid link."""
+        items: list[dict[str, Any]] = []
+        accepted: dict[str, tuple[Work, str]] = {}
+        for w in work:
+            wamid, seen = w.msg.accepted_wamid, pre.messages.get(w.message_id) or {}
+            state = seen.get("state")
+            if state in L.FINAL and state not in (L.State.ACCEPTED, L.State.UNKNOWN):
+                report.add(w.msg.record_id, Result(Outcome.DUPLICATE, w.message_id, detail=str(state)))
+                continue
+            if state != L.State.ACCEPTED:
+                fields = {**w.fields, "attempts": seen.get("attempts")}
+                items.append(L.message_item(w.message_id, state=L.State.ACCEPTED, wamid=wamid, **fields))
+            items.append(L.wamid_link_item(wamid, w.message_id, w.fields.get("campaign_id")))
+            accepted[w.message_id] = (w, wamid)
+            report.add(w.msg.record_id, Result(Outcome.ACCEPTED, w.message_id, detail=wamid))
+        if items:
+            self._record(items, accepted, report, pending, deadline)
 
 
 async def post(
@@ -221,6 +280,28 @@ def defer(work: list[Work], report: BatchReport, retry_in: int, why: str) -> Non
         logger.warning("records deferred", extra={"records": len(work), "why": why})
     for w in work:
         report.add(w.msg.record_id, Result(Outcome.DEFERRED, w.message_id, retry_in=retry_in, detail=why))
+
+
+def _deadline(remaining: Callable[[], float] | None) -> float | None:
+    """When the record writes must stop retrying (a ``time.monotonic`` time): the invocation's end less what
+    queueing the copies of the messages not recorded takes; None without a deadline."""
+    if remaining is None:
+        return None
+    return time.monotonic() + remaining() - REQUEUE_SECONDS
+
+
+def _requeue_pending(pending: Pending, report: BatchReport, rescheduler: Rescheduler) -> None:
+    """Accepted messages whose record did not land go back as copies carrying their wamid: the next delivery
+    records ``accepted`` without a second POST. A copy that could not be queued leaves its original to come
+    back by visibility (its message still claimed: see :mod:`mmcore.sending.resolve` for what then)."""
+    if not pending:
+        return
+    copies = {
+        rid: (with_deadline(w.msg.body, w.msg.sent_at)[0], RECORD_RETRY_SECONDS)
+        for rid, (w, _) in pending.items()
+    }
+    for rid in rescheduler.requeue(copies, {rid: wamid for rid, (_, wamid) in pending.items()}):
+        report.results[rid].retry_in = None  # its original is deleted: the copy carries it
 
 
 def _requeue_deferred(messages: Sequence[SqsMessage], report: BatchReport, rescheduler: Rescheduler) -> None:

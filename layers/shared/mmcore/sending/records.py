@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+ACCEPTED_WAMID = "accepted_wamid"  # the SQS message attribute of a copy whose POST Meta accepted
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch and SendMessageBatch take at most 10 entries
 
 
@@ -26,6 +27,9 @@ class SqsMessage:
     receipt_handle: str
     body: str
     sent_at: datetime  # when SQS first received it: a message's deadline counts from here
+    # Set on a copy queued after Meta accepted the message but its record could not be written in time
+    # (throttling): the wamid to record, with no second POST (the ``accepted_wamid`` message attribute).
+    accepted_wamid: str = ""
 
     @classmethod
     def from_record(cls, record: SQSRecord) -> SqsMessage:
@@ -33,11 +37,13 @@ class SqsMessage:
         tests) may leave ``attributes`` out: SQS's receive time is then now."""
         attributes = record.get("attributes") or {}
         sent_ms = int(attributes.get("SentTimestamp") or time.time() * 1000)
+        accepted = (record.get("messageAttributes") or {}).get(ACCEPTED_WAMID) or {}
         return cls(
             record_id=record.message_id,
             receipt_handle=record.get("receiptHandle") or "",
             body=record.get("body") or "",
             sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC),
+            accepted_wamid=accepted.get("stringValue") or "",
         )
 
 
@@ -47,9 +53,12 @@ class Rescheduler(Protocol):
     def reschedule(self, delays: Mapping[str, int]) -> None:
         """``delays``: seconds by record id (:attr:`SqsMessage.record_id`)."""
 
-    def requeue(self, copies: Mapping[str, tuple[str, int]]) -> set[str]:
+    def requeue(
+        self, copies: Mapping[str, tuple[str, int]], accepted: Mapping[str, str] | None = None
+    ) -> set[str]:
         """Queue a fresh copy of records (record id -> (body, delay)); the ids whose copy is queued: their
-        originals can be deleted, so waiting does not use up their receive count."""
+        originals can be deleted, so waiting does not use up their receive count. ``accepted``: record id ->
+        the wamid Meta gave it, carried on its copy (:attr:`SqsMessage.accepted_wamid`)."""
 
 
 class SqsRescheduler:
@@ -61,15 +70,21 @@ class SqsRescheduler:
         self.queue_url = queue_url
         self.receipts = {m.record_id: m.receipt_handle for m in messages}
 
-    def requeue(self, copies: Mapping[str, tuple[str, int]]) -> set[str]:
+    def requeue(
+        self, copies: Mapping[str, tuple[str, int]], accepted: Mapping[str, str] | None = None
+    ) -> set[str]:
         items = list(copies.items())
         queued: set[str] = set()
         for start in range(0, len(items), _VISIBILITY_BATCH):
             chunk = dict(items[start : start + _VISIBILITY_BATCH])
-            entries = [
-                {"Id": str(i), "MessageBody": body, "DelaySeconds": min(delay, 900)}
-                for i, (body, delay) in enumerate(chunk.values())
-            ]
+            entries = []
+            for i, (record_id, (body, delay)) in enumerate(chunk.items()):
+                entry: dict[str, Any] = {"Id": str(i), "MessageBody": body, "DelaySeconds": min(delay, 900)}
+                if wamid := (accepted or {}).get(record_id):
+                    entry["MessageAttributes"] = {
+                        ACCEPTED_WAMID: {"DataType": "String", "StringValue": wamid}
+                    }
+                entries.append(entry)
             ids = list(chunk)
             answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             queued.update(ids[int(ok["Id"])] for ok in answer.get("Successful", ()))

@@ -5,11 +5,14 @@ and the put that never overwrites."""
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
 
 from mmcore.store.codec import to_item
 
@@ -35,8 +38,16 @@ def in_parallel(call: Callable[[T], R], parts: list[T]) -> list[R]:
     return list(_threads().map(call, parts))
 
 
+_UNBOUNDED_THROTTLE_ROUNDS = 8  # without a deadline, a throttled call is tried this often, then raised
+
+
+def _pause(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped at 1 s: unprocessed keys or items mean throttling."""
+    return random.uniform(0, min(0.05 * 2**attempt, 1.0))
+
+
 def _backoff(attempt: int) -> None:
-    time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys or items mean throttling: back off
+    time.sleep(_pause(attempt))
 
 
 def batch_get(
@@ -75,18 +86,47 @@ def put_new(client: Any, table: str, values: Mapping[str, Any]) -> bool:
     return True
 
 
-def batch_write(client: Any, table: str, items: Sequence[Mapping[str, Any]]) -> None:
-    """Unconditional puts: 25 a BatchWriteItem, the calls in parallel, unprocessed items retried with
-    backoff. Only for items the caller owns (a claimed message, its wamid link) or whose key decides their
-    content (a status event: wamid + status + timestamp), so that a second put changes nothing."""
+# What DynamoDB answers when a partition or the table is over its throughput (on-demand too, past a partition's
+# ~1,000 WCU/s): retried with backoff, within a deadline when the caller has one.
+THROTTLING = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 
-    def put(chunk: list[Mapping[str, Any]]) -> None:
+
+def throttled(exc: BaseException) -> bool:
+    """Whether a boto3 error is DynamoDB's throttling (after botocore's own retries)."""
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in THROTTLING
+
+
+def batch_write(
+    client: Any,
+    table: str,
+    items: Sequence[Mapping[str, Any]],
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Mapping[str, Any]]:
+    """Unconditional puts: 25 a BatchWriteItem, the calls in parallel, unprocessed items and throttling
+    retried with backoff; with a ``deadline`` (a ``clock`` time) only until then. Returns the items not
+    written (always none without a deadline). Only for items the caller owns (a claimed message, its wamid
+    link) or whose key decides their content (a status event: wamid + status + timestamp), so that a second
+    put changes nothing."""
+
+    def put(chunk: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         request: dict[str, Any] | None = {table: [{"PutRequest": {"Item": item}} for item in chunk]}
-        for attempt in itertools.count():
-            answer = client.batch_write_item(RequestItems=request)
-            request = answer.get("UnprocessedItems") or None
+        attempt = 0
+        while True:
+            try:
+                answer = client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or None
+            except ClientError as exc:
+                if not throttled(exc) or (deadline is None and attempt >= _UNBOUNDED_THROTTLE_ROUNDS):
+                    raise
             if not request:
-                break
-            _backoff(attempt)
+                return []
+            pause = _pause(attempt)
+            if deadline is not None and clock() + pause > deadline:
+                return [entry["PutRequest"]["Item"] for entry in request[table]]
+            time.sleep(pause)
+            attempt += 1
 
-    in_parallel(put, list(chunks(list(items), BATCH_WRITE_MAX)))
+    return [item for left in in_parallel(put, list(chunks(list(items), BATCH_WRITE_MAX))) for item in left]

@@ -161,14 +161,15 @@ class CampaignRecords:
 
     def message(self, message_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """One message (None when there is none) and its status events, oldest first (none until Meta gave it
-        a wamid)."""
+        a wamid): the statuses its ``history`` remembers, and the event items stored beside its wamid (statuses
+        outside the precedence table; every status before issue 15)."""
         answer = self.client.get_item(TableName=self.table, Key=keys.message(message_id), ConsistentRead=True)
         if "Item" not in answer:
             return None, []
         item = from_item(answer["Item"])
         if not item.get("wamid"):
             return item, []
-        events = self._all(
+        stored = self._all(
             {
                 "TableName": self.table,
                 "KeyConditionExpression": "pk = :pk AND begins_with(sk, :evt)",
@@ -178,7 +179,7 @@ class CampaignRecords:
                 },
             }
         )
-        return item, events
+        return item, _events(item, stored)
 
     # -------------------------------------------------------------- queries
 
@@ -210,3 +211,14 @@ class CampaignRecords:
             start = answer.get("LastEvaluatedKey")
             if not start:
                 return items
+
+
+def _events(item: Mapping[str, Any], stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A message's status events, oldest first: its history's, and the stored ones not already in it."""
+    seen = {f"{e.get('timestamp')}#{e.get('status')}" for e in stored}
+    remembered = []
+    for entry in item.get("history") or ():
+        timestamp, _, status = str(entry).partition("#")
+        if entry not in seen and timestamp.isdigit():
+            remembered.append({"wamid": item["wamid"], "status": status, "timestamp": int(timestamp)})
+    return sorted([*stored, *remembered], key=lambda e: (int(e.get("timestamp") or 0), str(e.get("status"))))

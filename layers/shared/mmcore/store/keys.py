@@ -4,10 +4,10 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 
 | item | pk | sk |
 |---|---|---|
-| a message (the sender's ledger) | ``MSG#<message_id>`` | ``MSG`` |
+| a message (the sender's ledger; its delivery state once its wamid is recorded) | ``MSG#<message_id>`` | ``MSG`` |
 | a wamid -> its message | ``WAMID#<wamid>`` | ``LINK`` |
-| a wamid's delivery state | ``WAMID#<wamid>`` | ``STATE`` |
-| one status event, once | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
+| a wamid's delivery state, only for statuses before the sender's record | ``WAMID#<wamid>`` | ``STATE`` |
+| a status outside the precedence (or with fields unknown to the parser), raw | ``WAMID#<wamid>`` | ``EVT#<timestamp>#<status>`` |
 | a reply | ``INBOUND#<wamid>`` | ``MSG`` |
 | a user not to message / their last resume | ``SUPPRESS#<user>`` | ``SUPPRESS`` / ``RESUME`` |
 | a user's other identifiers (phone digits, BSUIDs) | ``USER#<user>`` | ``LINKS`` |
@@ -28,8 +28,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a wamid whose statuses named no message of ours (yet) | ``ORPHAN#<phone_number_id>#<user>`` | ``<wamid>`` |
 | the newest status timestamp of a business number | ``STREAM#<phone_number_id>`` | ``STREAM`` |
 
-Indexes on message items: ``gsi1`` finds a message by wamid (``WAMID#<wamid>`` / ``MSG``), or, while a message
-is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
+Indexes on message items (a message is found by wamid through its ``LINK`` item, not an index): ``gsi1``, while
+a message is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
 burst of unknowns never lands on one partition); ``gsi2`` (keys only) lists a campaign's messages by status
 (``CAMPAIGN#<campaign_id>#<shard>`` / ``<bucket>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`;
 the bucket: :func:`campaign_status`). ``gsi1`` also lists a WABA's templates (the template item:
@@ -87,11 +87,6 @@ def wamid_state(wamid: str) -> Key:
 
 def status_event(wamid: str, timestamp: int, status: str) -> Key:
     return key(f"{WAMID_PREFIX}{wamid}", f"{EVT}{timestamp}#{status}")
-
-
-def message_by_wamid(wamid: str) -> dict[str, str]:
-    """The ``gsi1`` attributes of a message Meta accepted."""
-    return {"gsi1pk": f"{WAMID_PREFIX}{wamid}", "gsi1sk": MSG}
 
 
 UNKNOWN_INDEX, UNKNOWN_PREFIX, UNKNOWN_SHARDS = "gsi1", "UNKNOWN#", 8
@@ -245,10 +240,11 @@ def campaign_test(campaign_id: str, test_id: str) -> Key:
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", f"{TEST_PREFIX}{test_id}")
 
 
-# Counter shards: the aggregator (functions/aggregator) writes each once per stream batch of up to 100 records,
-# so a campaign's counter writes are ~(records/s / 100) x shards touched; 8 shards spread a 1,000 msg/s
-# campaign's ~60 batch updates/s (x ~2 WCU, a transaction) far below a partition's ~1,000 WCU/s, while a
-# report still reads a fixed 8 keys.
+# Counter shards: the aggregator (functions/aggregator) writes ONE shard of a campaign per run of up to 100
+# stream records (the shard picked from the run's first record), so a 1,000 msg/s campaign's ~6,000 records/s
+# are ~60 run updates/s (x 2 WCU, a transaction) spread over 8 shards: ~15 WCU/s each, far below a partition's
+# ~1,000 WCU/s, while a report still reads a fixed 8 keys. A shard's counters may go below zero (a message
+# counted queued on one shard, accepted on another): a report sums the shards.
 COUNTER_SHARDS = 8
 
 
@@ -257,9 +253,9 @@ def campaign_counter(campaign_id: str, shard: int) -> Key:
     return key(f"COUNT#{campaign_id}#{shard}", "COUNT")
 
 
-def counter_shard(message_id: str) -> int:
-    """The counter shard a message's transitions are counted on: stable, so its changes net out on one item."""
-    return zlib.crc32(message_id.encode()) % COUNTER_SHARDS
+def counter_shard(name: str) -> int:
+    """The counter shard of a run of stream records, from its first record's id: stable across re-deliveries."""
+    return zlib.crc32(name.encode()) % COUNTER_SHARDS
 
 
 def stream_applied(event_id: str) -> Key:

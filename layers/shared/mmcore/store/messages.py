@@ -77,9 +77,9 @@ def message_item(message_id: str, status: str | None = None, **fields: Any) -> d
         **keys.campaign_messages(fields.get("campaign_id"), status, message_id),
         **fields,
     }
-    if fields.get("wamid"):
-        values.update(keys.message_by_wamid(fields["wamid"]))
-    elif state == State.UNKNOWN:  # listed for the resolver (mmcore.sending.resolve) until it is resolved
+    if state == State.UNKNOWN and not fields.get(
+        "wamid"
+    ):  # listed for the resolver (mmcore.sending.resolve) until it is resolved
         values.update(keys.unknown_message(message_id, now))
     return to_item(values)
 
@@ -277,9 +277,10 @@ class Ledger:
 
     # -------------------------------------------------------------- writes amortized over a batch
 
-    def write(self, items: list[dict[str, Any]]) -> None:
-        """Put items we own (claimed messages, wamid links): :func:`batch_write`."""
-        batch_write(self.client, self.table, items)
+    def write(self, items: list[dict[str, Any]], deadline: float | None = None) -> list[Mapping[str, Any]]:
+        """Put items we own (claimed messages, wamid links): :func:`batch_write`, throttling retried until
+        ``deadline`` (a ``time.monotonic`` time; None: a few rounds). Returns the items not written."""
+        return batch_write(self.client, self.table, items, deadline)
 
     def halt(self, scope: Scope, key: str, until: int, code: int | None, reason: str) -> None:
         """Stop sending for a scope until ``until``: the first send after it probes whether it healed."""

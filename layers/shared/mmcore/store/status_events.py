@@ -65,6 +65,9 @@ class StatusEvent:
     waba_id: str | None = None
     raw: str = "{}"
     raw_truncated: bool = False
+    # Fields Meta sent that the parser does not know (a new API version's): a ranked status then keeps its
+    # own ``EVT#`` item with ``raw`` too, so nothing Meta said is lost (issue 15 keeps the others on the state).
+    unknown_fields: bool = False
 
     @property
     def rank(self) -> int:
@@ -100,6 +103,11 @@ class StatusEvent:
             "origin_type": self.origin_type,
             "path": self.path,
         }
+
+    def user(self) -> dict[str, Any]:
+        """Who received it as Meta named them: the BSUIDs, username and country code (empty: none given)."""
+        values = {"recipient_user_id": self.recipient_user_id, **dict(self.identity)}
+        return {k: v for k, v in values.items() if v}
 
     def pricing_map(self) -> dict[str, Any]:
         """Meta's ``pricing`` object (and ``conversation.origin.type``) as the state keeps it."""

@@ -3,15 +3,20 @@
 Both sides call these functions: the webhook (a status arrived) and the sender (it just recorded the wamids
 Meta accepted, see :func:`reconcile`). Items (``pk`` / ``sk``), next to the sender's ``WAMID#<wamid>`` / ``LINK``:
 
-- ``WAMID#<wamid>`` / ``EVT#<timestamp>#<status>``: one status event as Meta sent it (``raw``), stored once.
-- ``WAMID#<wamid>`` / ``STATE``: the current delivery state of one wamid (``status``, ``status_rank``,
-  ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``, ``version``), written only forward, so
-  events may arrive late, twice, out of order or before the sender's record: the webhook reads it, merges
-  its events (:func:`merge`) and puts the result on condition that the ``version`` it read is still there
-  (:func:`advance`); :func:`record` does the same with conditional UpdateItems, needing no read.
-- ``MSG#<message_id>`` / ``MSG``: the webhook sets ``status``, ``status_rank``, ``gsi2sk`` (listings find a
-  campaign's messages by status through gsi2), ``pricing_category``, ``path`` and ``error``; the sender's
-  ``state`` is never touched.
+- ``MSG#<message_id>`` / ``MSG``: where a message's delivery state lives once the sender recorded its wamid:
+  the webhook joins its events onto it directly (:mod:`mmcore.store.deliveries`); the sender's ``state`` is
+  never touched.
+- ``WAMID#<wamid>`` / ``STATE``: the delivery state of a wamid whose statuses came before the sender's
+  record (``status``, ``status_rank``, ``status_at``, ``pricing`` as Meta sent it, ``path``, ``errors``,
+  ``user``, ``history``, ``version``), written only forward, so events may arrive late, twice, out of order:
+  the webhook reads it, merges its events (:func:`merge`) and puts the result on condition that the
+  ``version`` it read is still there (:func:`advance`); :func:`record` does the same with conditional
+  UpdateItems, needing no read (without the history and the ``user``). Once it exists, later statuses of that
+  wamid advance it too, and each snapshot is joined onto the message (:func:`apply_to_message`,
+  :func:`reconcile`).
+- ``WAMID#<wamid>`` / ``EVT#<timestamp>#<status>``: a status outside the precedence table (``played``,
+  ``deleted``...), or one carrying fields the parser does not know, as Meta sent it (``raw``), stored once. Ranked statuses are remembered in ``history``
+  (before issue 15 each had such an item: they are still read).
 
 Precedence (Meta: "Conflicting message delivery status", webhooks/reference/messages/status):
 ``sent`` 1 < ``failed`` 2 < ``delivered`` 3 < ``read`` 4. ``read`` may come without ``delivered`` (implied);
@@ -32,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmcore.store import keys
+from mmcore.store import deliveries, keys
 from mmcore.store.calls import batch_get
 from mmcore.store.codec import from_item, to_item
 from mmcore.store.messages import RETENTION_SECONDS
@@ -47,6 +52,7 @@ __all__ = [
     "StatusEvent",
     "advance",
     "apply_to_message",
+    "history_entry",
     "merge",
     "path_for",
     "reconcile",
@@ -74,8 +80,8 @@ class _Update:
         self.values[f":a{n}"] = value
         self.sets.append(f"#a{n} = :a{n}")
 
-    def expression(self, *, bump_version: bool = True) -> str:
-        return "SET " + ", ".join(self.sets) + (" ADD #version :one" if bump_version else "")
+    def expression(self) -> str:
+        return "SET " + ", ".join(self.sets) + " ADD #version :one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +196,10 @@ def merge(state: Mapping[str, Any] | None, events: Sequence[StatusEvent], now: i
     failed = max((e for e in ranked if e.errors), key=_order_of, default=None)
     if failed is not None and failed.order > old.get("errors_order", -1):
         new.update(errors=list(failed.errors), errors_order=failed.order)
+    named = max((e for e in ranked if e.user()), key=_order_of, default=None)
+    if named is not None and named.order > old.get("user_order", -1):
+        new.update(user=named.user(), user_order=named.order)
+    new["history"] = sorted(set(old.get("history") or ()) | {history_entry(e) for e in ranked})
     if new == old:
         return None
     new["version"] = int(old.get("version", 0)) + 1
@@ -242,6 +252,11 @@ def advance(
             continue
         return Recorded({**new, **from_item(keys.wamid_state(wamid))}, True)
     return record_all(client, table, events, now)
+
+
+def history_entry(event: StatusEvent) -> str:
+    """How a status event is remembered on the state: ``<timestamp>#<status>``."""
+    return f"{event.timestamp}#{event.status}"
 
 
 def _order_of(event: StatusEvent) -> int:
@@ -298,84 +313,27 @@ def _update_state(
 # ---------------------------------------------------------------- the mirror on the message
 
 
-_MIRRORED = ("status", "status_rank", "version", "pricing", "path", "errors")  # what a mirror reads
-
-
 def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[str, Any]) -> bool:
-    """Mirror a ``STATE`` snapshot onto ``MSG#<message_id>``; False when the message already has it (or a
-    newer one) or does not exist. Never creates a message and never touches the sender's ``state``.
-
-    The guard is the state's ``version``: snapshots only move forward, so a stale one (a concurrent webhook,
-    a reconcile racing the webhook) is refused. A sender rewrite of the item drops ``state_version``, which
-    lets the next snapshot in.
-    """
+    """Join a ``STATE`` snapshot onto ``MSG#<message_id>`` (:mod:`mmcore.store.deliveries`); False when the
+    message already has all of it or does not exist. Never creates a message and never touches the sender's
+    ``state``."""
     if "status" not in state or "version" not in state:  # not a snapshot :func:`record` returned
         return False
-    status = state["status"]
-    update = _Update()
-    update.set("status", status)
-    update.set("status_rank", int(state["status_rank"]))
-    update.set("state_version", int(state["version"]))
-    update.set("gsi2sk", keys.campaign_status(status, message_id)["gsi2sk"])
-    pricing = state.get("pricing") or {}
-    update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
-    if pricing.get(
-        "cost"
-    ):  # kept when a later pricing comes without one: the message's cost, not the event's
-        update.set("cost", dict(pricing["cost"]))
-    if pricing.get("type"):
-        update.set("pricing_type", pricing["type"])
-    update.set("path", state.get("path"))
-    errors = state.get("errors") or []
-    failed = status == DeliveryStatus.FAILED and errors
-    if failed:
-        update.set("error", dict(errors[0]))
-    expression = update.expression(bump_version=False)
-    names = dict(update.names)
-    if errors and not failed:  # only a state with errors can have put one on the message
-        names["#error"] = "error"
-        expression += " REMOVE #error"
-    try:
-        client.update_item(
-            TableName=table,
-            Key=keys.message(message_id),
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk) AND "
-            "(attribute_not_exists(state_version) OR state_version < :version)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({**update.values, ":version": int(state["version"])}),
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+    return deliveries.mirror(client, table, [(message_id, state)])[0]
 
 
 def reconcile(client: Any, table: str, accepted: Sequence[tuple[str, str]]) -> int:
-    """For wamids the sender just recorded (``(wamid, message_id)`` pairs): apply the statuses that arrived
-    before the record. One consistent BatchGetItem per 100 wamids; for those that have a state, one per 100
-    messages (a webhook that read the new link may have mirrored the state already: nothing to write), then
-    one conditional update per message still behind its state. Returns how many messages changed. Call it
-    after the ``LINK`` and ``MSG`` writes."""
+    """For wamids the sender just recorded (``(wamid, message_id)`` pairs): join the statuses that arrived
+    before the record (their ``STATE`` items) onto the messages. One consistent BatchGetItem per 100 wamids;
+    for those that have a state, one per 100 messages, then one conditional update per message the join
+    changes. Returns how many messages changed. Call it after the ``MSG`` and ``LINK`` writes."""
     by_wamid = {wamid: message_id for wamid, message_id in accepted if wamid}
     if not by_wamid:
         return 0
     wanted = [keys.wamid_state(w) for w in by_wamid]
-    states = {
-        by_wamid[keys.after(item["pk"]["S"], keys.WAMID_PREFIX)]: from_item(item)
-        for item in batch_get(client, table, wanted, _MIRRORED)
-    }
-    if not states:
-        return 0
-    mirrored = {
-        keys.after(item["pk"]["S"], keys.MESSAGE_PREFIX): from_item(item).get("state_version", -1)
-        for item in batch_get(client, table, [keys.message(m) for m in states], ("state_version",))
-    }
-    applied = 0
-    for message_id, state in states.items():
-        version = state.get("version")
-        # Not a snapshot, no message, or one already at this version: the update would be refused.
-        if not isinstance(version, int) or mirrored.get(message_id, version) >= version:
-            continue
-        if apply_to_message(client, table, message_id, state):
-            applied += 1
-    return applied
+    snapshots = [
+        (by_wamid[keys.after(item["pk"]["S"], keys.WAMID_PREFIX)], from_item(item))
+        for item in batch_get(client, table, wanted)
+    ]
+    snapshots = [(m, s) for m, s in snapshots if "status" in s and isinstance(s.get("version"), int)]
+    return sum(deliveries.mirror(client, table, snapshots)) if snapshots else 0

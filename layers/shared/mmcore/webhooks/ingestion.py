@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mmcore.exceptions import Unavailable
 from mmcore.meta.bsuids import user_key
 from mmcore.observability import logger
-from mmcore.store import keys, statuses
+from mmcore.store import deliveries, keys, statuses
 from mmcore.store.calls import batch_get, batch_write
 from mmcore.store.codec import from_item
 from mmcore.store.identities import Identities
@@ -43,6 +43,7 @@ class Summary:
 
 STREAM_EVERY_SECONDS = 60
 Found = dict[tuple[str, str], dict[str, Any]]  # (pk, sk) -> item (plain values), for those that exist
+Messages = dict[str, tuple[str, dict[str, Any]]]  # wamid -> (message_id, its message item as read)
 
 
 class Ingestor:
@@ -87,19 +88,22 @@ class Ingestor:
         counts = summary.counts
         events = list({e.key: e for e in batch.statuses}.values())
         inbound = list({m.wamid: m for m in batch.inbound}.values())
-        # 1. One consistent read: what is stored already (each event's own item is written last: skip it),
-        # and each wamid's STATE and LINK. Keys that are not there cost DynamoDB next to nothing.
+        # 1. One consistent read: what is stored already (an unranked event's own item is written last: skip
+        # it), each wamid's STATE and LINK; then the messages whose state the webhook advances directly.
         found = self._read(events, inbound)
         events = [
-            e for e in events if keys.of(keys.status_event(e.wamid, e.timestamp, e.status)) not in found
+            e
+            for e in events
+            if e.rank or keys.of(keys.status_event(e.wamid, e.timestamp, e.status)) not in found
         ]
+        direct = self._direct(events, found)
         inbound = [m for m in inbound if keys.of(keys.inbound(m.wamid)) not in found]
         counts["duplicates"] += len(batch.statuses) + len(batch.inbound) - len(events) - len(inbound)
         counts["statuses"] += len(events)
         counts["unknown_statuses"] += sum(1 for e in events if e.rank == 0)
         summary.paths.update(e.path for e in events if e.path)
         # 2. State first (then links, read consistently: see statuses.reconcile), and the side effects.
-        latest = self._apply(batch, events, found, now, counts)
+        latest = self._apply(batch, events, found, direct, now, counts)
         # 3. Links: a link never changes, so those step 1 found hold; the others are read again now.
         links = self._links(found, [*latest, *(m.context_id for m in inbound if m.context_id)])
         # 4. Mirror onto the messages; hand replies to the bus.
@@ -122,9 +126,11 @@ class Ingestor:
         counts["mirrored"] += sum(applied[: len(mirror)])
         counts["published"] += sum(applied[len(mirror) : len(mirror) + bool(inbound)])
         counts["orphans"] += applied[-2]
-        # 5. Each event's own item, last: the "done" marker a retry checks. Events in BatchWriteItems (an
-        # event's key decides its content), replies one conditional put each.
-        items = [e.event_item(now) for e in events]
+        # 5. An unranked event's own item, last: the "done" marker a retry checks (a ranked one is remembered
+        # in its state's history, and keeps its raw item too when it carries fields the parser does not
+        # know). Events in BatchWriteItems (an event's key decides its content), replies one conditional
+        # put each.
+        items = [e.event_item(now) for e in events if not e.rank or e.unknown_fields]
         written = self._run(
             [lambda: batch_write(self.client, self.table, items)]
             + [lambda m=m: self.replies.add(m.wamid, reply_fields(m, links), now) for m in inbound]
@@ -135,9 +141,16 @@ class Ingestor:
         return summary
 
     def _apply(
-        self, batch: Batch, events: list[StatusEvent], found: Found, now: int, counts: Counter[str]
+        self,
+        batch: Batch,
+        events: list[StatusEvent],
+        found: Found,
+        direct: Messages,
+        now: int,
+        counts: Counter[str],
     ) -> dict[str, dict[str, Any]]:
-        """Advance each wamid's state and apply the other changes; the newest state snapshot per wamid."""
+        """Advance each wamid's state (on its message when ``direct`` has it, else its STATE item) and apply
+        the other changes; the newest STATE snapshot per wamid advanced on its STATE item."""
         by_wamid: dict[str, list[StatusEvent]] = defaultdict(list)
         for e in events:
             if e.rank:
@@ -150,9 +163,7 @@ class Ingestor:
         stops, kept = optouts.from_preferences(batch.preferences)
         outcomes = self._run(
             [
-                lambda w=w, group=group: statuses.advance(
-                    self.client, self.table, group, found.get(keys.of(keys.wamid_state(w))), now
-                )
+                lambda w=w, group=group: self._advance(w, group, found, direct, now)
                 for w, group in by_wamid.items()
             ]
             + [lambda group=group: self.changes.templates(group, now) for group in by_template.values()]
@@ -163,6 +174,10 @@ class Ingestor:
         )
         latest: dict[str, dict[str, Any]] = {}
         for wamid, recorded in zip(by_wamid, outcomes[: len(by_wamid)], strict=True):
+            if isinstance(recorded, bool):  # advanced on its message
+                counts["transitions"] += recorded
+                counts["mirrored"] += recorded
+                continue
             counts["transitions"] += recorded.changed
             if recorded.state is not None:
                 latest[wamid] = recorded.state
@@ -180,6 +195,34 @@ class Ingestor:
         counts["other"] += len(batch.other)
         counts["invalid"] += sum(1 for o in batch.other if o.kind == "invalid")
         return latest
+
+    def _advance(
+        self, wamid: str, events: list[StatusEvent], found: Found, direct: Messages, now: int
+    ) -> statuses.Recorded | bool:
+        """One wamid's events: joined onto its message (True/False: whether that wrote), or, when the
+        message cannot take them (no record of this wamid yet, gone), advanced on its STATE item."""
+        if wamid in direct:
+            message_id, item = direct[wamid]
+            written = deliveries.write(
+                self.client, self.table, message_id, item, statuses.merge(None, events, now)
+            )
+            if written is not None:
+                return written
+        state = found.get(keys.of(keys.wamid_state(wamid)))
+        return statuses.advance(self.client, self.table, events, state, now)
+
+    def _direct(self, events: Sequence[StatusEvent], found: Found) -> Messages:
+        """The wamids whose state is advanced on their message: linked, no STATE item (statuses that came
+        before the sender's record live there until it is joined), and the message records this wamid."""
+        linked = {}
+        for w in dict.fromkeys(e.wamid for e in events if e.rank):
+            link = found.get(keys.of(keys.wamid_link(w)))
+            if link and link.get("message_id") and keys.of(keys.wamid_state(w)) not in found:
+                linked[w] = str(link["message_id"])
+        if not linked:
+            return {}
+        items = deliveries.read(self.client, self.table, linked.values())
+        return {w: (m, items[m]) for w, m in linked.items() if m in items and items[m].get("wamid") == w}
 
     def _streams_due(self, events: Sequence[StatusEvent]) -> dict[str, int]:
         """The numbers whose stream this container moves now: when their statuses have moved
@@ -204,7 +247,7 @@ class Ingestor:
         wamids = list(dict.fromkeys(e.wamid for e in events if e.rank))
         contexts = [m.context_id for m in inbound if m.context_id]
         wanted = (
-            [keys.status_event(e.wamid, e.timestamp, e.status) for e in events]
+            [keys.status_event(e.wamid, e.timestamp, e.status) for e in events if not e.rank]
             + [keys.inbound(m.wamid) for m in inbound]
             + [keys.wamid_state(w) for w in wamids]
             + [keys.wamid_link(w) for w in dict.fromkeys([*wamids, *contexts])]

@@ -296,6 +296,11 @@ def _status_event(
         waba_id=waba_id,
         raw=raw,
         raw_truncated=truncated,
+        unknown_fields=bool(
+            wire.model_extra
+            or (wire.pricing and wire.pricing.model_extra)
+            or (wire.conversation and wire.conversation.model_extra)
+        ),
     )
 
 
