@@ -117,9 +117,12 @@ def test_a_chunk_the_invocation_cannot_finish_is_not_claimed(send_env, open_sim)
     # Given 50 messages at 10 msg/s (chunks of 10: 1 s + 5 s timeout + 3 s reserve = 9 s each) and an
     # invocation whose remaining time runs out after two chunks
     s = sender(send_env, 10)
-    left = iter([30.0, 20.0, 8.9])
+
+    def left() -> float:  # each chunk of 10 POSTs takes 10.55 s of the invocation: 30, 19.45, then 8.9 s left
+        return 30.0 - 10.55 * (sum(sim.sends_by_recipient().values()) // 10)
+
     # When the batch is sent
-    report, rescheduler = run(s, records(50), lambda: next(left))
+    report, rescheduler = run(s, records(50), left)
     # Then 20 are accepted and 30 go back to the queue at once, unclaimed and not failed
     assert report.counts[Outcome.ACCEPTED] == 20 and report.counts[Outcome.DEFERRED] == 30
     assert report.counts[Outcome.FAILED] == 0 and sorted(set(rescheduler.delays.values())) == [0]
@@ -196,10 +199,12 @@ def test_a_cancelled_invocation_releases_the_claims_whose_post_had_not_started(s
             await task
 
     clients.run(cancelled_mid_chunk())
-    # Then the started ones stay `sending` (Meta may have them) and the others are `queued` again
+    # Then the started ones stay `sending` (Meta may have them) and the others are `queued` again: every POST
+    # Meta saw stays claimed; one more may have been cancelled on its way (started, not yet seen: still claimed)
     left = states(send_env, 10)
     assert 2 <= left["sending"] <= 6 and left["sending"] + left["queued"] == 10
-    assert left["sending"] == len(sim.requests("marketing_messages"))
+    seen = len(sim.requests("marketing_messages"))
+    assert seen <= left["sending"] <= seen + 1
 
 
 AMBIGUOUS_5XX = [131000, 131016, 131057, 133004, 2]
