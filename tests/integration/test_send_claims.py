@@ -193,7 +193,8 @@ def test_a_cancelled_invocation_releases_the_claims_whose_post_had_not_started(s
 
     async def cancelled_mid_chunk():
         task = asyncio.ensure_future(s.run(records(10), Recorder()))
-        await asyncio.sleep(0.35)  # about 4 POSTs have started
+        while len(sim.requests("marketing_messages")) < 3:  # 3 POSTs reached Meta, none answered yet (1 s)
+            await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -202,8 +203,8 @@ def test_a_cancelled_invocation_releases_the_claims_whose_post_had_not_started(s
     # Then the started ones stay `sending` (Meta may have them) and the others are `queued` again: every POST
     # Meta saw stays claimed; one more may have been cancelled on its way (started, not yet seen: still claimed)
     left = states(send_env, 10)
-    assert 2 <= left["sending"] <= 6 and left["sending"] + left["queued"] == 10
     seen = len(sim.requests("marketing_messages"))
+    assert 3 <= left["sending"] <= 6 and left["sending"] + left["queued"] == 10
     assert seen <= left["sending"] <= seen + 1
 
 
