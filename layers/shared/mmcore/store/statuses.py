@@ -298,7 +298,15 @@ def _update_state(
 # ---------------------------------------------------------------- the mirror on the message
 
 
-_MIRRORED = ("status", "status_rank", "version", "pricing", "path", "errors")  # what a mirror reads
+_MIRRORED = (
+    "status",
+    "status_rank",
+    "status_at",
+    "version",
+    "pricing",
+    "path",
+    "errors",
+)  # what a mirror reads
 
 
 def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[str, Any]) -> bool:
@@ -317,6 +325,8 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("status_rank", int(state["status_rank"]))
     update.set("state_version", int(state["version"]))
     update.set("gsi2sk", keys.campaign_status(status, message_id)["gsi2sk"])
+    if status in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):  # the report's over-time series
+        update.set(f"{status}_at", state.get("status_at"))
     pricing = state.get("pricing") or {}
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     if pricing.get(
