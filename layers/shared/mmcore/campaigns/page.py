@@ -4,6 +4,7 @@ the demo; the facts are those of :mod:`mmcore.campaigns.facts`. Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -57,6 +58,13 @@ def render(report: Mapping[str, Any]) -> str:
         f"<title>{escape(name)}: campaign report</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>"
     )
+
+
+def filename(report: Mapping[str, Any]) -> str:
+    """The page's file name, after the campaign: ``festival-offer-demo-<campaign id>.html``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(report.get("name") or "").lower()).strip("-")[:60].strip("-")
+    campaign_id = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(report.get("campaign_id") or "campaign"))
+    return f"{slug}-{campaign_id}.html" if slug else f"{campaign_id}.html"
 
 
 def _header(report: Mapping[str, Any], name: str) -> str:
@@ -214,8 +222,8 @@ def _pct(rate: Any) -> str:
 
 
 def _offset(seconds: int) -> str:
-    if seconds < 3600:
+    if seconds < 2 * 3600:  # the per-minute part of the ladder
         return f"{seconds // 60} min"
-    if seconds < 86400:
+    if seconds < 2 * 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
