@@ -113,12 +113,12 @@ def sample_report() -> dict[str, Any]:
         if s in ("sent", "delivered", "read"):
             fields["wamid"] = f"wamid.{i}"
         if s in ("delivered", "read"):
-            fields["delivered_at"] = T0 + 30 + i // 2
+            fields["status_at"] = T0 + 30 + i // 2
             fields["pricing_category"], fields["path"] = (
                 ("marketing", "cloud_api_fallback") if i % 5 == 0 else ("marketing_lite", "mm_api")
             )
         if s == "read":
-            fields["read_at"] = T0 + 60 + i * 7
+            fields["status_at"] = T0 + 60 + i * 7
         if s == "failed":
             fields["error"] = {"code": (131049, 131026, 999999)[i % 3]}
         if s == "blocked":

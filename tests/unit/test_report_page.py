@@ -17,15 +17,13 @@ T0 = 1_800_000_000  # when the campaign's messages were queued
 
 
 def msg(i: int, status: str, country: str = "IN", **fields: Any) -> dict[str, Any]:
-    """A message item as the stream carries it; accepted ones 30 s after queueing, delivery 2 min, read 1 h."""
+    """A message item as the stream carries it; accepted 30 s after queueing, delivered 2 min, read 1 h."""
     extra: dict[str, Any] = {"country": country, "queued_at": T0, **fields}
     state = status if status not in ("sent", "delivered", "read") else "accepted"
     if status in ("accepted", "sent", "delivered", "read"):
         extra.setdefault("wamid", f"wamid.{i}")
-    if status in ("delivered", "read"):
-        extra.setdefault("delivered_at", T0 + 120)
-    if status == "read":
-        extra.setdefault("read_at", T0 + 3600)
+    if status in ("delivered", "read"):  # the time of its status, as the webhook's mirror keeps it
+        extra.setdefault("status_at", T0 + 120 if status == "delivered" else T0 + 3600)
     item = from_item(message_item(f"m-{i}", status=status, state=state, campaign_id="c-1", **extra))
     item["updated_at"] = T0 + 30  # the sender's record of Meta's answer
     return item
@@ -86,8 +84,9 @@ def test_rates_by_country_are_of_those_accepted_and_delivered_there():
 def test_over_time_buckets_by_minute_early_and_the_running_totals_end_at_the_funnel():
     rows = full_report(AUDIENCE)["over_time"]
     assert rows[0]["from_seconds"] == 0 and rows[0]["taken"] == 80  # accepted in the first minute
-    assert next(r for r in rows if r["from_seconds"] == 120)["delivered"] == 70
-    assert rows[-1]["from_seconds"] == 3600 and rows[-1]["seconds"] == 60 and rows[-1]["read"] == 40
+    assert next(r for r in rows if r["from_seconds"] == 120)["delivered"] == 30
+    assert rows[-1]["from_seconds"] == 3600 and rows[-1]["seconds"] == 60
+    assert (rows[-1]["read"], rows[-1]["delivered"]) == (40, 40)  # a read one: delivered by its read time
     assert (rows[-1]["total_taken"], rows[-1]["total_delivered"], rows[-1]["total_read"]) == (80, 70, 40)
     assert len(rows) == 61  # every minute from the first to the last, gaps as zeros
 
@@ -100,14 +99,15 @@ def test_the_bucket_ladder_is_bounded_whatever_the_spread():
     assert timeline.bucket(-5) == 0  # a clock a little behind the queue's
 
 
-def test_a_read_without_its_delivered_time_counts_as_delivered_when_read():
-    item = msg(1, "read", delivered_at=None)  # None: the codec drops it, as when never mirrored
-    assert "delivered_at" not in item
+def test_a_read_message_counts_as_delivered_when_read_and_one_without_times_counts_in_no_bucket():
+    item = msg(1, "read")
     assert timeline.buckets(item, ("taken", "delivered", "read")) == {
         "at:taken:0": 1,
         "at:delivered:3600": 1,
         "at:read:3600": 1,
     }
+    before = {k: v for k, v in item.items() if k != "queued_at"}  # recorded before the sender kept it
+    assert timeline.buckets(before, ("taken",)) == {}
 
 
 def test_time_and_country_counters_still_telescope_to_a_recount():

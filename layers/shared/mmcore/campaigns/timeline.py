@@ -11,9 +11,11 @@ size or length: one a minute for the first two hours (a campaign's sending), one
 deliveries and reads), one a day to thirty days, then one for anything later.
 
 The step times on a message item: ``updated_at`` for ``taken`` (the sender's last write: its record of Meta's
-acceptance; the webhook's mirror never changes it), ``delivered_at`` and ``read_at`` (set by the mirror of the
-delivery status, :func:`mmcore.store.statuses.apply_to_message`; a read whose delivered webhook was never seen
-counts as delivered at its read time).
+acceptance; the webhook's mirror never changes it) and ``status_at``, the time of the delivery status it has
+(mirrored with it, :func:`mmcore.store.statuses.apply_to_message`), for ``delivered`` and ``read``. The mirror
+keeps only the current status's time, so that the item ends the same in whatever order the webhooks came: a
+read message counts as delivered at its read time (the delivered curve of read messages lags; keeping the
+first delivered time needs the per-wamid state to keep it).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 STEPS = ("taken", "delivered", "read")
-TIMES = ("queued_at", "updated_at", "delivered_at", "read_at")  # what a contribution reads
-_TIME_OF = {"taken": "updated_at", "delivered": "delivered_at", "read": "read_at"}
+TIMES = ("queued_at", "updated_at", "status_at")  # what a contribution reads
+_TIME_OF = {"taken": "updated_at", "delivered": "status_at", "read": "status_at"}
 PREFIX = "at:"
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -60,8 +62,6 @@ def buckets(item: Mapping[str, Any], reached: Iterable[str]) -> dict[str, int]:
     out = {}
     for step in reached:
         at = _epoch(item.get(_TIME_OF[step]))
-        if at is None and step == "delivered":  # a read implies a delivery no later than it
-            at = _epoch(item.get("read_at"))
         if at is not None:
             out[f"{PREFIX}{step}:{bucket(at - queued)}"] = 1
     return out

@@ -325,8 +325,7 @@ def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[st
     update.set("status_rank", int(state["status_rank"]))
     update.set("state_version", int(state["version"]))
     update.set("gsi2sk", keys.campaign_status(status, message_id)["gsi2sk"])
-    if status in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):  # the report's over-time series
-        update.set(f"{status}_at", state.get("status_at"))
+    update.set("status_at", state.get("status_at"))  # the report's over-time series
     pricing = state.get("pricing") or {}
     update.set("pricing_category", pricing.get("category") or pricing.get("origin_type"))
     if pricing.get(
