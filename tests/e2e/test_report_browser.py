@@ -23,7 +23,8 @@ from mmcore.campaigns.tally import report, total
 from mmcore.store.codec import from_item
 from mmcore.store.messages import message_item
 
-pytestmark = pytest.mark.e2e
+# apt-get install of chromium, when it is missing, takes minutes: more than the suite's 120 s per test
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 BUILD = Path(__file__).resolve().parents[2] / "build"
 T0 = 1_800_000_000
 MEASURE = """<script>
