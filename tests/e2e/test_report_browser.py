@@ -37,6 +37,8 @@ const out = {
     const b = e.getBBox(); return [Math.round(b.width), Math.round(b.height)]; }),
   failColour: getComputedStyle(document.querySelector('tr.fail td') || document.body).color,
   scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+  overflowing: [...document.querySelectorAll('section, .scroll')].filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.id || e.className),
 };
 document.body.setAttribute('data-measured', JSON.stringify(out));
 </script>"""
@@ -103,8 +105,9 @@ def measure(chromium: str, html: str, tmp_path: Path, width: int) -> dict[str, A
     return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
-def sample_report() -> dict[str, Any]:
-    """A campaign of 1,000 messages in four countries, sent over ten minutes, read over two hours."""
+def sample_report(spread: int = 1) -> dict[str, Any]:
+    """A campaign of 1,000 messages in four countries, sent over ten minutes and read over two hours (``spread``
+    1; 0: all within the first minute, as the demo's)."""
     items = []
     for i in range(1000):
         country = ("IN", "BR", "ID", "US")[i % 4]
@@ -114,19 +117,19 @@ def sample_report() -> dict[str, Any]:
         if s in ("sent", "delivered", "read"):
             fields["wamid"] = f"wamid.{i}"
         if s in ("delivered", "read"):
-            fields["status_at"] = T0 + 30 + i // 2
+            fields["status_at"] = T0 + (30 + i // 2) * spread
             fields["pricing_category"], fields["path"] = (
                 ("marketing", "cloud_api_fallback") if i % 5 == 0 else ("marketing_lite", "mm_api")
             )
         if s == "read":
-            fields["status_at"] = T0 + 60 + i * 7
+            fields["status_at"] = T0 + (60 + i * 7) * spread
         if s == "failed":
             fields["error"] = {"code": (131049, 131026, 999999)[i % 3]}
         if s == "blocked":
-            fields["reason"] = "us_recipient"
+            fields["reason"] = ("us_recipient", "sanctioned_recipient")[i // 4 % 2]
         state = s if s in ("failed", "blocked") else "accepted"
         item = from_item(message_item(f"m-{i}", status=s, state=state, campaign_id="c-1", **fields))
-        item["updated_at"] = T0 + 5 + i * 600 // 1000
+        item["updated_at"] = T0 + (5 + i * 600 // 1000) * spread
         items.append(item)
     counts = total(items)
     summary = report(counts)
@@ -143,8 +146,11 @@ def sample_report() -> dict[str, Any]:
     }
 
 
-def test_a_person_sees_the_funnel_in_order_a_chart_and_red_failures_on_phone_and_desktop(chromium, tmp_path):
-    rep = sample_report()
+@pytest.mark.parametrize("spread", [1, 0], ids=["over-two-hours", "within-a-minute"])
+def test_a_person_sees_the_funnel_in_order_a_chart_and_red_failures_on_phone_and_desktop(
+    chromium, tmp_path, spread
+):
+    rep = sample_report(spread)
     html = page.render(rep)
     expected = [(s["label"], s["count"]) for s in rep["funnel"]]
     for width in (390, 1280):
@@ -156,9 +162,13 @@ def test_a_person_sees_the_funnel_in_order_a_chart_and_red_failures_on_phone_and
         bars = [s["bar"] for s in seen["steps"]]
         assert bars == sorted(bars, reverse=True) and bars[-1] > 0  # drawn, shrinking step by step
         assert seen["chart"][0] > 200 and seen["chart"][1] > 80  # the over-time chart has a size
-        assert len(seen["lines"]) == 3 and all(w > 0 and h > 0 for w, h in seen["lines"])
+        assert len(seen["lines"]) == 3  # accepted, delivered, read: each rising across most of the chart
+        assert all(w > seen["chart"][0] / 2 and h > 0 for w, h in seen["lines"]), seen
         assert seen["failColour"] == "rgb(185, 28, 28)"  # failures in red
         assert seen["scrollWidth"] <= seen["innerWidth"]  # nothing wider than the screen
+        assert seen["overflowing"] == []  # nor any table scrolling sideways within it
+    if not spread:
+        return
     BUILD.mkdir(exist_ok=True)
     served = BUILD / "report.html"
     served.write_text(html)

@@ -158,7 +158,7 @@ def test_the_page_draws_the_funnel_in_order_failures_in_red_and_says_no_rate_car
         ("read", "40"),
     ]
     assert html.count("<polyline") == 3
-    assert ".fail td{color:#b91c1c}" in html and 'class="fail"' in html
+    assert ".fail td{color:#b91c1c;" in html and 'class="fail"' in html
     assert "no rate card yet" in html and "festival_offer" in html
     assert '<meta name="viewport"' in html and "http" not in html.split("<body>")[1]  # nothing fetched
 

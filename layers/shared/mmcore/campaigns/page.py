@@ -32,9 +32,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0 
 .n{text-align:right;font-variant-numeric:tabular-nums}table{width:100%;border-collapse:collapse}
 th,td{padding:4px 6px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{font-weight:600;color:#6b7280;font-size:.85rem}.scroll{overflow-x:auto}
-.fail td{color:#b91c1c}.fail .code{font-weight:700}.fail .todo{color:#374151}
+.fail td{color:#b91c1c;overflow-wrap:anywhere}.fail .code{font-weight:700;white-space:nowrap}.fail .todo{color:#374151}
 .legend span{margin-right:12px;white-space:nowrap}.legend i{display:inline-block;width:10px;height:10px;
-margin-right:4px;border-radius:2px}svg{display:block;width:100%;height:auto}.muted{color:#6b7280}
+margin-right:4px;border-radius:2px}svg{display:block;width:100%;max-width:720px;height:auto}.muted{color:#6b7280}
 """
 
 
@@ -114,33 +114,35 @@ def _over_time(rows: Sequence[Mapping[str, Any]]) -> str:
     title = "<h2>Over time <span class=muted>(running totals since the messages were queued)</span></h2>"
     if not rows:
         return f"<section id='over-time'>{title}<p class=muted>Nothing sent yet.</p></section>"
-    width, height, pad_l, pad_b, pad_t = 640, 240, 44, 28, 10
-    plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
+    width, height, pad_l, pad_r, pad_b, pad_t = 480, 220, 44, 14, 26, 12
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_b - pad_t
     top = max(max(int(r.get(key) or 0) for r in rows) for key, _, _ in SERIES) or 1
+    # One point per bucket's end, after the origin (nothing yet): a campaign within one bucket is still a line.
     n = len(rows)
+    ends = [int(rows[0].get("from_seconds") or 0)] + [
+        int(r.get("from_seconds") or 0) + int(r.get("seconds") or 0) for r in rows
+    ]
 
     def x(i: int) -> float:
-        return pad_l + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        return pad_l + plot_w * i / n
 
     def y(v: int) -> float:
         return pad_t + plot_h * (1 - v / top)
 
+    text = 'font-size="13" fill="#6b7280"'
     svg = [
-        f'<svg id="over-time-chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="Accepted, delivered and read over time">',
-        f'<line x1="{pad_l}" y1="{y(0):.1f}" x2="{width - 10}" y2="{y(0):.1f}" stroke="#9ca3af"/>',
-        f'<text x="{pad_l - 6}" y="{y(top) + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7280">{top:,}</text>',
-        f'<text x="{pad_l - 6}" y="{y(0):.1f}" text-anchor="end" font-size="11" fill="#6b7280">0</text>',
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Accepted, delivered and read over time">',
+        f'<line x1="{pad_l}" y1="{y(0):.1f}" x2="{width - pad_r}" y2="{y(0):.1f}" stroke="#9ca3af"/>',
+        f'<text x="{pad_l - 6}" y="{y(top) + 4:.1f}" text-anchor="end" {text}>{top:,}</text>',
+        f'<text x="{pad_l - 6}" y="{y(0):.1f}" text-anchor="end" {text}>0</text>',
     ]
-    for i in sorted({0, n // 2, n - 1}):
+    for i, anchor in ((0, "start"), (n, "end")):
         svg.append(
-            f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle" font-size="11" fill="#6b7280">'
-            f"{_offset(int(rows[i].get('from_seconds') or 0))}</text>"
+            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="{anchor}" {text}>{_offset(ends[i])}</text>'
         )
     for key, label, colour in SERIES:
-        points = " ".join(f"{x(i):.1f},{y(int(r.get(key) or 0)):.1f}" for i, r in enumerate(rows))
-        if n == 1:
-            points += f" {x(0) + 1:.1f},{y(int(rows[0].get(key) or 0)):.1f}"
+        values = [0] + [int(r.get(key) or 0) for r in rows]
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         svg.append(
             f'<polyline data-series="{label.lower()}" points="{points}" fill="none" stroke="{colour}" '
             f'stroke-width="2.5" stroke-linejoin="round"/>'
@@ -188,9 +190,8 @@ def _failures(failures: Sequence[Mapping[str, Any]], not_sent: Sequence[Mapping[
             f"<td class=n>{int(f.get('count') or 0):,}</td></tr>"
         )
     for s in not_sent:
-        what = str(s.get("outcome")) + (f": {s['reason']}" if s.get("reason") else "")
-        rows.append(
-            f'<tr class="fail"><td class="code">{escape(what)}</td>'
+        rows.append(  # the reason, if any, is in the meaning: a slug too long for a phone's first column
+            f'<tr class="fail"><td class="code">{escape(str(s.get("outcome")))}</td>'
             f"<td><div class=todo>{escape(str(s.get('meaning') or ''))}</div></td>"
             f"<td class=n>{int(s.get('count') or 0):,}</td></tr>"
         )
