@@ -298,15 +298,8 @@ def _update_state(
 # ---------------------------------------------------------------- the mirror on the message
 
 
-_MIRRORED = (
-    "status",
-    "status_rank",
-    "status_at",
-    "version",
-    "pricing",
-    "path",
-    "errors",
-)  # what a mirror reads
+# What a mirror reads (status_at: the report's over-time series)
+_MIRRORED = ("status", "status_rank", "status_at", "version", "pricing", "path", "errors")
 
 
 def apply_to_message(client: Any, table: str, message_id: str, state: Mapping[str, Any]) -> bool:
