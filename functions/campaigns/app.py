@@ -1,7 +1,7 @@
 """Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
 run; held until released when asked), send it to test numbers and read how that went, release a held one, read
-its report, page its messages, show a message, and show the region policy the campaigns are planned with
-(``GET /policy``)."""
+its report (JSON, or as a page), page its messages, show a message, and show the region policy the campaigns are
+planned with (``GET /policy``)."""
 
 import time
 from functools import cache
@@ -23,6 +23,7 @@ from mmcore.campaigns import (
     SendQueue,
     TestSendCreate,
 )
+from mmcore.campaigns.page import render as render_page
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 from mmcore.store.templates import Templates
@@ -78,6 +79,11 @@ def create_campaign(
 @app.get("/campaigns/<campaign_id>")
 def campaign_report(campaign_id: CampaignId) -> dict[str, Any]:
     return campaigns().report(campaign_id)
+
+
+@app.get("/campaigns/<campaign_id>/report.html")
+def campaign_report_page(campaign_id: CampaignId) -> Response[str]:
+    return Response(HTTPStatus.OK, content_types.TEXT_HTML, render_page(campaigns().report(campaign_id)))
 
 
 @app.patch("/campaigns/<campaign_id>")

@@ -142,14 +142,16 @@ def _add_demo(subparsers: Any) -> None:
         help="audience size (default: 2,000; moto server paces the local stack at about 80 messages/s)",
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--html", default="reports/demo.html", help="where to write the HTML report")
+    parser.add_argument(
+        "--reports", default="reports", help="folder of the HTML report (<campaign name>-<id>.html)"
+    )
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from mmapi.demo import run
 
-    return run(size=args.recipients, seed=args.seed, html_path=args.html)
+    return run(size=args.recipients, seed=args.seed, reports_dir=args.reports)
 
 
 def _add_campaign(subparsers: Any) -> None:

@@ -1,4 +1,5 @@
-"""``mmapi demo``: a whole campaign on the local stack, with its report (terminal and HTML).
+"""``mmapi demo``: a whole campaign on the local stack, with its report (terminal, and the HTML page the API
+serves, written to ``reports/<campaign name>-<id>.html``).
 
 Synthetic recipients (2,000 by default) across countries (India, Brazil, Indonesia; the US, blocked; the EEA and UK,
 limited; Russia; sanctioned Iran and Cuba; invalid numbers; users who opted out), sent through the real
@@ -10,7 +11,6 @@ released once that test was delivered.
 
 from __future__ import annotations
 
-import html
 import json
 import random
 import sys
@@ -26,6 +26,7 @@ from phonenumbers import PhoneNumberType
 from mmapi import testsend
 from mmapi.cli import campaign_audit
 from mmapi.runtime import Runtime
+from mmcore.campaigns import page
 
 # country -> share of the audience
 AUDIENCE = {
@@ -89,7 +90,7 @@ def bar(done: int, total: int, width: int = 30) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = "reports/demo.html") -> int:
+def run(size: int = 2000, seed: int = 7, port: int = 0, reports_dir: str | None = "reports") -> int:
     started = time.monotonic()
     simulator = {
         "mps": 400,  # below the sender's local rate: part of the traffic meets 130429 and is retried
@@ -152,10 +153,10 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, html_path: str | None = 
         print(
             f"  audit (the report's counters vs a recount of every message item): drift {drift or 'none'}\n"
         )
-        if html_path:
-            path = Path(html_path)
+        if reports_dir:  # the page GET /campaigns/{id}/report.html serves, one file per campaign
+            path = Path(reports_dir) / page.filename(report)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_html(report, elapsed, dupes))
+            path.write_text(page.render(report))
             print(f"HTML report: {path.resolve()}")
         return 0 if not dupes and not drift else 1
 
@@ -214,7 +215,20 @@ def _funnel(report: dict[str, Any]) -> list[tuple[str, int]]:
 def render_text(
     report: dict[str, Any], elapsed: float | None = None, duplicates: dict[str, int] | None = None
 ) -> str:
-    lines = ["", f"Campaign {report.get('campaign_id', '')}: {report.get('name', '')}", ""]
+    lines = [
+        "",
+        f"Campaign {report.get('campaign_id', '')}: {report.get('name', '')} ({report.get('status', '')})",
+        "",
+    ]
+    steps = report.get("funnel") or []
+    top = max((int(s["count"]) for s in steps), default=0) or 1
+    for step in steps:  # cumulative: each step within the one before
+        rate = step.get("rate_from_previous")
+        lines.append(
+            f"  {step['label']:<18}{step['count']:>7}  {'█' * max(1, round(30 * step['count'] / top)):<31}"
+            + (f"{rate:.1%} of the step above" if rate is not None else "")
+        )
+    lines += ["", "  where each message ended:"]
     funnel = _funnel(report)
     top = max((n for _, n in funnel), default=1)
     lines.append(f"  {'status':<12}{'messages':>9}")
@@ -248,43 +262,3 @@ def render_text(
 
 def _rates(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report[k] for k in ("delivery_rate", "read_rate") if report.get(k) is not None}
-
-
-def render_html(report: dict[str, Any], elapsed: float, duplicates: dict[str, int]) -> str:
-    funnel = _funnel(report)
-    top = max((n for _, n in funnel), default=1)
-    rows = "".join(
-        f"<tr><td>{html.escape(s)}</td><td class=n>{n}</td><td><div class=bar style='width:{400 * n / top:.0f}px'>"
-        f"</div></td></tr>"
-        for s, n in funnel
-    )
-
-    def table(title: str, counts: dict[str, Any]) -> str:
-        if not counts:
-            return ""
-        body = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td class=n>{v}</td></tr>" for k, v in counts.items()
-        )
-        return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
-
-    parts = [
-        table("Failed by code", report.get("failures_by_code", {})),
-        table("Blocked by reason", report.get("blocked_by_reason", {})),
-        table(
-            "Pricing category (marketing_lite = MM API, marketing = Cloud API fallback)",
-            report.get("by_pricing_category", {}),
-        ),
-        table("By country", report.get("by_country", {})),
-        table(
-            "Rates",
-            {k: f"{v:.1%}" if isinstance(v, float) else v for k, v in _rates(report).items()},
-        ),
-    ]
-    return (
-        "<!doctype html><meta charset=utf-8><title>Campaign report</title><style>"
-        "body{font:14px system-ui;margin:2em}td{padding:2px 8px}.n{text-align:right}"
-        ".bar{background:#25d366;height:12px}</style>"
-        f"<h1>Campaign {html.escape(str(report.get('campaign_id', '')))}</h1>"
-        f"<p>{html.escape(str(report.get('name', '')))} &middot; elapsed {elapsed:.1f} s &middot; "
-        f"duplicate POSTs: {len(duplicates)}</p><h2>Funnel</h2><table>{rows}</table>{''.join(parts)}"
-    )

@@ -4,6 +4,7 @@ stack, its preflight refusal and test send, a report whose counters equal a reco
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -13,10 +14,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_runs_a_whole_campaign_and_its_report_adds_up(tmp_path):
-    html = tmp_path / "demo.html"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     done = subprocess.run(
-        [sys.executable, "-m", "mmapi", "demo", "--recipients", "150", "--html", str(html)],
+        [sys.executable, "-m", "mmapi", "demo", "--recipients", "150", "--reports", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -29,5 +29,10 @@ def test_the_demo_runs_a_whole_campaign_and_its_report_adds_up(tmp_path):
     assert "Release before a test: 409" in out and "PASSED" in out and "MM API (marketing_lite)" in out
     assert "duplicate POSTs seen by the simulator: 0" in out
     assert "drift none" in out
+    [html] = tmp_path.glob("festival-offer-demo-*.html")  # one page, named after the campaign
+    assert f"HTML report: {html}" in out
     page = html.read_text()
-    assert "Festival offer (demo)" in page and "marketing_lite" in page
+    assert "Festival offer (demo)" in page and "MM API (marketing_lite)" in page
+    funnel = [int(n) for n in re.findall(r'data-step="\w+" data-count="(\d+)"', page)]
+    assert len(funnel) == 5 and funnel == sorted(funnel, reverse=True) and funnel[-1] > 0  # read > 0
+    assert 'data-status="completed"' in page and "<polyline" in page

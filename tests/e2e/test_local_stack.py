@@ -95,6 +95,14 @@ def test_campaign_from_post_to_final_report_matches_what_meta_saw(api, stack):
         sum(1 for c in sims.values() if c == "marketing"), abs=len(sims) * 0.1
     )
     assert report["by_pricing_category"].get("marketing_lite", 0) > 0
+    # And the report reads the right way, as JSON and as the page a marketer opens
+    assert report["status"] == "completed"
+    funnel = [step["count"] for step in report["funnel"]]
+    assert funnel == sorted(funnel, reverse=True) and funnel[1] == sent_ok + failed_async
+    assert report["over_time"][-1]["total_taken"] == funnel[1]
+    page = api.get(f"/campaigns/{campaign_id}/report.html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'data-step="read" data-count="{funnel[-1]}"' in page.text and "<polyline" in page.text
 
 
 def test_optimization_change_round_trip(api, stack):
@@ -187,7 +195,8 @@ def test_a_held_campaign_is_test_sent_through_the_mm_api_then_released(api, stac
     released = api.patch(f"/campaigns/{campaign_id}", json={"status": "running"})
     assert released.status_code == 200, released.text
     report = wait_until_done(api, stack, campaign_id)
-    assert report["messages"] == len(recipients) and report["status"] == "enqueued"
+    assert report["messages"] == len(recipients) and report["status"] == "completed"
+    assert report["finished_at"] >= report["enqueued_at"]
 
 
 def test_mmapi_templates_sync_list_and_show_against_the_stack(stack, capsys):

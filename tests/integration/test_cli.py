@@ -321,7 +321,7 @@ def test_ctrl_c_ends_a_campaign_send_waiting_on_a_hung_endpoint(env, tmp_path, s
 
 def test_ctrl_c_ends_the_demo_and_reaps_its_moto_server(env):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmapi", "demo", "--recipients", "200", "--html", ""],
+        [sys.executable, "-m", "mmapi", "demo", "--recipients", "200", "--reports", ""],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

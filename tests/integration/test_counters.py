@@ -58,9 +58,11 @@ def test_the_sample_event_counts_one_message_delivered_and_a_redelivery_changes_
     assert counts == {
         "category:marketing": 1,
         "country:IN": 1,
+        "delivered_in:IN": 1,
         "messages": 1,
         "status:delivered": 1,
         "taken": 1,
+        "taken_in:IN": 1,
     }
 
 

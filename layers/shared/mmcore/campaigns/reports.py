@@ -27,9 +27,12 @@ def public(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def campaign_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The campaign item as a report shows it: times as ISO 8601, the enqueue's counts as ``enqueue``."""
+    """The campaign item as a report shows it: times as ISO 8601, the enqueue's counts as ``enqueue``;
+    ``enqueued_at`` when its enqueue ended, ``finished_at`` only once it is ``completed``."""
     view = public(item)
-    for name in ("created_at", "finished_at", "template_ready_at"):
+    view["enqueued_at"] = item.get("enqueued_at", item.get("finished_at"))
+    view["finished_at"] = item.get("finished_at") if item.get("status") == "completed" else None
+    for name in ("created_at", "enqueued_at", "finished_at", "template_ready_at", "status_at"):
         if name in view:
             view[name] = iso(view[name])
     view.pop("counts", None)

@@ -10,6 +10,7 @@ from typing import Any
 
 from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
+from mmcore.campaigns.facts import describe, is_complete
 from mmcore.campaigns.models import CampaignCreate, CampaignDefinition, TestSendCreate
 from mmcore.campaigns.planner import Planner
 from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
@@ -143,10 +144,16 @@ class Campaigns:
         return campaign
 
     def report(self, campaign_id: str) -> dict[str, Any]:
-        """The campaign with counts by status, pricing category, country and error code, and its rates: from
-        its counters (a fixed number of reads at any size; they follow the table's stream within seconds)."""
+        """The campaign with counts by status, pricing category, country and error code, its rates, and their
+        reading (:func:`~mmcore.campaigns.facts.describe`): from its counters (a fixed number of reads at any
+        size; they follow the table's stream within seconds). Its ``status`` is the campaign's state: an
+        enqueued campaign whose messages are all final is recorded ``completed`` here, with ``finished_at``."""
         campaign = self.campaign(campaign_id)
-        return {**campaign_view(campaign), **report(self.counters.read(campaign_id))}
+        counts = self.counters.read(campaign_id)
+        summary = report(counts)
+        if is_complete(campaign, summary):  # the first report to see it final records it
+            campaign = self.records.complete(campaign_id, int(self.clock())) or self.campaign(campaign_id)
+        return {**campaign_view(campaign), **summary, **describe(counts, summary)}
 
     def audit(self, campaign_id: str) -> dict[str, Any]:
         """The counters against a recount of every message item (O(messages)): ``drift`` names each counter

@@ -2,7 +2,8 @@
 
 A message counts once, as its item stands: :func:`contribution` turns an item into counters (``messages``,
 ``status:<status>``, ``taken``, ``category:<c>``, ``endpoint:<e>``, ``path:<p>``, ``country:<cc>``, ``code:<code>``, ``reason:<r>``,
-``spend:<currency>``). A change of the item (a DynamoDB stream record: old image -> new image) adds
+``spend:<currency>``, ``taken_in:<cc>``, ``delivered_in:<cc>``, ``read_in:<cc>`` and the time buckets
+``at:<step>:<offset>`` of :mod:`mmcore.campaigns.timeline`). A change of the item (a DynamoDB stream record: old image -> new image) adds
 ``contribution(new) - contribution(old)``: over a message's life these telescope to its final contribution,
 so counters summed from the transitions equal the counts recounted from the items (``mmapi campaign
 audit``). :func:`report` turns counters into the report's fields. Pure: no I/O.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mmcore.campaigns import timeline
 from mmcore.store import keys
 from mmcore.store.messages import State
 
@@ -53,6 +55,7 @@ REPORTED = (
     "cost",
     "endpoint",
     "path",
+    *timeline.TIMES,
 )
 # Which endpoint carried a message (the sender's ``endpoint``), and which path Meta took: the webhook's
 # ``path`` for /marketing_messages (mm_api: pricing marketing_lite; cloud_api_fallback: marketing), and the
@@ -84,7 +87,12 @@ def contribution(item: Mapping[str, Any] | None) -> Tally:
         tally[f"endpoint:{item['endpoint']}"] = 1
     if (path := _path(item)) is not None:
         tally[f"path:{path}"] = 1
-    tally[f"country:{item.get('country') or 'unknown'}"] = 1
+    country = item.get("country") or "unknown"
+    tally[f"country:{country}"] = 1
+    reached = _reached(status, tally)
+    for step in reached:  # per-country funnel: the rates by country
+        tally[f"{step}_in:{country}"] = 1
+    tally.update(timeline.buckets(item, reached))
     if status == State.FAILED and (code := _error_code(item)) is not None:  # blocked: by reason, below
         tally[f"code:{code}"] = 1
     if status == State.BLOCKED:
@@ -92,6 +100,15 @@ def contribution(item: Mapping[str, Any] | None) -> Tally:
     if (cost := _cost(item)) is not None:
         tally[f"spend:{cost[1]}"] = cost[0]
     return tally
+
+
+def _reached(status: str, tally: Tally) -> tuple[str, ...]:
+    """The cumulative funnel steps a message reached: read implies delivered, delivered implies taken."""
+    if not tally["taken"]:
+        return ()
+    if status == "read":
+        return ("taken", "delivered", "read")
+    return ("taken", "delivered") if status == "delivered" else ("taken",)
 
 
 def total(items: Iterable[Mapping[str, Any]]) -> Tally:

@@ -27,6 +27,7 @@ class CampaignStatus(StrEnum):
     INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
     HELD = "held"  # recorded, nothing queued: waits for a passing test send and a release
     RELEASING = "releasing"  # being released: its messages are going on the queue
+    COMPLETED = "completed"  # enqueued, and every message final for the sender (seen by its report)
 
 
 class CampaignRecords:
@@ -73,6 +74,25 @@ class CampaignRecords:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def complete(self, campaign_id: str, now: int) -> dict[str, Any] | None:
+        """Mark an ``enqueued`` campaign ``completed`` at ``now`` (``finished_at``; the enqueue's end moves to
+        ``enqueued_at``). Returns the item as it now is; None (nothing written) when it was not enqueued."""
+        try:
+            answer = self.client.update_item(
+                TableName=self.table,
+                Key=keys.campaign(campaign_id),
+                UpdateExpression="SET #s = :after, enqueued_at = finished_at, finished_at = :now",
+                ConditionExpression="#s = :before AND attribute_exists(finished_at)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":after": CampaignStatus.COMPLETED, ":before": CampaignStatus.ENQUEUED, ":now": now}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return from_item(answer["Attributes"])
 
     def add_test(self, campaign_id: str, test_id: str, values: Mapping[str, Any], now: int) -> None:
         """Record a test send of the campaign (its id is new: a random one)."""
