@@ -34,6 +34,7 @@ from mmapi.lifecycle import PortTaken
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
+from mmapi.statemachine import Executions, Interpreter
 from mmapi.streamevents import StreamReader, streams_client
 
 REGION = "us-east-1"
@@ -248,6 +249,29 @@ class Runtime:
             [
                 threading.Thread(target=self._schedule, args=(fn, every), name=f"schedule-{fn}", daemon=True)
                 for fn, every, _props in self.stack.schedules()
+            ]
+            if self.poll
+            else []
+        )
+        # Step Functions: each state machine's executions run in process (mmapi.statemachine), as StartExecution
+        # made them in moto; its Lambda tasks call the template's functions.
+        self.executions = {
+            logical: Executions(
+                self.session.client("stepfunctions"),
+                self.stack.physical[logical]["Arn"],
+                Interpreter(
+                    self.stack.definition(logical),
+                    lambda arn, payload: self.functions[self.stack.function_of(arn)].invoke(payload),
+                    self.session.client("s3"),
+                    sleep=lambda seconds: self._stop.wait(seconds * self.schedule_scale),
+                ),
+            )
+            for logical in self.stack.resources("AWS::Serverless::StateMachine")
+        }
+        self._pollers += (
+            [
+                threading.Thread(target=e.poll, args=(self._stop,), name=f"sfn-{logical}", daemon=True)
+                for logical, e in self.executions.items()
             ]
             if self.poll
             else []

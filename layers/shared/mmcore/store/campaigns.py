@@ -24,6 +24,7 @@ class CampaignStatus(StrEnum):
 
     ENQUEUING = "enqueuing"
     ENQUEUED = "enqueued"
+    AWAITING_UPLOAD = "awaiting_upload"  # an audience import waiting for its CSV (a presigned PUT)
     INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
 
 

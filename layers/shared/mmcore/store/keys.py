@@ -15,6 +15,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
+| a recipient of an imported audience, once per campaign | ``AUDIENCE#<campaign_id>#<user>`` | ``MEMBER`` |
+| a chunk of an audience import, applied | ``AUDIENCE#<campaign_id>`` | ``CHUNK#<first row>`` |
 | one shard of a campaign's report counters | ``COUNT#<campaign_id>#<shard>`` | ``COUNT`` |
 | stream records the aggregator applied (from this record on) | ``STREAMREC#<event_id>`` | ``APPLIED`` |
 | a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
@@ -229,6 +231,16 @@ def template_event(waba_id: str, name: str, language: str | None, at: int, event
 
 def campaign(campaign_id: str) -> Key:
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", "CAMPAIGN")
+
+
+def audience_member(campaign_id: str, user: str) -> Key:
+    """A user named by an imported audience: written once, so a repeated row is queued once."""
+    return key(f"AUDIENCE#{campaign_id}#{user}", "MEMBER")
+
+
+def import_chunk(campaign_id: str, first_row: int) -> Key:
+    """A chunk of an audience import whose rows were recorded and counted: a retry of it does nothing."""
+    return key(f"AUDIENCE#{campaign_id}", f"CHUNK#{first_row:012d}")
 
 
 # Counter shards: the aggregator (functions/aggregator) writes each once per stream batch of up to 100 records,
