@@ -292,7 +292,8 @@ class Runtime:
             if stop := getattr(self, "_stop", None):
                 stop.set()
             for poller in getattr(self, "_pollers", ()):
-                poller.join(timeout=10)
+                if poller.ident is not None:  # a Ctrl-C may come before every poller started
+                    poller.join(timeout=10)
             with suppress(Exception):
                 self.sim.stop()
             if loop := getattr(self, "loop", None):
