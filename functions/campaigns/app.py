@@ -1,7 +1,8 @@
 """Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
-run; held until released when asked), send it to test numbers and read how that went, release a held one, read
-its report (JSON, or as a page), page its messages, show a message, and show the region policy the campaigns are
-planned with (``GET /policy``)."""
+run; held until released when asked; an audience in S3 is imported by functions/campaigns/imports.py),
+start an uploaded audience's import, send it to test numbers and read how that went, release a held one,
+read its report (JSON, or as a page), page its messages, show a message, and show the region policy the
+campaigns are planned with (``GET /policy``)."""
 
 import time
 from functools import cache
@@ -23,6 +24,7 @@ from mmcore.campaigns import (
     SendQueue,
     TestSendCreate,
 )
+from mmcore.campaigns.imports import Audiences
 from mmcore.campaigns.page import render as render_page
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
@@ -50,6 +52,19 @@ def campaigns() -> Campaigns:
 
 
 @cache
+def audiences() -> Audiences:
+    """Audiences in S3: creates their campaigns and starts their imports (functions/campaigns/imports.py runs them)."""
+    settings = get_settings()
+    return Audiences(
+        campaigns(),
+        clients.boto_client("s3"),
+        clients.boto_client("stepfunctions"),
+        bucket=settings.audience_bucket,
+        state_machine_arn=settings.import_state_machine_arn,
+    )
+
+
+@cache
 def registry() -> Registry:
     """The template registry's sync, for the preflight of a template the registry does not know yet."""
     settings = get_settings()
@@ -63,6 +78,11 @@ def create_campaign(
 ) -> Response[dict[str, Any]]:
     if dry_run:
         return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, campaigns().dry_run(campaign))
+    if campaign.audience is not None:
+        imported = audiences().create(campaign)
+        logger.append_keys(campaign_id=imported["campaign_id"])
+        metrics.add_metric(name="AudienceImportsCreated", unit=MetricUnit.Count, value=1)
+        return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, imported)
     created = campaigns().create(campaign)
     counts = created["counts"]
     logger.append_keys(campaign_id=created["campaign_id"])
@@ -74,6 +94,11 @@ def create_campaign(
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[name])
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, created)
+
+
+@app.post("/campaigns/<campaign_id>/import")
+def start_import(campaign_id: CampaignId) -> Response[dict[str, Any]]:
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, audiences().start(campaign_id))
 
 
 @app.get("/campaigns/<campaign_id>")

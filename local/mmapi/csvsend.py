@@ -20,13 +20,13 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
 
-from mmcore.campaigns import CampaignDefinition, Campaigns, Recipient, SendQueue
+from mmcore.campaigns import CampaignDefinition, Campaigns, SendQueue, rows
 from mmcore.exceptions import InvalidInput
 from mmcore.settings import Settings, get_settings
 from mmcore.store.campaigns import CampaignStatus
@@ -71,9 +71,9 @@ def send_csv(
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.reader(text)
-        columns = _columns(next(reader, None), run.planner.names)
+        columns = rows.columns(next(reader, None), run.planner.names)
         try:
-            for chunk in _chunks(reader, columns, chunk_rows):
+            for chunk in rows.chunks(reader, columns, chunk_rows):
                 run.enqueue(run.plan(chunk, strict=False))
                 bar.update(raw.tell(), run.counts.as_dict())
         except BaseException:
@@ -98,44 +98,6 @@ def _definition(campaign: CampaignDefinition | Mapping[str, Any]) -> CampaignDef
         raise InvalidInput.fields(
             [(".".join(str(p) for p in e["loc"]) or "campaign", e["msg"]) for e in exc.errors()]
         ) from None
-
-
-def _columns(header: list[str] | None, names: frozenset[str]) -> dict[str, int]:
-    """Column positions of ``to`` and of every placeholder the template uses."""
-    if not header:
-        raise InvalidInput.fields([("csv", "empty file: expected a header row with a 'to' column")])
-    positions = {name.strip(): i for i, name in reversed(list(enumerate(header)))}
-    problems = (
-        [("csv.to", "missing column: every row needs the recipient's number")]
-        if "to" not in positions
-        else []
-    )
-    problems += [
-        (f"csv.{name}", f"missing column: the template uses {{{{{name}}}}}")
-        for name in sorted(names - positions.keys())
-    ]
-    if problems:
-        raise InvalidInput.fields(problems)
-    return {name: positions[name] for name in ("to", *sorted(names))}
-
-
-def _chunks(
-    reader: Iterator[list[str]], columns: dict[str, int], size: int
-) -> Iterator[list[tuple[int, Recipient]]]:
-    chunk: list[tuple[int, Recipient]] = []
-    index = 0
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
-        cells = {name: row[i] if i < len(row) else "" for name, i in columns.items()}
-        to = cells.pop("to")
-        chunk.append((index, Recipient.from_cells(to, cells)))
-        index += 1
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class ProgressBar:

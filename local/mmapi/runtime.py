@@ -34,6 +34,7 @@ from mmapi.lifecycle import PortTaken
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
+from mmapi.statemachine import Executions, Interpreter
 from mmapi.streamevents import StreamReader, streams_client
 
 REGION = "us-east-1"
@@ -252,6 +253,29 @@ class Runtime:
             if self.poll
             else []
         )
+        # Step Functions: each state machine's executions run in process (mmapi.statemachine), as StartExecution
+        # made them in moto; its Lambda tasks call the template's functions.
+        self.executions = {
+            logical: Executions(
+                self.session.client("stepfunctions"),
+                self.stack.physical[logical]["Arn"],
+                Interpreter(
+                    self.stack.definition(logical),
+                    lambda arn, payload: self.functions[self.stack.function_of(arn)].invoke(payload),
+                    self.session.client("s3"),
+                    sleep=lambda seconds: self._stop.wait(seconds * self.schedule_scale),
+                ),
+            )
+            for logical in self.stack.resources("AWS::Serverless::StateMachine")
+        }
+        self._pollers += (
+            [
+                threading.Thread(target=e.poll, args=(self._stop,), name=f"sfn-{logical}", daemon=True)
+                for logical, e in self.executions.items()
+            ]
+            if self.poll
+            else []
+        )
         for poller in self._pollers:
             poller.start()
         return self
@@ -268,7 +292,8 @@ class Runtime:
             if stop := getattr(self, "_stop", None):
                 stop.set()
             for poller in getattr(self, "_pollers", ()):
-                poller.join(timeout=10)
+                if poller.ident is not None:  # a Ctrl-C may come before every poller started
+                    poller.join(timeout=10)
             with suppress(Exception):
                 self.sim.stop()
             if loop := getattr(self, "loop", None):

@@ -1,7 +1,7 @@
 """template.yaml as the single source of truth for the local stack and the tests.
 
 Reads the SAM template (CloudFormation short tags included), creates its DynamoDB tables, SQS queues (with
-their redrive policy), secrets and EventBridge buses in whatever AWS the boto3 session points at (moto),
+their redrive policy), secrets, S3 buckets, state machines and EventBridge buses in whatever AWS the boto3 session points at (moto),
 and resolves each function's handler, code folder and environment, the way ``sam local`` would.
 """
 
@@ -150,11 +150,44 @@ class LocalStack:
                 Name=f"{self.stack_name}-{logical}", SecretString=json.dumps(secret)
             )["ARN"]
             self.physical[logical] = {"Ref": arn, "Arn": arn}
+        for logical in self.functions():  # ARNs only: a function runs in process (mmapi.runtime)
+            name = f"{self.stack_name}-{logical}"
+            arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+            self.physical[logical] = {"Ref": name, "Arn": arn}
+        s3 = session.client("s3")
+        for logical in self.resources("AWS::S3::Bucket"):
+            name = f"{self.stack_name}-{logical}".lower()
+            s3.create_bucket(Bucket=name, **_location(self.region))
+            self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+        for logical, res in self.resources("AWS::Serverless::StateMachine").items():
+            props = res["Properties"]
+            arn = session.client("stepfunctions").create_state_machine(
+                name=self.resolve(props.get("Name")) or f"{self.stack_name}-{logical}",
+                definition=json.dumps(self.definition(logical)),
+                roleArn=f"arn:aws:iam::{self.account}:role/{self.stack_name}-{logical}",
+                type=props.get("Type", "STANDARD"),
+            )["stateMachineArn"]
+            self.physical[logical] = {"Ref": arn, "Arn": arn}
         for logical, res in self.resources("AWS::Events::EventBus").items():
             name = self.resolve(res["Properties"].get("Name")) or f"{self.stack_name}-{logical}"
             arn = session.client("events").create_event_bus(Name=name)["EventBusArn"]
             self.physical[logical] = {"Ref": name, "Arn": arn, "Name": name}
         return self
+
+    def definition(self, logical: str) -> dict[str, Any]:
+        """A state machine's definition (its DefinitionUri file) with its DefinitionSubstitutions made."""
+        props = self.resources("AWS::Serverless::StateMachine")[logical]["Properties"]
+        text = (ROOT / props["DefinitionUri"]).read_text()
+        for name, value in (props.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + name + "}", str(self.resolve(value)))
+        return json.loads(text)
+
+    def function_of(self, arn: str) -> str:
+        """The logical id of the function with this ARN (a state machine's Lambda task names one)."""
+        for logical in self.functions():
+            if self.physical[logical]["Arn"] == arn:
+                return logical
+        raise KeyError(f"no function of the template has the ARN {arn}")
 
     def _secret_value(self, props: dict[str, Any]) -> dict[str, str]:
         generate = props.get("GenerateSecretString") or {}
@@ -233,6 +266,11 @@ class LocalStack:
                     props = event["Properties"]
                     out.append((logical, rate_seconds(props["ScheduleExpression"]), props))
         return out
+
+
+def _location(region: str) -> dict[str, Any]:
+    # S3 refuses a LocationConstraint of us-east-1, and wants one everywhere else.
+    return {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
 
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}

@@ -51,6 +51,9 @@ CALLS: dict[str, dict[str, set[str]]] = {
         TABLE: {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
         INDEX: {"Query"},
     },
+    # campaigns/imports + store.imports: the campaign item (GetItem, UpdateItem), a chunk's marker (GetItem),
+    # suppressions and identities (BatchGetItem), rows and markers (transact Put), enqueue failures (transact Put)
+    "AudienceImportFunction": {TABLE: {"GetItem", "BatchGetItem", "PutItem", "UpdateItem"}},
     # campaigns/aggregator + store.counters: one transaction per run (a Put marker, Update ADDs)
     "AggregatorFunction": {TABLE: {"PutItem", "UpdateItem"}},
     # store.audit: put_item and query of AUDIT# partitions only
@@ -136,14 +139,15 @@ def test_the_secrets_hold_what_their_readers_need(t):
 def test_queues_buses_and_parameters_are_scoped_to_their_users(t):
     queue, dlq = t.arn("SendQueue"), t.arn("SendDeadLetterQueue")
     senders = {f for f in CALLS if t.allows(f, "sqs:SendMessage", queue)}
-    assert senders == {"CampaignsFunction", "ResolverFunction", "SendFunction"}  # send: deferred copies
+    # send: deferred copies; the audience import enqueues its rows
+    assert senders == {"AudienceImportFunction", "CampaignsFunction", "ResolverFunction", "SendFunction"}
     assert {f for f in CALLS if t.allows(f, "sqs:ReceiveMessage", queue)} == {"SendFunction"}
     assert t.allows("SendFunction", "sqs:ChangeMessageVisibilityBatch", queue)
     assert not any(t.allows(f, "sqs:SendMessage", dlq) for f in CALLS)
     assert {f for f in CALLS if t.allows(f, "events:PutEvents", t.arn("RepliesBus"))} == {"WebhookFunction"}
     parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mm/region-policy"
     readers = {f for f in CALLS if t.allows(f, "ssm:GetParameter", parameter)}
-    assert readers == {"CampaignsFunction", "SendFunction", "OptimizationsFunction"}
+    assert readers == {"AudienceImportFunction", "CampaignsFunction", "SendFunction", "OptimizationsFunction"}
 
 
 def test_the_public_route_is_throttled_and_the_webhook_has_reserved_concurrency(t):

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     send_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     table_name: str = "mm-main"
     send_queue_url: str = ""
+    # Audiences from S3 (mmcore.campaigns.imports): the bucket the stack reads them from, the import's state machine.
+    audience_bucket: str = ""
+    import_state_machine_arn: str = ""
     # Two secrets so that the public webhook function, which only needs the second, cannot read the token.
     graph_secret_arn: str = ""
     webhook_secret_arn: str = ""

@@ -148,7 +148,7 @@ class Run:
     def enqueue(self, planned: list[Planned]) -> None:
         """Record every planned message in the ledger, then put the queued ones on the send queue."""
         if not self._opened:
-            self._open(not self.held and any(p.state == State.QUEUED for p in planned))
+            self.open(not self.held and any(p.state == State.QUEUED for p in planned))
         for p in planned:
             self.counts.add(p)
         c = self.campaigns
@@ -156,8 +156,16 @@ class Run:
             c.ledger.write([_held(p) if p.state == State.QUEUED else p.item() for p in planned])
             return
         c.ledger.write([p.item() for p in planned])
+        self.send([p for p in planned if p.state == State.QUEUED])
 
-        queued = [p for p in planned if p.state == State.QUEUED]
+    def resume(self, ready: Readiness, *, warmed: bool) -> None:
+        """Go on with a campaign whose item exists (an audience import's chunk): its readiness as recorded,
+        and whether its warm-up message is another chunk's."""
+        self._opened, self.ready, self._warmed = True, ready, warmed
+
+    def send(self, queued: list[Planned]) -> None:
+        """Put recorded ``queued`` messages on the send queue; one SQS never took is recorded ``failed``."""
+        c = self.campaigns
         now = c.clock()
         outgoing = []
         for p in queued:
@@ -181,7 +189,8 @@ class Run:
                 extra={"campaign_id": self.campaign_id, "count": len(unsent), "reason": unsent[0][1]},
             )
 
-    def _open(self, releases_traffic: bool) -> None:
+    def open(self, releases_traffic: bool) -> None:
+        """Create the campaign item (a campaign id is used once: Conflict) and note the template's use."""
         c, d = self.campaigns, self.definition
         template = d.template
         now = c.clock()

@@ -145,10 +145,33 @@ class CampaignDefinition(_Model):
         return v
 
 
-class CampaignCreate(CampaignDefinition):
-    """The body of ``POST /campaigns``."""
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S{1,1000}\.csv(\.gz)?$"
 
-    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_INLINE_RECIPIENTS)
+
+class Audience(_Model):
+    """Recipients of any number from a CSV in S3 (the columns of the CSV path; gzip accepted): an object
+    already there (``s3_uri``), or one to upload to the presigned URL the answer gives (``upload``)."""
+
+    s3_uri: str | None = Field(
+        default=None,
+        pattern=S3_URI,
+        description="s3://<the stack's audiences bucket>/<key>.csv or .csv.gz",
+    )
+    upload: Literal[True] | None = Field(default=None, description="answer a presigned PUT URL for the CSV")
+    gzip: StrictBool = Field(default=False, description="with upload: the CSV will be gzip-compressed")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Audience:
+        if (self.s3_uri is None) == (self.upload is None):
+            raise ValueError("give exactly one of s3_uri and upload")
+        return self
+
+
+class CampaignCreate(CampaignDefinition):
+    """The body of ``POST /campaigns``: recipients inline (up to 10,000), or an audience in S3."""
+
+    recipients: list[Recipient] | None = Field(default=None, min_length=1, max_length=MAX_INLINE_RECIPIENTS)
+    audience: Audience | None = None
     test_recipients: TestNumbers | None = Field(
         default=None,
         description="the business's own WhatsApp numbers a test send goes to (POST /campaigns/{id}/test)",
@@ -158,6 +181,22 @@ class CampaignCreate(CampaignDefinition):
         description="record the recipients but queue nothing: the campaign stays `held` until it is released"
         ' (PATCH /campaigns/{id} {"status": "running"}), which needs a test send of it that passed',
     )
+
+    @model_validator(mode="after")
+    def _recipients_or_audience(self) -> CampaignCreate:
+        if (self.recipients is None) == (self.audience is None):
+            raise ValueError("give exactly one of recipients and audience")
+        if self.hold and self.audience is not None:
+            raise ValueError(
+                "hold: a campaign with an audience in S3 cannot be held yet (inline recipients only)"
+            )
+        return self
+
+    def definition(self) -> CampaignDefinition:
+        """The campaign without its recipients (what an import's chunks plan with)."""
+        return CampaignDefinition.model_validate(
+            self.model_dump(exclude={"recipients", "audience", "test_recipients", "hold"})
+        )
 
 
 class TestSendCreate(_Model):

@@ -11,7 +11,7 @@ from typing import Any
 from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.facts import describe, is_complete
-from mmcore.campaigns.models import CampaignCreate, CampaignDefinition, TestSendCreate
+from mmcore.campaigns.models import CampaignCreate, CampaignDefinition, Recipient, TestSendCreate
 from mmcore.campaigns.planner import Planner
 from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
 from mmcore.campaigns.queue import SendQueue
@@ -70,11 +70,11 @@ class Campaigns:
         """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
         Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness."""
         run = self.start(body, source="api", dedupe=True)
-        planned = run.plan(enumerate(body.recipients), strict=True)
+        planned = run.plan(enumerate(_inline(body)), strict=True)
         run.held = body.hold
         run.extra = {
             "test_recipients": body.test_recipients,
-            "test_variables": dict(body.recipients[0].variables),  # what a test send fills in by default
+            "test_variables": dict(_inline(body)[0].variables),  # what a test send fills in by default
         }
         try:
             run.enqueue(planned)
@@ -99,7 +99,7 @@ class Campaigns:
     def dry_run(self, body: CampaignCreate) -> dict[str, Any]:
         """What ``create`` would do, writing nothing: counts by outcome, blocked by reason, by country, the
         template's readiness and the preflight's problems (a sync of the registry is the only write)."""
-        return rehearse(self.start(body, source="api", dedupe=True, dry_run=True), body.recipients)
+        return rehearse(self.start(body, source="api", dedupe=True, dry_run=True), _inline(body))
 
     def start(
         self, definition: CampaignDefinition, *, source: str, dedupe: bool = False, dry_run: bool = False
@@ -191,6 +191,12 @@ class Campaigns:
         if item is None:
             raise NotFound(f"message {message_id} not found")
         return {"message": public(item), "events": [public(e) for e in events]}
+
+
+def _inline(body: CampaignCreate) -> list[Recipient]:
+    if body.recipients is None:  # an audience in S3 is imported by mmcore.campaigns.imports
+        raise InvalidInput.fields([("audience", "not here: an audience in S3 is imported, never dry-run")])
+    return body.recipients
 
 
 def _number(value: Any) -> int | float:

@@ -24,6 +24,7 @@ class CampaignStatus(StrEnum):
 
     ENQUEUING = "enqueuing"
     ENQUEUED = "enqueued"
+    AWAITING_UPLOAD = "awaiting_upload"  # an audience import waiting for its CSV (a presigned PUT)
     INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
     HELD = "held"  # recorded, nothing queued: waits for a passing test send and a release
     RELEASING = "releasing"  # being released: its messages are going on the queue

@@ -17,6 +17,8 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | the WABA's last complete template sync | ``TEMPLATE#<waba_id>`` | ``SYNC`` |
 | a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
 | a test send of a campaign | ``CAMPAIGN#<campaign_id>`` | ``TEST#<test_id>`` |
+| a recipient of an imported audience, once per campaign | ``AUDIENCE#<campaign_id>#<user>`` | ``MEMBER`` |
+| a chunk of an audience import, applied | ``AUDIENCE#<campaign_id>`` | ``CHUNK#<first row>`` |
 | one shard of a campaign's report counters | ``COUNT#<campaign_id>#<shard>`` | ``COUNT`` |
 | stream records the aggregator applied (from this record on) | ``STREAMREC#<event_id>`` | ``APPLIED`` |
 | a WABA's MM API onboarding | ``ACCOUNT#<waba_id>`` | ``ONBOARDING`` |
@@ -238,6 +240,16 @@ TEST_PREFIX = "TEST#"
 def campaign_test(campaign_id: str, test_id: str) -> Key:
     """A test send of a campaign, beside the campaign item (one Query lists them all)."""
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", f"{TEST_PREFIX}{test_id}")
+
+
+def audience_member(campaign_id: str, user: str) -> Key:
+    """A user named by an imported audience: written once, so a repeated row is queued once."""
+    return key(f"AUDIENCE#{campaign_id}#{user}", "MEMBER")
+
+
+def import_chunk(campaign_id: str, first_row: int) -> Key:
+    """A chunk of an audience import whose rows were recorded and counted: a retry of it does nothing."""
+    return key(f"AUDIENCE#{campaign_id}", f"CHUNK#{first_row:012d}")
 
 
 # Counter shards: the aggregator (functions/aggregator) writes ONE shard of a campaign per run of up to 100

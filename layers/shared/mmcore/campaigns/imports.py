@@ -1,0 +1,240 @@
+"""Audiences of any size from S3: a campaign whose recipients are a CSV object, imported on Step Functions.
+
+``POST /campaigns`` with ``audience`` creates the campaign (the template's preflight runs once, here) and
+either starts the import of ``s3_uri`` or answers a presigned PUT URL; ``POST /campaigns/{id}/import`` starts
+it after the upload. The state machine (``statemachines/audience_import.asl.json``) runs :meth:`prepare`
+(the header checked, a gzip object inflated to a plain copy: :mod:`.objects`), then a Distributed Map over the
+CSV whose batches of rows each run :meth:`chunk`, then :meth:`finish`.
+
+A chunk plans its rows with the campaign's own planner (:mod:`.planner`: the same validation and region rules
+as any campaign), drops users on the suppression list (``suppressed``), records each row once per campaign
+and user (:mod:`mmcore.store.imports`: a repeated row is a ``duplicate``, a retried chunk writes nothing
+twice) and puts the queued ones on the send queue through the campaign's :class:`~.enqueue.Run`. Its counts
+go on the campaign item once (``imported``, ``rejected`` by reason, ``import_rows``), so the report shows
+progress while the import runs. The execution is named after the campaign: it starts once.
+
+A retried chunk re-queues only rows still ``queued`` that it had recorded without counting: those whose first
+attempt died between its SendMessageBatch and its count. The sender claims a message once, so such a row is
+still sent once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from mmcore.campaigns import objects, rows
+from mmcore.campaigns.enqueue import Run
+from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
+from mmcore.campaigns.personalise import placeholders
+from mmcore.campaigns.planner import Planned, Planner
+from mmcore.campaigns.readiness import Readiness
+from mmcore.campaigns.service import Campaigns
+from mmcore.exceptions import Conflict, InvalidInput
+from mmcore.store.campaigns import CampaignStatus
+from mmcore.store.imports import Imports, Row
+from mmcore.store.messages import State
+
+UPLOAD_SECONDS = 3600  # how long a presigned PUT URL works
+UPLOAD_PREFIX = "uploads/"
+
+
+class Audiences:
+    """Imports of audiences from the stack's audiences bucket. ``sfn`` starts the state machine."""
+
+    def __init__(
+        self, campaigns: Campaigns, s3: Any, sfn: Any, *, bucket: str, state_machine_arn: str
+    ) -> None:
+        self.campaigns = campaigns
+        self.s3 = s3
+        self.sfn = sfn
+        self.bucket = bucket
+        self.state_machine_arn = state_machine_arn
+        self.imports = Imports(campaigns.ledger.client, campaigns.ledger.table)
+
+    # -------------------------------------------------------------- the API
+
+    def create(self, body: CampaignCreate) -> dict[str, Any]:
+        """Create the campaign and start its import (``s3_uri``) or answer where to upload (``upload``).
+        InvalidInput naming ``audience.s3_uri`` for an object the stack cannot read or whose header lacks a
+        column the template needs."""
+        audience = body.audience
+        assert audience is not None
+        definition = body.definition()
+        run = self.campaigns.start(definition, source="s3", dedupe=True)
+        if audience.s3_uri is not None:
+            bucket, key = objects.parse_uri(audience.s3_uri)
+            if bucket != self.bucket:
+                raise InvalidInput.fields(
+                    [("audience.s3_uri", f"not readable: the stack imports from s3://{self.bucket}/ only")]
+                )
+            self._check_header(key, run.planner.names, "audience.s3_uri")
+        else:
+            key = f"{UPLOAD_PREFIX}{run.campaign_id}.csv" + (".gz" if audience.gzip else "")
+        run.open(releases_traffic=True)
+        self.imports.begin(run.campaign_id, _spec(definition, run, self.bucket, key))
+        answer = {"campaign_id": run.campaign_id, "name": definition.name, "preflight": run.preflight.status}
+        answer["audience"] = {"s3_uri": f"s3://{self.bucket}/{key}"}
+        if audience.upload:
+            self.imports.finish(run.campaign_id, CampaignStatus.AWAITING_UPLOAD, int(self.campaigns.clock()))
+            url = objects.upload_url(self.s3, self.bucket, key, UPLOAD_SECONDS)
+            answer["status"] = str(CampaignStatus.AWAITING_UPLOAD)
+            answer["upload"] = {"method": "PUT", "url": url, "expires_in": UPLOAD_SECONDS}
+            return answer
+        return answer | self._execute(run.campaign_id, key)
+
+    def start(self, campaign_id: str) -> dict[str, Any]:
+        """Start the import of an uploaded audience. Conflict when it started already; InvalidInput naming
+        ``audience`` when nothing was uploaded."""
+        campaign = self.campaigns.campaign(campaign_id)
+        spec = campaign.get("import")
+        if not spec:
+            raise InvalidInput.fields([("campaign_id", "this campaign has no audience to import")])
+        if campaign.get("status") != CampaignStatus.AWAITING_UPLOAD:
+            raise Conflict(f"the import of campaign {campaign_id} started already")
+        definition = CampaignDefinition.model_validate_json(spec["definition"])
+        self._check_header(spec["key"], placeholders(definition.template.components), "audience")
+        self.imports.finish(campaign_id, CampaignStatus.ENQUEUING, int(self.campaigns.clock()))
+        return {"campaign_id": campaign_id, "status": str(CampaignStatus.ENQUEUING)} | self._execute(
+            campaign_id, spec["key"]
+        )
+
+    def _check_header(self, key: str, names: frozenset[str], where: str) -> None:
+        try:
+            header, _ = objects.head(self.s3, self.bucket, key)
+        except self.s3.exceptions.NoSuchKey:
+            raise InvalidInput.fields([(where, f"no object s3://{self.bucket}/{key}")]) from None
+        except self.s3.exceptions.ClientError as exc:  # e.g. an empty object answers InvalidRange
+            raise InvalidInput.fields([(where, f"unreadable: {exc.response['Error']['Code']}")]) from None
+        rows.columns(header, names, where=where)
+
+    def _execute(self, campaign_id: str, key: str) -> dict[str, Any]:
+        answer = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=campaign_id.replace(":", "_").replace(".", "_")[:80],
+            input=json.dumps({"campaign_id": campaign_id, "bucket": self.bucket, "key": key}),
+        )
+        return {"execution_arn": answer["executionArn"]}
+
+    # -------------------------------------------------------------- the state machine's tasks
+
+    def prepare(self, campaign_id: str, bucket: str, key: str) -> dict[str, Any]:
+        """The object the Distributed Map reads: ``key`` itself, or its plain copy when it is gzip."""
+        _, gzipped = objects.head(self.s3, bucket, key)
+        if gzipped:
+            key = objects.plain_copy(self.s3, bucket, key, campaign_id)
+        return {"campaign_id": campaign_id, "bucket": bucket, "key": key}
+
+    def chunk(self, campaign_id: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Import one batch of rows (``{"index": n, "row": {column: value}}`` each, as the state machine's
+        ItemSelector gives them); its counts, added to the campaign once."""
+        first = min(int(item["index"]) for item in items)
+        if self.imports.applied(campaign_id, first):
+            return {"first_row": first, "rows": len(items), "already_imported": True}
+        run, names = self._run(campaign_id, first)
+        recipients = [
+            (int(item["index"]), r) for item in items if (r := rows.recipient(item["row"], names)) is not None
+        ]
+        planned = self._unsuppressed(run.plan(recipients, strict=False))
+        recorded = self.imports.record(
+            campaign_id,
+            [
+                Row(p.message_id, p.item(), p.fields["to"] if p.state != State.INVALID else None)
+                for p in planned
+            ],
+        )
+        run.counts.duplicate += len(recorded.duplicates)
+        kept = [p for p in planned if p.message_id not in recorded.duplicates]
+        for p in kept:
+            run.counts.add(p)
+        run.send(
+            [
+                p
+                for p in kept
+                if p.state == State.QUEUED
+                and (
+                    p.message_id in recorded.written
+                    or recorded.earlier.get(p.message_id, {}).get("state") == State.QUEUED
+                )
+            ]
+        )
+        rejected: Counter[str] = Counter(
+            str(p.fields.get("reason") or p.state) for p in kept if p.state != State.QUEUED
+        )
+        rejected.update(duplicate=run.counts.duplicate, enqueue_failed=run.counts.enqueue_failed)
+        rejected = +rejected  # without zeros
+        now = int(self.campaigns.clock())
+        self.imports.count(campaign_id, first, len(items), run.counts.queued, rejected, now)
+        return {
+            "first_row": first,
+            "rows": len(items),
+            "imported": run.counts.queued,
+            "rejected": dict(rejected),
+        }
+
+    def finish(self, campaign_id: str, error: str | None = None) -> dict[str, Any]:
+        """The import ended: the campaign ``enqueued``, or ``incomplete`` with why (``error``)."""
+        status = CampaignStatus.INCOMPLETE if error else CampaignStatus.ENQUEUED
+        self.imports.finish(campaign_id, status, int(self.campaigns.clock()), error)
+        return {"campaign_id": campaign_id, "status": str(status)}
+
+    def _run(self, campaign_id: str, first: int) -> tuple[Run, frozenset[str]]:
+        """The campaign's run as its creation recorded it: one planner per chunk, the same for every retry."""
+        c = self.campaigns
+        spec = c.campaign(campaign_id)["import"]
+        definition = CampaignDefinition.model_validate_json(spec["definition"])
+        planner = Planner(
+            definition,
+            campaign_id,
+            c.settings.business_country,
+            date.fromisoformat(spec["today"]),
+            phone_number_id=spec["phone_number_id"],
+            default_product_policy=c.settings.default_product_policy,
+            rules=c.rules,
+        )
+        run = Run(c, definition, planner, source="s3", dedupe=True, started=c.clock())
+        ready = spec.get("readiness") or {}
+        run.resume(
+            Readiness(
+                _int(ready.get("ready_at")), bool(ready.get("warm_up")), str(ready.get("reason") or "")
+            ),
+            warmed=first != 0,
+        )
+        return run, planner.names
+
+    def _unsuppressed(self, planned: list[Planned]) -> list[Planned]:
+        """Users on the suppression list (opted out, resting) recorded ``blocked`` (``suppressed``) instead
+        of queued: the send path would drop them anyway, and the report shows them before any send."""
+        queued = [p for p in planned if p.state == State.QUEUED]
+        if not queued:
+            return planned
+        suppressed = self.campaigns.ledger.prefetch(
+            [p.fields["to"] for p in queued], (), int(self.campaigns.clock())
+        ).suppressed
+        for p in queued:
+            if p.fields["to"] in suppressed:
+                p.state, p.request = State.BLOCKED, None
+                p.fields.update(
+                    reason="suppressed", details="on the suppression list (opted out, or resting)"
+                )
+        return planned
+
+
+def _spec(definition: CampaignDefinition, run: Run, bucket: str, key: str) -> dict[str, Any]:
+    """What every chunk plans with, fixed at creation: so a retry plans a row exactly as the first try."""
+    ready = run.ready or Readiness()
+    return {
+        "definition": definition.model_dump_json(exclude_none=True),
+        "today": datetime.fromtimestamp(run.started, UTC).date().isoformat(),
+        "phone_number_id": run.planner.phone_number_id,
+        "readiness": {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason},
+        "bucket": bucket,
+        "key": key,
+    }
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
