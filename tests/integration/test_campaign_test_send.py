@@ -4,19 +4,12 @@ handler."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws import create_stack, use_stack
-from handlers import LambdaContext, load_event, load_handler
-from integration.conftest import SendEnv
-from integration.test_webhook import VERIFY_TOKEN, wire
-from webhookhttp import WebhookReceiver
-
-from mmcore import clients
+from integration.campaignworld import World as Base
+from integration.campaignworld import campaign_world
 
 OWN, OTHER = "919876500001", "919876500002"  # the business's own numbers
 AUDIENCE = ["919876543210", "919876543211", "919876543212"]
@@ -27,28 +20,7 @@ FESTIVAL = {
 }
 
 
-@dataclass
-class World:
-    send: SendEnv
-    api: Any
-    receiver: WebhookReceiver
-    aws: Any
-
-    @property
-    def sim(self):
-        return self.send.sim
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        evt = load_event("campaigns_get.json")
-        evt["rawPath"] = evt["requestContext"]["http"]["path"] = path
-        evt["requestContext"]["http"]["method"] = method
-        evt["pathParameters"] = {}
-        if body is not None:
-            evt["body"] = json.dumps(body)
-            evt["headers"]["content-type"] = "application/json"
-        answer = self.api.lambda_handler(evt, LambdaContext())
-        return answer["statusCode"], json.loads(answer["body"])
-
+class World(Base):
     def create(self, campaign_id: str, **extra: Any) -> tuple[int, dict[str, Any]]:
         recipients = [{"to": n, "variables": {"offer": f"{10 + i}% OFF"}} for i, n in enumerate(AUDIENCE)]
         body = {
@@ -59,15 +31,6 @@ class World:
         }
         return self.call("POST", "/campaigns", {**body, **extra})
 
-    def deliver(self) -> None:
-        """Drain the send queue and let every status webhook reach the webhook handler."""
-        self.send.drain()
-        self.sim.wait_for_webhooks_idle(10)
-
-    def report(self, campaign_id: str) -> dict[str, Any]:
-        self.send.stack.aggregate(self.aws)
-        return self.call("GET", f"/campaigns/{campaign_id}")[1]
-
     def posted_to(self) -> list[str | None]:
         suffix = f"/{self.sim.phone_number_id}/marketing_messages"
         return [r.recipient for r in self.sim.requests(suffix) if r.path.endswith(suffix)]
@@ -75,20 +38,8 @@ class World:
 
 @pytest.fixture
 def world(aws, sim, monkeypatch) -> Iterator[World]:
-    stack = create_stack(
-        aws, "ts", access_token=sim.access_token, app_secret=sim.app_secret, verify_token=VERIFY_TOKEN
-    )
-    hooks = wire(aws, stack, monkeypatch, sim.app_secret)
-    use_stack(monkeypatch, stack, sim)
-    send = SendEnv(stack, sim, aws.client("sqs"), load_handler("send"))
-    receiver = WebhookReceiver(hooks.invoke)
-    sim.config.update(
-        webhook_url=receiver.url, pair_interval_seconds=None, read_ratio=0.0, fallback_ratio=0.0
-    )
-    yield World(send, load_handler("campaigns"), receiver, aws)
-    sim.config.webhook_url = None
-    receiver.close()
-    clients.reset()
+    with campaign_world(aws, sim, monkeypatch, "ts", read_ratio=0.0, fallback_ratio=0.0) as w:
+        yield World(w.send, w.api, w.receiver, w.aws)
 
 
 def test_a_test_send_reports_marketing_lite_delivered_and_the_preview(world):

@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from aws import create_stack, use_stack
-from handlers import LambdaContext, load_event, load_handler
-from integration.conftest import SendEnv
-from integration.test_webhook import VERIFY_TOKEN, wire
-from webhookhttp import WebhookReceiver
+from handlers import LambdaContext, load_event
+from integration.campaignworld import World as Base
+from integration.campaignworld import campaign_world
 
-from mmcore import clients
 from mmcore.meta.errors import Scope
 from mmcore.store.halts import account_halt_key
 
@@ -31,58 +27,18 @@ UTILITY_TEMPLATE = {
 }
 
 
-@dataclass
-class World:
-    send: SendEnv
-    api: Any
-    receiver: WebhookReceiver
-    aws: Any
-
-    @property
-    def sim(self):
-        return self.send.sim
-
+class World(Base):
     def campaign(self, campaign_id: str, template: dict[str, Any], *recipients: str, **extra: Any) -> int:
         evt = load_event("campaigns_post.json")
         body = {"name": campaign_id, "campaign_id": campaign_id, "template": template, **extra}
         evt["body"] = json.dumps({**body, "recipients": list(recipients)})
         return self.api.lambda_handler(evt, LambdaContext())["statusCode"]
 
-    def report(self, campaign_id: str) -> dict[str, Any]:
-        self.send.stack.aggregate(self.aws)  # the counters a report reads, from the table's stream
-        evt = load_event("campaigns_get.json")
-        evt["rawPath"] = evt["requestContext"]["http"]["path"] = f"/campaigns/{campaign_id}"
-        evt["pathParameters"] = {"campaign_id": campaign_id}
-        return json.loads(self.api.lambda_handler(evt, LambdaContext())["body"])
-
-    def posts(self, endpoint: str) -> list[tuple[str | None, int, int | None]]:
-        """(recipient, HTTP status, error code) of every POST the simulator got on ``endpoint``."""
-        suffix = f"/{self.sim.phone_number_id}/{endpoint}"
-        return [
-            (r.recipient, r.status, r.error_code)
-            for r in self.sim.requests(suffix)
-            if r.path.endswith(suffix)
-        ]
-
-    def settle(self) -> None:
-        """Let every webhook the simulator has to post reach the webhook handler."""
-        self.sim.wait_for_webhooks_idle(10)
-
 
 @pytest.fixture
 def world(aws, sim, monkeypatch) -> Iterator[World]:
-    stack = create_stack(
-        aws, "rt", access_token=sim.access_token, app_secret=sim.app_secret, verify_token=VERIFY_TOKEN
-    )
-    hooks = wire(aws, stack, monkeypatch, sim.app_secret)
-    use_stack(monkeypatch, stack, sim)
-    send = SendEnv(stack, sim, aws.client("sqs"), load_handler("send"))
-    receiver = WebhookReceiver(hooks.invoke)
-    sim.config.update(webhook_url=receiver.url, pair_interval_seconds=None, read_ratio=0.0)
-    yield World(send, load_handler("campaigns"), receiver, aws)
-    sim.config.webhook_url = None
-    receiver.close()
-    clients.reset()
+    with campaign_world(aws, sim, monkeypatch, "rt", read_ratio=0.0) as w:
+        yield World(w.send, w.api, w.receiver, w.aws)
 
 
 def create_template(sim, body: dict[str, Any]) -> None:
