@@ -29,6 +29,7 @@ def test_the_demo_runs_a_whole_campaign_and_its_report_adds_up(tmp_path):
     assert "Release before a test: 409" in out and "PASSED" in out and "MM API (marketing_lite)" in out
     assert "duplicate POSTs seen by the simulator: 0" in out
     assert "drift none" in out
+    assert '"level":' not in out, "the functions' logs stay off the demo's output (WARNING and above only)"
     [html] = tmp_path.glob("festival-offer-demo-*.html")  # one page, named after the campaign
     assert f"HTML report: {html}" in out
     page = html.read_text()
