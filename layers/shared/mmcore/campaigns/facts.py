@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmcore.campaigns import timeline
+from mmcore.campaigns.tally import PATH_LABELS, ratio
 from mmcore.meta.errors import lookup
 from mmcore.meta.remedies import advice
 
@@ -22,12 +23,6 @@ FUNNEL = (
     ("delivered", "Delivered"),
     ("read", "Read"),
 )
-# The path each priced message took (by_path): the MM API, its fallback to the Cloud API, or /messages.
-PATH_LABELS = {
-    "mm_api": "MM API (marketing_lite)",
-    "cloud_api_fallback": "Cloud API fallback (marketing)",
-    "cloud_api": "Cloud API (/messages)",
-}
 # Outcomes that never reached the user, besides failures with a code.
 NOT_SENT = {
     "expired": "Expired before it could be sent (its time to live passed): send sooner or allow longer.",
@@ -57,7 +52,7 @@ def funnel(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     steps, before = [], None
     for step, label in FUNNEL:
         count = counts[step]
-        rate = round(count / before, 4) if before else None
+        rate = ratio(count, before)
         steps.append({"step": step, "label": label, "count": count, "rate_from_previous": rate})
         before = count
     return steps
@@ -78,8 +73,8 @@ def by_country_rates(counts: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 "accepted": accepted,
                 "delivered": delivered,
                 "read": read,
-                "delivery_rate": round(delivered / accepted, 4) if accepted else None,
-                "read_rate": round(read / delivered, 4) if delivered else None,
+                "delivery_rate": ratio(delivered, accepted),
+                "read_rate": ratio(read, delivered),
             }
     return out
 

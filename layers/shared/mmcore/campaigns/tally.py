@@ -62,6 +62,11 @@ REPORTED = (
 # Cloud API for anything /messages carried (meta-2026-updates section 4).
 ENDPOINTS = ("marketing_messages", "messages")
 PATHS = ("mm_api", "cloud_api_fallback", "cloud_api")
+PATH_LABELS = {  # each path as a marketer reads it (the report, its page, a test send)
+    "mm_api": "MM API (marketing_lite)",
+    "cloud_api_fallback": "Cloud API fallback (marketing)",
+    "cloud_api": "Cloud API (/messages)",
+}
 
 _AS_QUEUED = frozenset({State.SENDING, State.RETRY})
 _MET_BY_META = frozenset({State.ACCEPTED, "sent", "delivered", "read"})  # Meta took the message
@@ -185,9 +190,14 @@ def report(counts: Mapping[str, int | Decimal]) -> dict[str, Any]:
             currency: float(amount)
             for currency, amount in sorted(_group(counts, "spend:", exact=True).items())
         },
-        "delivery_rate": round(delivered / taken, 4) if taken else None,
-        "read_rate": round(by_status["read"] / delivered, 4) if delivered else None,
+        "delivery_rate": ratio(delivered, taken),
+        "read_rate": ratio(by_status["read"], delivered),
     }
+
+
+def ratio(part: float, whole: float) -> float | None:
+    """``part / whole`` to 4 places; None without a denominator (a report's rates)."""
+    return round(part / whole, 4) if whole else None
 
 
 def drift(counted: Mapping[str, int | Decimal], recounted: Mapping[str, int | Decimal]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mmcore.campaigns.models import CampaignDefinition, Recipient, TestSendCreat
 from mmcore.campaigns.personalise import placeholders, render
 from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.queue import Outgoing
+from mmcore.campaigns.tally import PATH_LABELS
 from mmcore.exceptions import InvalidInput, NotFound, Unavailable
 from mmcore.meta.preview import preview
 from mmcore.store import messages as L
@@ -40,12 +41,6 @@ DELIVERED = frozenset({"delivered", "read"})
 NOT_DELIVERED = frozenset(
     {"failed", State.BLOCKED, State.SUPPRESSED, State.INVALID, State.EXPIRED, State.UNKNOWN}
 )
-# The path Meta took, as a marketer reads it (the webhook's ``path``; /messages is always the Cloud API).
-VIA = {
-    "mm_api": "MM API (marketing_lite)",
-    "cloud_api_fallback": "Cloud API fallback (marketing)",
-    "cloud_api": "Cloud API (/messages)",
-}
 _RECIPIENT_FIELD = re.compile(r"^recipients\.\d+\.")
 
 
@@ -207,7 +202,7 @@ def _message(message_id: str, item: dict[str, Any] | None) -> dict[str, Any]:
         "endpoint": item.get("endpoint"),
         "pricing_category": item.get("pricing_category"),
         "path": path,
-        "via": VIA.get(str(path)) if path else None,
+        "via": PATH_LABELS.get(str(path)) if path else None,
         "error": {"code": error.get("code"), "title": error.get("title")} if error else None,
         "reason": item.get("reason"),
     }
