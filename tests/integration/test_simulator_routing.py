@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simsend import HTTP
+from simsend import HTTP, template_body
 
 from mmapi.simulator import Simulator
 
@@ -40,15 +40,7 @@ def create(sim: Simulator, name: str, category: str, **extra: Any) -> None:
 
 
 def send(sim: Simulator, name: str, endpoint: str = "messages", to: str = TO, **extra: Any) -> httpx.Response:
-    body = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "template",
-        "template": {"name": name, "language": {"code": "en_US"}},
-        **extra,
-    }
-    return graph(sim, "POST", f"/{sim.phone_number_id}/{endpoint}", json=body)
+    return graph(sim, "POST", f"/{sim.phone_number_id}/{endpoint}", json=template_body(to, name, **extra))
 
 
 def pricing_categories(receiver, count: int) -> set[str]:
