@@ -25,6 +25,7 @@ from phonenumbers import PhoneNumberType
 from mmapi import testsend
 from mmapi.cli import campaign_audit
 from mmapi.runtime import Runtime
+from mmcore.campaigns import page
 
 # country -> share of the audience
 AUDIENCE = {
@@ -139,9 +140,6 @@ def run(size: int = 2000, seed: int = 7, port: int = 0, reports_dir: str | None 
             f"  audit (the report's counters vs a recount of every message item): drift {drift or 'none'}\n"
         )
         if reports_dir:  # the page GET /campaigns/{id}/report.html serves, one file per campaign
-            # imported here: mmcore's logger takes its level on import, after the stack set it (no logs on stdout)
-            from mmcore.campaigns import page
-
             path = Path(reports_dir) / page.filename(report)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(page.render(report))

@@ -214,6 +214,8 @@ class Runtime:
         for logical in self.stack.functions():
             os.environ.update(self.stack.environment(logical))
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        if observability := sys.modules.get("mmcore.observability"):  # its logger read the level on import
+            observability.logger.setLevel(self.log_level)
         self.functions = {
             logical: Function(
                 logical, load_function(self.stack, logical), ThreadPoolExecutor(1, thread_name_prefix=logical)
