@@ -339,7 +339,10 @@ class Runtime:
         for method, pattern, route, logical in self.routes:
             match = pattern.match(request.path)
             if match and method in (request.method, "ANY"):
-                body = await request.read()
+                try:
+                    body = await request.read()
+                except ConnectionResetError:  # the caller went away mid-request (Ctrl-C): no one to answer
+                    return web.Response(status=499)
                 event = http_event(
                     request.method,
                     route,
