@@ -29,6 +29,11 @@ class CampaignStatus(StrEnum):
     HELD = "held"  # recorded, nothing queued: waits for a passing test send and a release
     RELEASING = "releasing"  # being released: its messages are going on the queue
     COMPLETED = "completed"  # enqueued, and every message final for the sender (seen by its report)
+    # Issue 14's lifecycle (named here once so its parts agree; what sets and honours each is in its part):
+    SCHEDULED = "scheduled"  # recorded, nothing queued: an EventBridge Scheduler one-time schedule starts it
+    RUNNING = "running"  # being sent
+    PAUSED = "paused"  # nothing more is POSTed until resumed (``paused_reason``: ``operator`` or ``budget``)
+    CANCELLED = "cancelled"  # stopped for good: its unsent messages end ``cancelled``, never POSTed
 
 
 class CampaignRecords:
