@@ -7,7 +7,7 @@ SAM    := $(SAMVENV)/bin/sam
 # sam build for the python3.12 runtime needs a python3.12 on PATH (pyenv keeps one aside).
 PY312_PATH := $(shell command -v pyenv >/dev/null 2>&1 && dirname "$$(PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null)" 2>/dev/null)
 
-.PHONY: setup test faults lint format demo bench build deploy clean
+.PHONY: setup test faults lint format openapi demo bench build deploy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: setup $(SAMVENV)/.installed
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The stack's one OpenAPI document, from every function's routes (tests/unit/test_openapi.py fails when stale).
+openapi: setup
+	$(PY) -m mmapi.openapi
 
 demo: setup
 	$(VENV)/bin/mmapi demo

@@ -24,6 +24,7 @@ from mmcore.campaigns import (
     SendQueue,
     TestSendCreate,
 )
+from mmcore.campaigns import views as V
 from mmcore.campaigns.imports import Audiences
 from mmcore.campaigns.page import render as render_page
 from mmcore.observability import logger, metrics, tracer
@@ -72,7 +73,19 @@ def registry() -> Registry:
     return Registry(clients.graph_client(), store, time.time, logger)
 
 
-@app.post("/campaigns")
+@app.post(
+    "/campaigns",
+    summary="Create a campaign: its template checked, its recipients planned and queued (or held, or scheduled)",
+    tags=["campaigns"],
+    responses=api.answers(
+        202,
+        V.CampaignCreated,
+        "Recorded; its messages queued (or held, or waiting for its audience's upload)",
+        e409="campaign_id used twice",
+        e503="Meta could not be read for the template registry",
+    )
+    | api.answers(200, V.DryRun, "dry_run=true: what it would do, nothing written"),
+)
 def create_campaign(
     campaign: CampaignCreate, dry_run: Annotated[bool, Query()] = False
 ) -> Response[dict[str, Any]]:
@@ -96,29 +109,62 @@ def create_campaign(
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, created)
 
 
-@app.post("/campaigns/<campaign_id>/import")
+@app.post(
+    "/campaigns/<campaign_id>/import",
+    summary="Start importing an uploaded audience",
+    tags=["campaigns"],
+    responses=api.answers(
+        202, V.ImportStarted, "The import started", e404="no such campaign", e409="not awaiting its upload"
+    ),
+)
 def start_import(campaign_id: CampaignId) -> Response[dict[str, Any]]:
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, audiences().start(campaign_id))
 
 
-@app.get("/campaigns/<campaign_id>")
+@app.get(
+    "/campaigns/<campaign_id>",
+    summary="A campaign's report",
+    tags=["campaigns"],
+    responses=api.answers(200, V.CampaignReport, "The campaign and its report", e404="no such campaign"),
+)
 def campaign_report(campaign_id: CampaignId) -> dict[str, Any]:
     return campaigns().report(campaign_id)
 
 
-@app.get("/campaigns/<campaign_id>/report.html")
+@app.get(
+    "/campaigns/<campaign_id>/report.html",
+    summary="A campaign's report as one self-contained page",
+    tags=["campaigns"],
+    responses=api.answers(200, str, "The report page (HTML, no external fetches)", e404="no such campaign"),
+)
 def campaign_report_page(campaign_id: CampaignId) -> Response[str]:
     return Response(HTTPStatus.OK, content_types.TEXT_HTML, render_page(campaigns().report(campaign_id)))
 
 
-@app.patch("/campaigns/<campaign_id>")
+@app.patch(
+    "/campaigns/<campaign_id>",
+    summary="Change a campaign's state",
+    tags=["campaigns"],
+    responses=api.answers(
+        200,
+        V.CampaignCreated,
+        "The campaign's new state",
+        e404="no such campaign",
+        e409="not from this state",
+    ),
+)
 def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> dict[str, Any]:
     # {"status": "running"} is the one change so far: the release of a held campaign
     logger.append_keys(campaign_id=campaign_id)
     return campaigns().release(campaign_id)
 
 
-@app.post("/campaigns/<campaign_id>/test")
+@app.post(
+    "/campaigns/<campaign_id>/test",
+    summary="Send the campaign's message to the business's own numbers",
+    tags=["campaigns"],
+    responses=api.answers(202, V.TestSend, "Queued; GET it for the verdict", e404="no such campaign"),
+)
 def test_campaign(
     campaign_id: CampaignId, test: Annotated[TestSendCreate | None, Body()] = None
 ) -> Response[dict[str, Any]]:
@@ -128,17 +174,34 @@ def test_campaign(
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, started)
 
 
-@app.get("/campaigns/<campaign_id>/test")
+@app.get(
+    "/campaigns/<campaign_id>/test",
+    summary="The campaign's latest test send",
+    tags=["campaigns"],
+    responses=api.answers(200, V.TestSend, "Each number's state and the verdict", e404="no such test"),
+)
 def latest_test(campaign_id: CampaignId) -> dict[str, Any]:
     return campaigns().test_view(campaign_id)
 
 
-@app.get("/campaigns/<campaign_id>/tests/<test_id>")
+@app.get(
+    "/campaigns/<campaign_id>/tests/<test_id>",
+    summary="One test send of the campaign",
+    tags=["campaigns"],
+    responses=api.answers(200, V.TestSend, "Each number's state and the verdict", e404="no such test"),
+)
 def get_test(campaign_id: CampaignId, test_id: TestId) -> dict[str, Any]:
     return campaigns().test_view(campaign_id, test_id)
 
 
-@app.get("/campaigns/<campaign_id>/messages")
+@app.get(
+    "/campaigns/<campaign_id>/messages",
+    summary="A campaign's messages, of one status or all",
+    tags=["campaigns"],
+    responses=api.answers(
+        200, V.MessagesPage, "One page, and the next page's token", e404="no such campaign"
+    ),
+)
 def campaign_messages(
     campaign_id: CampaignId,
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
@@ -148,12 +211,22 @@ def campaign_messages(
     return campaigns().messages(campaign_id, status, limit, next_token)
 
 
-@app.get("/messages/<message_id>")
+@app.get(
+    "/messages/<message_id>",
+    summary="One message and its status events",
+    tags=["campaigns"],
+    responses=api.answers(200, V.MessageView, "The message", e404="no such message"),
+)
 def get_message(message_id: MessageId) -> dict[str, Any]:
     return campaigns().message(message_id)
 
 
-@app.get("/policy")
+@app.get(
+    "/policy",
+    summary="The region policy in force, with sources and dates",
+    tags=["policy"],
+    responses=api.answers(200, policy.PolicyView, "The region table campaigns are planned with"),
+)
 def get_policy() -> policy.PolicyView:
     # Here, not in another function: this is the table this function plans campaigns with.
     return policy.describe(policy.in_force())

@@ -4,9 +4,11 @@ trail of every change.
 
 The domain is ``mmcore.optimizations``; this module routes, parses, and maps its errors through
 :func:`mmcore.api.install`. The OpenAPI examples and response tables are ``mmcore.optimizations.examples``.
-The OpenAPI document is served at ``GET /openapi.json`` (Swagger UI at ``GET /openapi``).
+The stack's OpenAPI document (every function's routes) is served at ``GET /openapi.json`` (Swagger UI at
+``GET /openapi``).
 """
 
+import pathlib
 from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Literal
@@ -16,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+import mmcore
 from mmcore import api, clients, policy
 from mmcore import optimizations as opt
 from mmcore.exceptions import DomainError, NotRecorded
@@ -27,28 +30,9 @@ from mmcore.store.audit import AuditLog
 app = APIGatewayHttpResolver(enable_validation=True)
 api.install(app)
 
-# The OpenAPI document and the Swagger UI are set up by the first request for one of them, not at init: no
-# other route needs Powertools' OpenAPI models, and importing them is a quarter of this function's cold start
-# (benchmarks/cold_start.py).
-DOCS_PATHS = ("/openapi", "/openapi.json")
-
-
-@cache
-def document_api() -> None:
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
-    app.configure_openapi(
-        title="WhatsApp MM campaigns: optimization configuration",
-        version="1.0.0",
-        description="Creative optimizations of a template or of the whole WABA (Meta's "
-        "degrees_of_freedom_spec), template TTL, MM API onboarding status, and the audit trail of every "
-        "change. Every route needs AWS IAM (SigV4) authentication.",
-        security_schemes={
-            "sigv4": APIKey(name="Authorization", in_=APIKeyIn.header, description="AWS SigV4 (IAM)")
-        },
-        security=[{"sigv4": []}],
-    )
-    app.enable_swagger(path="/openapi")
+# The stack's one OpenAPI document (every function's routes), built from the source by ``python -m mmapi.openapi``
+# and shipped in the layer: each function is deployed with its own code only, so none can build it at run time.
+DOCUMENT = pathlib.Path(mmcore.__file__).with_name("openapi.json")
 
 
 TemplateId = Annotated[
@@ -244,8 +228,23 @@ def get_reach_estimate(
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    document_api()
-    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, app.get_openapi_json_schema())
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, DOCUMENT.read_text())
+
+
+@app.get("/openapi", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    """Powertools' Swagger UI page (its bundled script and style: nothing fetched) over the document."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+    bundled = pathlib.Path(swagger_ui.__file__).parent
+    page = swagger_ui.generate_swagger_html(
+        DOCUMENT.read_text().replace("</", "<\\/"),  # kept inside its <script> element
+        (bundled / "swagger-ui-bundle.min.js").read_text(),
+        (bundled / "swagger-ui.min.css").read_text(),
+        swagger_base_url="",
+        oauth2_config=None,
+    )
+    return Response(HTTPStatus.OK, content_types.TEXT_HTML, page)
 
 
 # ---------------------------------------------------------------- errors beyond api.install's table
@@ -268,6 +267,4 @@ def _unexpected(exc: Exception) -> Response:
 @metrics.log_metrics
 @tracer().capture_lambda_handler(capture_response=False)
 def lambda_handler(event, context):
-    if str(event.get("rawPath", "")).endswith(DOCS_PATHS):
-        document_api()  # registers the Swagger UI route before the request is routed
     return app.resolve(event, context)

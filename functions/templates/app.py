@@ -17,7 +17,7 @@ from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 from mmcore.store.paging import DEFAULT_LIMIT
 from mmcore.store.templates import Templates
-from mmcore.templates import Registry, template_view
+from mmcore.templates import Registry, SyncView, TemplatesPage, TemplateView, template_view
 
 app = APIGatewayHttpResolver(enable_validation=True)
 api.install(app)
@@ -48,7 +48,12 @@ def sync() -> dict[str, Any]:
     return report.view()
 
 
-@app.get("/templates")
+@app.get(
+    "/templates",
+    summary="The WABA's templates in the registry, by status, category and language",
+    tags=["templates"],
+    responses=api.answers(200, TemplatesPage, "One page of templates, and the next page's token"),
+)
 def list_templates(
     status: Annotated[Status | None, Query()] = None,
     category: Annotated[Category | None, Query()] = None,
@@ -60,7 +65,12 @@ def list_templates(
     return {"templates": [template_view(i) for i in items], "next_token": token}
 
 
-@app.get("/templates/<template_id>")
+@app.get(
+    "/templates/<template_id>",
+    summary="One template: Meta's facts, its shape, whether Meta still lists it",
+    tags=["templates"],
+    responses=api.answers(200, TemplateView, "The template", e404="not in the registry"),
+)
 def get_template(template_id: TemplateId) -> dict[str, Any]:
     item = store().by_id(template_id)
     if item is None:
@@ -70,7 +80,14 @@ def get_template(template_id: TemplateId) -> dict[str, Any]:
     return template_view(item)
 
 
-@app.post("/templates/sync")
+@app.post(
+    "/templates/sync",
+    summary="Read Meta's list of the WABA's templates into the registry now",
+    tags=["templates"],
+    responses=api.answers(
+        200, SyncView, "What the sync did", e503="Meta could not be read (throttled: Retry-After)"
+    ),
+)
 def sync_templates() -> dict[str, Any]:
     return sync()
 

@@ -82,8 +82,13 @@ def refused(exc: E.DomainError) -> Response:
     return response
 
 
-@app.get("/webhook")
-def verify() -> Response:
+@app.get(
+    "/webhook",
+    summary="Meta's subscription handshake: hub.challenge echoed when hub.verify_token matches",
+    tags=["webhook"],
+    responses=api.answers(200, str, "hub.challenge", "text/plain", e403="hub.verify_token does not match"),
+)
+def verify() -> Response[str]:
     from mmcore import webhooks
 
     params = app.current_event.query_string_parameters
@@ -92,8 +97,21 @@ def verify() -> Response:
     return Response(status_code=200, content_type="text/plain", body=challenge)
 
 
-@app.post("/webhook")
-def receive() -> Response:
+@app.post(
+    "/webhook",
+    summary="Meta's webhooks (X-Hub-Signature-256 over the raw body): statuses, replies, opt-outs, templates",
+    tags=["webhook"],
+    responses=api.answers(
+        200,
+        dict[str, bool],
+        'Stored: {"stored": true}',
+        e400="not a webhook body",
+        e401="no signature",
+        e403="the signature does not match the app secret",
+        e413="too large",
+    ),
+)
+def receive() -> Response[str]:
     from mmcore import webhooks
 
     event = app.current_event

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shlex
 import time
 from pathlib import Path
 
+import boto3
 import httpx
+import jsonschema
 import pytest
 
-from mmapi import testsend
+from mmapi import openapi, testsend
 from mmapi.demo import audience
 from mmapi.invoke import invoke_in_process
 from mmapi.runtime import Runtime
@@ -54,6 +57,18 @@ def wait_until_done(api: httpx.Client, stack: Runtime, campaign_id: str, timeout
             return api.get(f"/campaigns/{campaign_id}").json()
         time.sleep(0.3)
     raise AssertionError(f"campaign not done: {report}")
+
+
+def wait_until_imported(stack: Runtime, campaign_id: str, timeout: float = 60) -> dict:
+    """The report once the local stack's run of the audience import state machine ended the enqueue."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+        while time.monotonic() < deadline:
+            report = client.get(f"/campaigns/{campaign_id}").json()
+            if report["status"] not in ("awaiting_upload", "enqueuing"):
+                return report
+            time.sleep(0.3)
+    raise AssertionError(f"import not done: {report}")
 
 
 def test_campaign_from_post_to_final_report_matches_what_meta_saw(api, stack):
@@ -251,9 +266,8 @@ def api_examples() -> list[tuple[list[str], int | None]]:
     """(curl arguments, documented status or None) for every command of the README's API block."""
     text = README.read_text()
     section = text[text.index("## API") :]
-    block = section[
-        section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)
-    ]
+    section = section[: section.index("\n## ", 1)]
+    block = "\n".join(re.findall(r"```bash\n(.*?)```", section, re.S))
     commands: list[tuple[list[str], int | None]] = []
     pending = ""
     for line in block.splitlines():
@@ -292,8 +306,11 @@ def open_quote(text: str) -> bool:
     return quoted
 
 
-def request(args: list[str], values: dict[str, str]) -> tuple[str, str, dict[str, str], str | None]:
-    """curl's arguments (-X, -H, -d, the URL) as (method, url, headers, body), placeholders filled."""
+def request(
+    args: list[str], values: dict[str, str], files: Path
+) -> tuple[str, str, dict[str, str], str | bytes | None]:
+    """curl's arguments (-X, -H, -d, -T, the URL) as (method, url, headers, body), placeholders filled;
+    ``-T FILE`` PUTs ``files/FILE``."""
     method, headers, body, url = None, {}, None, None
     words = iter(args)
     for word in words:
@@ -304,6 +321,10 @@ def request(args: list[str], values: dict[str, str]) -> tuple[str, str, dict[str
             headers[name.strip()] = value.strip()
         elif word == "-d":
             body = next(words)
+            for name, value in values.items():
+                body = body.replace(name, value)
+        elif word == "-T":
+            method, body = "PUT", (files / next(words)).read_bytes()
         else:
             url = word
     assert url is not None, f"no URL in {args}"
@@ -313,23 +334,70 @@ def request(args: list[str], values: dict[str, str]) -> tuple[str, str, dict[str
     return method or ("POST" if body is not None else "GET"), url, headers, body
 
 
-def test_every_api_example_of_the_readme_works_as_written(stack):
+def conforms(method: str, url: str, answer: httpx.Response) -> None:
+    """A success answer is what the OpenAPI document says: its status is documented for the route and its JSON
+    body validates against the documented schema (tests/unit/test_openapi.py checks the document itself)."""
+    if answer.status_code >= 400 or url.endswith("/openapi.json"):
+        return
+    document = json.loads(openapi.DOCUMENT.read_text())
+    path = httpx.URL(url).path
+    for template, ops in document["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path) and method.lower() in ops:
+            responses = ops[method.lower()]["responses"]
+            break
+    else:
+        raise AssertionError(f"{method} {path} is not in the OpenAPI document")
+    assert str(answer.status_code) in responses, f"{method} {path}: {answer.status_code} not documented"
+    (media, content), *_ = responses[str(answer.status_code)]["content"].items()
+    assert answer.headers["content-type"].startswith(media.split(";")[0]), (method, path, media)
+    if media == "application/json":
+        schema = {**content["schema"], "components": document["components"]}
+        jsonschema.validate(answer.json(), schema, cls=jsonschema.Draft202012Validator)
+
+
+def audience_files(stack: Runtime, where: Path) -> dict[str, str]:
+    """The README's ``big.csv`` (three recipients) in ``where``, and its gzip copy in the stack's audiences
+    bucket as ``big.csv.gz``; the bucket's name as the README's placeholder."""
+    rows = "to,offer\n+91 98765 43210,20% OFF\n+55 11 98765 4321,15% OFF\n+91 98765 43210,20% OFF\n"
+    (where / "big.csv").write_text(rows)
+    bucket = stack.stack.physical["AudienceBucket"]["Ref"]
+    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    s3.put_object(Bucket=bucket, Key="big.csv.gz", Body=gzip.compress(rows.encode()))
+    return {"<AudienceBucketName>": bucket}
+
+
+def test_every_api_example_of_the_readme_works_as_written(stack, tmp_path):
     examples = api_examples()
-    assert len(examples) >= 10, "the README's API block was not found or not parsed"
+    assert len(examples) >= 25, "the README's API blocks were not found or not parsed"
     event = json.loads((EVENTS / "optimizations_template_put.json").read_text())
     values = {"$API": stack.api_url.rstrip("/"), "<template_id>": event["pathParameters"]["template_id"]}
+    values |= audience_files(stack, tmp_path)
+    imports = []
     with httpx.Client(timeout=60) as client:
         for args, documented in examples:
-            method, url, headers, body = request(args, values)
+            method, url, headers, body = request(args, values, tmp_path)
             answer = client.request(method, url, headers=headers, content=body)
             wanted = documented or "< 400"
             assert answer.status_code == documented if documented else answer.status_code < 400, (
                 f"{method} {url}: {answer.status_code} (wanted {wanted}): {answer.text[:500]}"
             )
+            if url.startswith(values["$API"]):  # not the presigned S3 upload
+                conforms(method, url, answer)
             if method == "POST" and url.endswith("/campaigns"):
                 created = answer.json()
-                assert created["counts"]["queued"] == 1 and created["counts"]["blocked_by_reason"] == {
-                    "us_recipient": 1
-                }
+                if "<id>" not in values:  # the first: two recipients inline
+                    assert created["counts"]["queued"] == 1 and created["counts"]["blocked_by_reason"] == {
+                        "us_recipient": 1
+                    }
+                    values["<message_id>"] = f"{created['campaign_id']}-0"
                 values["<id>"] = created["campaign_id"]
-                values["<message_id>"] = f"{created['campaign_id']}-0"
+                if "upload" in created:
+                    values["<url>"] = created["upload"]["url"]
+                if "execution_arn" in created:
+                    imports.append(created["campaign_id"])
+            if url.endswith("/import"):
+                imports.append(values["<id>"])
+    assert len(imports) == 2, "the README shows an uploaded audience and one already in S3"
+    for campaign_id in imports:  # each imported: 3 rows, 1 repeated user, 2 queued
+        report = wait_until_imported(stack, campaign_id)
+        assert (report["imported"], report["import_rows"]) == (2, 3), report

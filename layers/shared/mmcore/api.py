@@ -43,6 +43,23 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list)
 
 
+def answers(
+    status: int, model: Any, description: str, media: str | None = None, **errors: str
+) -> dict[int, Any]:
+    """A route's documented answers for its OpenAPI document: ``status`` with ``model`` (a pydantic model, or
+    ``str`` for a page; ``media`` when it is not HTML or JSON), and each error status it can give
+    (``e404="no such campaign"``) with :class:`ErrorBody`. 422 (a field at fault) is always there: every
+    route validates its input."""
+    media = media or (content_types.TEXT_HTML if model is str else content_types.APPLICATION_JSON)
+    documented: dict[int, Any] = {status: {"description": description, "content": {media: {"model": model}}}}
+    for name, why in {"e422": "A field at fault, named in errors", **errors}.items():
+        documented[int(name[1:])] = {
+            "description": why,
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    return documented
+
+
 def status_of(exc: E.DomainError) -> HTTPStatus:
     for cls in type(exc).__mro__:
         if cls in STATUS:

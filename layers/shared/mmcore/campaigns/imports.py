@@ -84,7 +84,7 @@ class Audiences:
             answer["status"] = str(CampaignStatus.AWAITING_UPLOAD)
             answer["upload"] = {"method": "PUT", "url": url, "expires_in": UPLOAD_SECONDS}
             return answer
-        return answer | self._execute(run.campaign_id, key)
+        return answer | {"status": str(CampaignStatus.ENQUEUING)} | self._execute(run.campaign_id, key)
 
     def start(self, campaign_id: str) -> dict[str, Any]:
         """Start the import of an uploaded audience. Conflict when it started already; InvalidInput naming

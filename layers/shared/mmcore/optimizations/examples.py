@@ -302,8 +302,11 @@ _NOT_CONFIGURED = _answer("WABA_ID is not configured", not_configured="not_confi
 
 
 def _responses(ok: dict[str, Any], *codes: int, **others: dict[str, Any]) -> dict[int, Any]:
-    """200, the listed common errors, and route-specific ones passed as s<status>=..."""
-    return {200: ok, **{code: _ERRORS[code] for code in codes}, **{int(k[1:]): v for k, v in others.items()}}
+    """200, the listed common errors, and route-specific ones passed as s<status>=...; 422 in the one error body
+    on every route (a query parameter at fault) unless a more specific one is listed."""
+    invalid = {422: _answer("A field at fault, named in errors")}
+    listed = {code: _ERRORS[code] for code in codes} | {int(k[1:]): v for k, v in others.items()}
+    return {200: ok} | invalid | listed
 
 
 RESPONSES: dict[str, dict[int, Any]] = {

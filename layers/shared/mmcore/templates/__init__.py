@@ -4,6 +4,16 @@ injected by its handler: a capability never imports another). :mod:`.sync` reads
 the API shows."""
 
 from mmcore.templates.sync import FIELDS, MAX_PAGES, PAGE_SIZE, Registry, SyncReport
-from mmcore.templates.views import template_view
+from mmcore.templates.views import SyncView, TemplatesPage, TemplateView, template_view
 
-__all__ = ["FIELDS", "MAX_PAGES", "PAGE_SIZE", "Registry", "SyncReport", "template_view"]
+__all__ = [
+    "FIELDS",
+    "MAX_PAGES",
+    "PAGE_SIZE",
+    "Registry",
+    "SyncReport",
+    "SyncView",
+    "TemplateView",
+    "TemplatesPage",
+    "template_view",
+]

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 # Item attributes the API shows, in this order (the rest, keys and clocks, are the store's).
 SHOWN = (
     "template_id",
@@ -35,3 +37,41 @@ def template_view(item: Mapping[str, Any]) -> dict[str, Any]:
         if item.get(k) is not None:
             view[k] = datetime.fromtimestamp(int(item[k]), UTC).isoformat().replace("+00:00", "Z")
     return view
+
+
+# ---------------------------------------------------------------- the answers' models (the OpenAPI document)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class TemplateView(_View):
+    """One template as the registry knows it (the ``SHOWN`` attributes it has, and ``TIMES`` as ISO 8601)."""
+
+    template_id: str
+    name: str
+    language: str
+    status: str
+    category: str | None = None
+    components: list[dict[str, Any]] = []
+    shape: dict[str, Any] | None = Field(
+        default=None, description="header format, placeholders by component, buttons by index"
+    )
+    listed: bool = Field(description="whether Meta's last complete list had it")
+
+
+class TemplatesPage(_View):
+    templates: list[TemplateView]
+    next_token: str | None
+
+
+class SyncView(_View):
+    """What one sync did: templates added, changed, the same, unlisted; pages read; templates listed."""
+
+    added: int
+    changed: int
+    same: int
+    unlisted: int
+    pages: int
+    templates: int
