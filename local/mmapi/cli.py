@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmapi import arguments as types
-from mmapi import testsend
+from mmapi import testsend, upload
 from mmapi.errors import Parser, UsageError, run
 
 Register = Callable[[Any], None]  # receives the subparsers action
@@ -159,7 +159,12 @@ def _add_campaign(subparsers: Any) -> None:
         "campaign", help="send a CSV campaign, test-send one, or print a campaign's report"
     )
     sub = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
-    send = sub.add_parser("send", help="stream a CSV of any size into the send queue (same rules as the API)")
+    send = sub.add_parser(
+        "send",
+        help="upload a CSV of any size for the stack to import (or, with --direct, enqueue it from here)",
+        description=upload.__doc__.split("\n\n")[0] + " Exit status 0: imported; 1: the import failed or"
+        " did not end before --timeout; 2: refused.",
+    )
     send.add_argument(
         "csv", type=types.existing_file, help="a `to` column plus one column per {{placeholder}}"
     )
@@ -171,14 +176,24 @@ def _add_campaign(subparsers: Any) -> None:
         help="the POST /campaigns body minus recipients",
     )
     send.add_argument("--campaign-id")
-    send.add_argument("--queue-url", type=types.http_url, help="default: SEND_QUEUE_URL")
-    send.add_argument("--table", help="default: TABLE_NAME")
     send.add_argument(
-        "--endpoint-url", type=types.http_url, help="AWS endpoint (e.g. the local stack's moto server)"
+        "--timeout", type=types.positive, default=3600, help="seconds to wait for the import (default: 3600)"
+    )
+    send.add_argument(
+        "--direct",
+        action="store_true",
+        help="enqueue from this machine straight into the queue and table (rows not de-duplicated)",
+    )
+    send.add_argument("--queue-url", type=types.http_url, help="--direct: default SEND_QUEUE_URL")
+    send.add_argument("--table", help="--direct: default TABLE_NAME")
+    send.add_argument(
+        "--endpoint-url",
+        type=types.http_url,
+        help="--direct: AWS endpoint (e.g. the local stack's moto server)",
     )
     send.add_argument("--region")
     send.add_argument("--no-progress", action="store_true")
-    _api_options(send)  # the preflight syncs the template registry through the stack's API
+    _api_options(send)  # the upload goes through the API; --direct syncs the template registry through it
     send.set_defaults(handler=_run_campaign_send)
     report = sub.add_parser("report", help="GET /campaigns/{id} from a local or deployed API")
     report.add_argument("campaign_id")
@@ -302,6 +317,8 @@ def _registry_sync(args: argparse.Namespace) -> Any:
 
 
 def _run_campaign_send(args: argparse.Namespace) -> int:
+    if not args.direct:
+        return upload.main(args, _api_call, upload.put_file)
     import boto3
     from botocore.config import Config
 

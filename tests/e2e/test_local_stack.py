@@ -228,6 +228,32 @@ def test_mmapi_templates_sync_list_and_show_against_the_stack(stack, capsys):
     assert main(["templates", "show", "12345", "--api-url", stack.api_url]) == 1
 
 
+def test_mmapi_campaign_send_uploads_the_csv_for_the_stack_to_import(stack, api, tmp_path, capsys):
+    from mmapi.cli import main
+
+    rows = ["to,offer", *(f"+91 98765 {n:05d},{n}% OFF" for n in range(300)), "+91 98765 00007,again"]
+    rows += ["not a number,x"]
+    csv = tmp_path / "audience.csv.gz"
+    csv.write_bytes(gzip.compress("\n".join(rows).encode()))
+    campaign = {
+        "name": "Uploaded",
+        "template": {
+            "name": "festival_offer",
+            "language": {"code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "{{offer}}"}]}],
+        },
+    }
+    argv = ["campaign", "send", str(csv), "--campaign", json.dumps(campaign), "--api-url", stack.api_url]
+    assert main([*argv, "--no-progress"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["import_rows"], done["imported"]) == (302, 300), done
+    assert done["rejected"] == {"duplicate": 1, "invalid_number": 1}, done
+    report = wait_until_done(api, stack, done["campaign_id"])
+    assert report["by_status"]["queued"] == 0 and report["messages"] == 301  # the repeated row is no message
+    assert sum(report["by_status"].values()) == 301 and report["by_status"]["invalid"] == 1
+    assert main([*argv, "--campaign-id", done["campaign_id"]]) == 2  # a campaign id used twice: refused
+
+
 def _function_for(stack: Runtime, event: dict) -> str | None:
     if "Records" in event:
         return next(fn for _, fn, _ in stack.stack.sqs_sources())

@@ -114,6 +114,7 @@ def test_an_unreachable_api_is_one_line_naming_the_url_and_quick(env):
     for argv, path in (
         (["templates", "list"], "/templates"),
         (["campaign", "report", "c-1"], "/campaigns/c-1"),
+        (["campaign", "send", str(SEEDS), "--campaign", CAMPAIGN], "/campaigns"),
     ):
         done = mmapi(*argv, "--api-url", f"http://127.0.0.1:{port}", env=env)
         assert_one_line(done, 2, f"http://127.0.0.1:{port}{path}", "cannot reach")
@@ -135,14 +136,16 @@ def test_campaign_send_to_an_unreachable_aws_endpoint_names_it(env, tmp_path):
     csv.write_text("to\n919876543210\n")
     url = f"http://127.0.0.1:{closed_port()}"
     env = {**env, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-    argv = ["--queue-url", f"{url}/q", "--endpoint-url", url, "--api-url", url, "--region", "us-east-1"]
+    argv = ["--direct", "--queue-url", f"{url}/q", "--endpoint-url", url, "--api-url", url]
+    argv += ["--region", "us-east-1"]
     assert_one_line(mmapi("campaign", "send", str(csv), "--campaign", CAMPAIGN, *argv, env=env), 2, url)
 
 
 def test_campaign_send_without_aws_credentials_says_how_to_give_them(env, tmp_path):
     csv = tmp_path / "audience.csv"
     csv.write_text("to\n919876543210\n")
-    argv = ["--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/q", "--region", "us-east-1"]
+    argv = ["--direct", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/q"]
+    argv += ["--region", "us-east-1"]
     done = mmapi("campaign", "send", str(csv), "--campaign", CAMPAIGN, *argv, env=env)
     assert_one_line(done, 2, "no AWS credentials", "--endpoint-url")
 
@@ -150,7 +153,7 @@ def test_campaign_send_without_aws_credentials_says_how_to_give_them(env, tmp_pa
 def test_campaign_send_without_a_queue_says_which_option(env, tmp_path):
     csv = tmp_path / "audience.csv"
     csv.write_text("to\n919876543210\n")
-    done = mmapi("campaign", "send", str(csv), "--campaign", '{"name": "x"}', env=env)
+    done = mmapi("campaign", "send", str(csv), "--campaign", '{"name": "x"}', "--direct", env=env)
     assert_one_line(done, 2, "--queue-url", "SEND_QUEUE_URL")
 
 
@@ -312,7 +315,7 @@ def test_ctrl_c_ends_a_campaign_send_waiting_on_a_hung_endpoint(env, tmp_path, s
     csv.write_text("to\n919876543210\n")
     url = f"http://127.0.0.1:{silent_port}"
     env = {**env, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-    argv = ["campaign", "send", str(csv), "--campaign", CAMPAIGN]
+    argv = ["campaign", "send", str(csv), "--campaign", CAMPAIGN, "--direct"]
     argv += ["--queue-url", f"{url}/q", "--endpoint-url", url, "--api-url", url, "--region", "us-east-1"]
     code, err = interrupt_after(argv, env, 3)
     assert code == 130, err
