@@ -11,12 +11,16 @@ class Recorder:
         self.delays: dict[str, int] = {}
         self.copies: dict[str, tuple[str, int]] = {}
         self.accepted: dict[str, str] = {}  # record id -> the wamid its copy carries
+        self.paused: dict[
+            str, int
+        ] = {}  # record id -> the seconds its copy will have waited for its campaign
 
     def reschedule(self, delays):
         self.delays.update(delays)
 
-    def requeue(self, copies, accepted=None):
+    def requeue(self, copies, accepted=None, paused=None):
         self.copies.update(copies)
         self.accepted.update(accepted or {})
+        self.paused.update(paused or {})
         self.delays.update({rid: delay for rid, (_body, delay) in copies.items()})  # given back all the same
         return set(copies)

@@ -1,7 +1,7 @@
 """Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
 run; held until released when asked; an audience in S3 is imported by functions/campaigns/imports.py),
 start an uploaded audience's import, send it to test numbers and read how that went, release a held one,
-read its report (JSON, or as a page), page its messages, show a message, and show the region policy the
+pause, resume or cancel one, list them (newest first), read its report (JSON, or as a page), page its messages, show a message, and show the region policy the
 campaigns are planned with (``GET /policy``)."""
 
 import time
@@ -26,6 +26,7 @@ from mmcore.campaigns import (
 )
 from mmcore.campaigns import views as V
 from mmcore.campaigns.imports import Audiences
+from mmcore.campaigns.lifecycle import MAX_LIST, CampaignList, CampaignState
 from mmcore.campaigns.page import render as render_page
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
@@ -109,6 +110,19 @@ def create_campaign(
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, created)
 
 
+@app.get(
+    "/campaigns",
+    summary="The campaigns, newest first, with their counts",
+    tags=["campaigns"],
+    responses=api.answers(200, CampaignList, "One page of campaigns, and the next page's token"),
+)
+def list_campaigns(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = DEFAULT_PAGE,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> CampaignList:
+    return campaigns().listing(limit, next_token)
+
+
 @app.post(
     "/campaigns/<campaign_id>/import",
     summary="Start importing an uploaded audience",
@@ -143,20 +157,22 @@ def campaign_report_page(campaign_id: CampaignId) -> Response[str]:
 
 @app.patch(
     "/campaigns/<campaign_id>",
-    summary="Change a campaign's state",
+    summary="Pause, resume (or release a held one) or cancel a campaign",
     tags=["campaigns"],
     responses=api.answers(
         200,
-        V.CampaignCreated,
+        CampaignState,
         "The campaign's new state",
         e404="no such campaign",
-        e409="not from this state",
+        e409="not from its current state (named)",
     ),
 )
-def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> dict[str, Any]:
-    # {"status": "running"} is the one change so far: the release of a held campaign
+def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> CampaignState:
+    # pause, resume (or release a held one), cancel: 409 naming the campaign's state when it does not apply
     logger.append_keys(campaign_id=campaign_id)
-    return campaigns().release(campaign_id)
+    changed = campaigns().change(campaign_id, change.status)
+    metrics.add_metric(name=f"Campaigns{change.status.title()}", unit=MetricUnit.Count, value=1)
+    return changed
 
 
 @app.post(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmapi import arguments as types
-from mmapi import testsend, upload
+from mmapi import lifecycle_cli, testsend, upload
 from mmapi.errors import Parser, UsageError, run
 
 Register = Callable[[Any], None]  # receives the subparsers action
@@ -156,7 +156,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _add_campaign(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "campaign", help="send a CSV campaign, test-send one, or print a campaign's report"
+        "campaign",
+        help="send a CSV campaign, test-send, pause, resume, cancel or list them, or print a report",
     )
     sub = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
     send = sub.add_parser(
@@ -218,6 +219,7 @@ def _add_campaign(subparsers: Any) -> None:
     test = testsend.register(sub)
     _api_options(test)
     test.set_defaults(handler=lambda args: testsend.main(args, _api_call))
+    lifecycle_cli.register(sub, _api_options, _api_call)
 
 
 def _add_templates(subparsers: Any) -> None:

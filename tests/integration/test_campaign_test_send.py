@@ -104,7 +104,7 @@ def test_a_held_campaign_is_released_only_after_a_passing_test(world):
     world.deliver()
     assert world.posted_to() == [OWN]
     status, released = world.call("PATCH", "/campaigns/held", {"status": "running"})
-    assert status == 200 and released["status"] == "enqueued" and released["counts"]["queued"] == 3
+    assert status == 200 and released["status"] == "running" and released["counts"]["queued"] == 3
     world.deliver()
     assert sorted(world.posted_to()[1:]) == AUDIENCE
     report = world.report("held")
@@ -153,7 +153,9 @@ def test_a_malformed_test_recipient_on_creation_is_422_and_nothing_is_written(wo
     assert world.call("GET", "/campaigns/badnum")[0] == 404
 
 
-def test_only_running_is_a_change_a_campaign_takes(world):
+def test_a_held_campaign_cannot_be_paused_and_completed_is_no_change_a_campaign_takes(world):
     assert world.create("paused", hold=True)[0] == 202
     status, answer = world.call("PATCH", "/campaigns/paused", {"status": "paused"})
+    assert status == 409 and answer["errors"][0]["field"] == "status" and "is held" in answer["message"]
+    status, answer = world.call("PATCH", "/campaigns/paused", {"status": "completed"})
     assert status == 422 and answer["errors"][0]["field"] == "status"

@@ -122,7 +122,7 @@ def test_a_csv_streams_in_chunks_through_the_same_rules_as_the_api(aws, stack, s
         stream=progress,
     )
     # Then the counts are the API's
-    assert result["campaign_id"] == "spring" and result["status"] == "enqueued"
+    assert result["campaign_id"] == "spring" and result["status"] == "running"
     assert result["counts"] == {
         "recipients": 6,
         "queued": 3,

@@ -479,6 +479,7 @@ def test_summarize_counts_statuses_categories_countries_codes_and_rates():
         "expired": 0,
         "suppressed": 0,
         "unknown": 0,
+        "cancelled": 0,
         "brand_new_status": 1,
     }
     assert report["by_pricing_category"] == {"marketing_lite": 2, "marketing": 1}

@@ -172,7 +172,7 @@ def test_spend_is_shown_as_meta_estimate_by_currency():
 
 
 def test_a_campaign_is_complete_once_every_message_recorded_is_final():
-    campaign = {"status": "enqueued", "counts": {"queued": 2, "blocked": 1, "invalid": 0}}
+    campaign = {"status": "running", "enqueued_at": 1, "counts": {"queued": 2, "blocked": 1, "invalid": 0}}
     done = report(total([msg(1, "read"), msg(2, "failed"), msg(3, "blocked", reason="us_recipient")]))
     pending = report(total([msg(1, "read"), msg(2, "queued"), msg(3, "blocked", reason="us_recipient")]))
     unseen = report(total([msg(1, "read")]))  # the counters have not caught up with the stream yet

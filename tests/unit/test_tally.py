@@ -153,6 +153,7 @@ _REPORT_STATUSES = (
     "suppressed",
     "invalid",
     "unknown",
+    "cancelled",  # issue 14: a cancelled campaign's unsent messages
 )
 
 

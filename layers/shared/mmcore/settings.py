@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     unknown_silence_seconds: int = Field(default=900, ge=60, le=7 * 86400)
     resend_silent_unknown: bool = False
     graph_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # A paused campaign's message goes back to the queue as a copy for this long first, then as long as it has
+    # waited so far, up to SQS's 900 s (mmcore.sending.decide.pause_delay): a quick resume is quick, a long
+    # pause costs few receives.
+    pause_requeue_seconds: int = Field(default=60, ge=1, le=900)
     # The send function's SQS BatchSize and Timeout, as template.yaml sets them: a full batch must fit the
     # timeout at the per-invocation rate (mmcore.sending.budget.check_capacity).
     send_batch_size: int = Field(default=100, ge=1, le=10000)

@@ -214,12 +214,13 @@ class Run:
         }
         c.templates.record_use(template.name, template.language.code, facts)
 
-    def finish(self, status: CampaignStatus = CampaignStatus.ENQUEUED) -> dict[str, Any]:
-        """Store the counts on the campaign item; the answer of ``POST /campaigns``."""
+    def finish(self, status: CampaignStatus = CampaignStatus.RUNNING) -> dict[str, Any]:
+        """Store the counts on the campaign item, moving it to ``status`` unless it was paused or cancelled
+        while it was being queued (it keeps that state); the answer of ``POST /campaigns``."""
         c = self.campaigns
         counts = self.counts.as_dict()
         if self._opened:
-            c.records.finish(self.campaign_id, status, counts, int(c.clock()))
+            status = c.records.finish(self.campaign_id, status, counts, int(c.clock()))
         ready = self.ready or Readiness()
         logger.info(
             "campaign %s",

@@ -29,6 +29,7 @@ NOT_SENT = {
     "unknown": "Meta may or may not have it (an ambiguous answer): check before resending.",
     "suppressed": "The user opted out or is resting: not messaged, as they asked.",
     "invalid": "Not a valid phone number: fix it in the audience.",
+    "cancelled": "The campaign was cancelled before it was sent: never sent, never billed.",
 }
 BLOCKED = "Blocked before sending by the region policy"
 NO_RATE_CARD = "no rate card yet: spend is known only where Meta sends it (max-price templates)"
@@ -141,9 +142,10 @@ def cost(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_complete(campaign: Mapping[str, Any], report: Mapping[str, Any]) -> bool:
-    """Whether every message of a queued campaign is final for the sender: the counters hold all the messages
-    its enqueue recorded and none is queued, being sent or due a retry."""
-    if campaign.get("status") != "enqueued":
+    """Whether every message of a running campaign is final for the sender: its enqueue ended, the counters
+    hold all the messages it recorded and none is queued, being sent or due a retry. A paused or cancelled
+    campaign is never completed (a cancelled one stays ``cancelled``)."""
+    if campaign.get("status") not in ("running", "enqueued") or not campaign.get("counts"):
         return False
     enqueue = campaign.get("counts") or {}
     recorded = sum(int(enqueue.get(n) or 0) for n in ("queued", "blocked", "invalid"))

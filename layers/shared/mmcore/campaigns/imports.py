@@ -176,10 +176,11 @@ class Audiences:
         }
 
     def finish(self, campaign_id: str, error: str | None = None) -> dict[str, Any]:
-        """The import ended: the campaign ``enqueued``, or ``incomplete`` with why (``error``)."""
-        status = CampaignStatus.INCOMPLETE if error else CampaignStatus.ENQUEUED
-        self.imports.finish(campaign_id, status, int(self.campaigns.clock()), error)
-        return {"campaign_id": campaign_id, "status": str(status)}
+        """The import ended: the campaign ``running``, or ``incomplete`` with why (``error``); one paused or
+        cancelled during the import keeps that state."""
+        status = CampaignStatus.INCOMPLETE if error else CampaignStatus.RUNNING
+        now = self.imports.finish(campaign_id, status, int(self.campaigns.clock()), error)
+        return {"campaign_id": campaign_id, "status": str(now)}
 
     def _run(self, campaign_id: str, first: int) -> tuple[Run, frozenset[str]]:
         """The campaign's run as its creation recorded it: one planner per chunk, the same for every retry."""

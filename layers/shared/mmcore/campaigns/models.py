@@ -218,9 +218,10 @@ class TestSendCreate(_Model):
 
 
 class CampaignChange(_Model):
-    """The body of ``PATCH /campaigns/{id}``: for now, the release of a held campaign."""
+    """The body of ``PATCH /campaigns/{id}``: pause, resume, release or cancel (:mod:`.lifecycle`)."""
 
-    status: Literal["running"] = Field(
-        description="`running` releases a held campaign (its messages are queued); pause and cancel are not"
-        " built yet"
+    status: Literal["paused", "running", "cancelled"] = Field(
+        description="`paused` stops a running campaign's sending within one send batch; `running` resumes a"
+        " paused campaign, or releases a held one (its messages are queued; needs a passing test send);"
+        " `cancelled` stops it for good: its unsent messages end `cancelled`, never sent"
     )

@@ -4,7 +4,7 @@ A campaign created with ``hold: true`` records every recipient (queued ones with
 ``body``) and queues nothing; its status is ``held``. ``PATCH /campaigns/{id}`` ``{"status": "running"}``
 releases it: refused (:class:`~mmcore.exceptions.Conflict`, nothing written) unless it is held and one of its
 test sends passed (:mod:`.testsend`). The status moves ``held`` -> ``releasing`` conditionally (one release
-wins), the messages go on the queue with the template's readiness delay, and the campaign ends ``enqueued``.
+wins), the messages go on the queue with the template's readiness delay, and the campaign ends ``running``.
 Should the queueing stop halfway, the campaign goes back to ``held`` and can be released again: a message
 queued twice is sent once (the sender's claim is conditional on the ledger).
 """
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mmcore.campaigns.service import Campaigns
 
 # What a message item holds besides the fields its enqueue gave it (keys, indexes, the sender's own).
-_NOT_FIELDS = frozenset(
+MESSAGE_KEYS = frozenset(
     {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "message_id", "state", "status", "body"}
     | {"updated_at", "expires_at"}
 )
@@ -59,9 +59,9 @@ def release(campaigns: Campaigns, campaign_id: str) -> dict[str, Any]:
     except BaseException:
         c.records.move(campaign_id, CampaignStatus.RELEASING, CampaignStatus.HELD, int(c.clock()))
         raise
-    c.records.finish(campaign_id, CampaignStatus.ENQUEUED, counts, int(c.clock()))
+    status = c.records.finish(campaign_id, CampaignStatus.RUNNING, counts, int(c.clock()))
     logger.info("campaign released", extra={"campaign_id": campaign_id, "counts": counts})
-    return {"campaign_id": campaign_id, "status": str(CampaignStatus.ENQUEUED), "counts": counts}
+    return {"campaign_id": campaign_id, "status": str(status), "counts": counts}
 
 
 def _queue(c: Campaigns, campaign: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _queue(c: Campaigns, campaign: dict[str, Any]) -> dict[str, Any]:
     unsent = c.queue.put(outgoing)
     failed = []
     for n, why in unsent:
-        fields = {k: v for k, v in held[n].items() if k not in _NOT_FIELDS}
+        fields = {k: v for k, v in held[n].items() if k not in MESSAGE_KEYS}
         fields.update(reason="enqueue_failed", details=why)
         failed.append(L.finish(held[n]["message_id"], {"state": State.QUEUED}, State.FAILED, fields))
     c.ledger.apply(failed)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from mmcore.campaigns import lifecycle
 from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.facts import describe, is_complete
@@ -82,7 +83,7 @@ class Campaigns:
             if run.opened:
                 run.finish(CampaignStatus.INCOMPLETE)
             raise
-        return run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.ENQUEUED)
+        return run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.RUNNING)
 
     def test(self, campaign_id: str, body: TestSendCreate) -> dict[str, Any]:
         """Send the campaign's message to test numbers (:mod:`.testsend`); the test as ``test_view`` shows it."""
@@ -95,6 +96,14 @@ class Campaigns:
     def release(self, campaign_id: str) -> dict[str, Any]:
         """Queue a held campaign's messages once a test send of it passed (:mod:`.release`)."""
         return release(self, campaign_id)
+
+    def change(self, campaign_id: str, status: str) -> lifecycle.CampaignState:
+        """Pause, resume, release or cancel the campaign (:mod:`.lifecycle`); Conflict naming its state."""
+        return lifecycle.change(self, campaign_id, status)
+
+    def listing(self, limit: int = DEFAULT_PAGE, next_token: str | None = None) -> lifecycle.CampaignList:
+        """Every campaign, newest first, a page at a time, with counts (:mod:`.lifecycle`)."""
+        return lifecycle.listing(self, limit, next_token)
 
     def dry_run(self, body: CampaignCreate) -> dict[str, Any]:
         """What ``create`` would do, writing nothing: counts by outcome, blocked by reason, by country, the

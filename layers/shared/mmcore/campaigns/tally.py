@@ -38,6 +38,7 @@ REPORT_STATUSES: tuple[str, ...] = tuple(
             State.SUPPRESSED,
             State.INVALID,
             State.UNKNOWN,
+            State.CANCELLED,
         ),
     )
 )

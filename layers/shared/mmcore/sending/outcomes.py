@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    """One record's outcome in a batch. The first seven are also the message's final ledger state
+    """One record's outcome in a batch. The first seven (and ``cancelled``) are also the message's final ledger state
     (:class:`mmcore.store.messages.State`); the others leave the ledger as it was or mark a retry."""
 
     ACCEPTED = "accepted"
@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
     BLOCKED = "blocked"
     SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"  # its campaign was cancelled: never POSTed
     INVALID = "invalid"  # the body is not a send request: the record fails on its own, towards the DLQ
     DUPLICATE = "duplicate"  # already final, or twice in this batch: nothing done
     IN_FLIGHT = "in_flight"  # another copy is being sent: looked at again after its lease
@@ -25,6 +26,9 @@ class Outcome(StrEnum):
     # Not sent by this invocation and not failed: never claimed (no time left for its chunk, no token), or its
     # claim given back before its POST started. Back to the queue as it was.
     DEFERRED = "deferred"
+    # Its campaign is paused: back to the queue as a fresh copy (its receive count untouched), looked at again
+    # after the pause delay (``PAUSE_REQUEUE_SECONDS``).
+    PAUSED = "paused"
 
 
 @dataclass(slots=True)

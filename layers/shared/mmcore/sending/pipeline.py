@@ -91,6 +91,7 @@ class Sender:
             int(now),
             [w.message_id for w in work],
             template_keys(work, self.settings),
+            campaigns=[w.request.campaign_id for w in work if w.request.campaign_id],
         )
         route(work, pre, self.settings)
         pending: Pending = {}
@@ -305,15 +306,25 @@ def _requeue_pending(pending: Pending, report: BatchReport, rescheduler: Resched
 
 
 def _requeue_deferred(messages: Sequence[SqsMessage], report: BatchReport, rescheduler: Rescheduler) -> None:
-    """Deferred records (never tried: no time left, no token) go back as fresh copies, their deadline kept:
-    a record given back by visibility counts a receive, and a long wait (a secret outage, a run of short
-    invocations) would move it to the dead-letter queue without a ledger item. A copy that could not be
-    queued falls back to visibility."""
+    """Deferred records (never tried: no time left, no token) and those of a paused campaign go back as fresh
+    copies, their deadline kept: a record given back by visibility counts a receive, and a long wait (a secret
+    outage, a run of short invocations, a pause) would move it to the dead-letter queue without a ledger item.
+    A paused one's copy carries how long it has waited. A copy that could not be queued falls back to
+    visibility."""
     by_id = {m.record_id: m for m in messages}
+    again = {
+        rid: r
+        for rid, r in report.results.items()
+        if r.outcome in (Outcome.DEFERRED, Outcome.PAUSED) and rid in by_id
+    }
     copies = {
         rid: (with_deadline(by_id[rid].body, by_id[rid].sent_at)[0], r.retry_in or 0)
-        for rid, r in report.results.items()
-        if r.outcome is Outcome.DEFERRED and rid in by_id
+        for rid, r in again.items()
     }
-    for rid in rescheduler.requeue(copies) if copies else ():
+    paused = {
+        rid: by_id[rid].paused_for + (r.retry_in or 0)
+        for rid, r in again.items()
+        if r.outcome is Outcome.PAUSED
+    }
+    for rid in rescheduler.requeue(copies, paused=paused) if copies else ():
         report.results[rid].retry_in = None  # its original is deleted: the copy carries it

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 ACCEPTED_WAMID = "accepted_wamid"  # the SQS message attribute of a copy whose POST Meta accepted
+PAUSED_FOR = "paused_for"  # the SQS message attribute of a paused campaign's copy: seconds it has waited
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch and SendMessageBatch take at most 10 entries
 
 
@@ -30,6 +31,8 @@ class SqsMessage:
     # Set on a copy queued after Meta accepted the message but its record could not be written in time
     # (throttling): the wamid to record, with no second POST (the ``accepted_wamid`` message attribute).
     accepted_wamid: str = ""
+    # Set on a copy queued because its campaign was paused: how long it has waited so far (seconds).
+    paused_for: int = 0
 
     @classmethod
     def from_record(cls, record: SQSRecord) -> SqsMessage:
@@ -38,12 +41,14 @@ class SqsMessage:
         attributes = record.get("attributes") or {}
         sent_ms = int(attributes.get("SentTimestamp") or time.time() * 1000)
         accepted = (record.get("messageAttributes") or {}).get(ACCEPTED_WAMID) or {}
+        paused = (record.get("messageAttributes") or {}).get(PAUSED_FOR) or {}
         return cls(
             record_id=record.message_id,
             receipt_handle=record.get("receiptHandle") or "",
             body=record.get("body") or "",
             sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC),
             accepted_wamid=accepted.get("stringValue") or "",
+            paused_for=int(paused.get("stringValue") or 0),
         )
 
 
@@ -54,11 +59,15 @@ class Rescheduler(Protocol):
         """``delays``: seconds by record id (:attr:`SqsMessage.record_id`)."""
 
     def requeue(
-        self, copies: Mapping[str, tuple[str, int]], accepted: Mapping[str, str] | None = None
+        self,
+        copies: Mapping[str, tuple[str, int]],
+        accepted: Mapping[str, str] | None = None,
+        paused: Mapping[str, int] | None = None,
     ) -> set[str]:
         """Queue a fresh copy of records (record id -> (body, delay)); the ids whose copy is queued: their
         originals can be deleted, so waiting does not use up their receive count. ``accepted``: record id ->
-        the wamid Meta gave it, carried on its copy (:attr:`SqsMessage.accepted_wamid`)."""
+        the wamid Meta gave it, carried on its copy (:attr:`SqsMessage.accepted_wamid`); ``paused``: record
+        id -> the seconds it will have waited for its paused campaign (:attr:`SqsMessage.paused_for`)."""
 
 
 class SqsRescheduler:
@@ -71,7 +80,10 @@ class SqsRescheduler:
         self.receipts = {m.record_id: m.receipt_handle for m in messages}
 
     def requeue(
-        self, copies: Mapping[str, tuple[str, int]], accepted: Mapping[str, str] | None = None
+        self,
+        copies: Mapping[str, tuple[str, int]],
+        accepted: Mapping[str, str] | None = None,
+        paused: Mapping[str, int] | None = None,
     ) -> set[str]:
         items = list(copies.items())
         queued: set[str] = set()
@@ -83,6 +95,10 @@ class SqsRescheduler:
                 if wamid := (accepted or {}).get(record_id):
                     entry["MessageAttributes"] = {
                         ACCEPTED_WAMID: {"DataType": "String", "StringValue": wamid}
+                    }
+                if waited := (paused or {}).get(record_id):
+                    entry["MessageAttributes"] = {
+                        PAUSED_FOR: {"DataType": "Number", "StringValue": str(int(waited))}
                     }
                 entries.append(entry)
             ids = list(chunk)

@@ -5,7 +5,7 @@ and one message with the status events the webhook stored for its wamid."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -20,20 +20,30 @@ _PAGE_KEY = frozenset({"pk", "sk", "gsi2pk", "gsi2sk"})
 
 
 class CampaignStatus(StrEnum):
-    """Where a campaign's enqueue stands (the ``status`` attribute of its item)."""
+    """Where a campaign stands (the ``status`` attribute of its item: the truth the sender reads)."""
 
-    ENQUEUING = "enqueuing"
-    ENQUEUED = "enqueued"
+    ENQUEUING = "enqueuing"  # its recipients are being recorded and queued (the first ones are being sent)
+    ENQUEUED = "enqueued"  # before issue 14 (items written then): read as ``running``
     AWAITING_UPLOAD = "awaiting_upload"  # an audience import waiting for its CSV (a presigned PUT)
     INCOMPLETE = "incomplete"  # stopped halfway (an error, Ctrl-C): the counts are those so far
     HELD = "held"  # recorded, nothing queued: waits for a passing test send and a release
     RELEASING = "releasing"  # being released: its messages are going on the queue
-    COMPLETED = "completed"  # enqueued, and every message final for the sender (seen by its report)
+    COMPLETED = "completed"  # every message final for the sender (``finished_at``)
     # Issue 14's lifecycle (named here once so its parts agree; what sets and honours each is in its part):
     SCHEDULED = "scheduled"  # recorded, nothing queued: an EventBridge Scheduler one-time schedule starts it
-    RUNNING = "running"  # being sent
+    RUNNING = "running"  # all queued, being sent
     PAUSED = "paused"  # nothing more is POSTed until resumed (``paused_reason``: ``operator`` or ``budget``)
     CANCELLED = "cancelled"  # stopped for good: its unsent messages end ``cancelled``, never POSTed
+
+
+# The states whose messages are on the send queue and being sent (``enqueued``: the same, named before issue 14).
+SENDING = frozenset({CampaignStatus.ENQUEUING, CampaignStatus.RUNNING, CampaignStatus.ENQUEUED})
+# The states an enqueue (or a release) owns: its end moves the campaign on only from these, so a pause or a
+# cancel made while it was still queueing stands.
+_ENQUEUE_OWNED = (CampaignStatus.ENQUEUING, CampaignStatus.RELEASING)
+# What a listing reads of a campaign item.
+_LISTED = ("campaign_id", "name", "status", "paused_reason", "created_at", "enqueued_at", "finished_at")
+_LIST_KEY = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 
 
 class CampaignRecords:
@@ -46,59 +56,141 @@ class CampaignRecords:
     # -------------------------------------------------------------- the campaign item
 
     def create(self, campaign_id: str, values: Mapping[str, Any], now: int) -> bool:
-        """Write the campaign item unless one with this id exists (False then: nothing is written)."""
+        """Write the campaign item unless one with this id exists (False then: nothing is written); it is
+        listed among all campaigns by its creation time (``keys.campaign_listing``)."""
         item = {
             **keys.plain(keys.campaign(campaign_id)),
+            **keys.campaign_listing(campaign_id, int(values.get("created_at") or now)),
             "campaign_id": campaign_id,
             **values,
             "expires_at": now + RETENTION_SECONDS,
         }
         return put_new(self.client, self.table, item)
 
-    def finish(self, campaign_id: str, status: CampaignStatus, counts: Mapping[str, Any], now: int) -> None:
-        """Store the enqueue's outcome on the campaign item."""
-        self.client.update_item(
-            TableName=self.table,
-            Key=keys.campaign(campaign_id),
-            UpdateExpression="SET #s = :s, counts = :c, finished_at = :now",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_item({":s": status, ":c": counts, ":now": now}),
-        )
+    def finish(
+        self, campaign_id: str, status: CampaignStatus, counts: Mapping[str, Any], now: int
+    ) -> CampaignStatus:
+        """Store the enqueue's outcome on the campaign item (``counts``, ``enqueued_at``) and move it to
+        ``status`` if it is still enqueuing or releasing; a campaign paused or cancelled meanwhile keeps that
+        state. Returns the state it is in now."""
+        update = {
+            "TableName": self.table,
+            "Key": keys.campaign(campaign_id),
+        }
+        named = {"ExpressionAttributeNames": {"#s": "status"}}
+        try:
+            self.client.update_item(
+                **update,
+                **named,
+                UpdateExpression="SET #s = :s, counts = :c, enqueued_at = :now, status_at = :now",
+                ConditionExpression="#s IN (:a, :b)",
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":s": status,
+                        ":c": counts,
+                        ":now": now,
+                        ":a": _ENQUEUE_OWNED[0],
+                        ":b": _ENQUEUE_OWNED[1],
+                    }
+                ),
+            )
+            return status
+        except self.client.exceptions.ConditionalCheckFailedException:
+            answer = self.client.update_item(
+                **update,
+                UpdateExpression="SET counts = :c, enqueued_at = :now",
+                ExpressionAttributeValues=to_item({":c": counts, ":now": now}),
+                ReturnValues="ALL_NEW",
+            )
+            return CampaignStatus(answer["Attributes"]["status"]["S"])
 
     def move(self, campaign_id: str, before: CampaignStatus, after: CampaignStatus, now: int) -> bool:
         """Change the campaign's status from ``before`` to ``after``; False (nothing written) when it is not
         ``before`` (another release won, or it never was held)."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=keys.campaign(campaign_id),
-                UpdateExpression="SET #s = :after, status_at = :now",
-                ConditionExpression="#s = :before",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_item({":after": after, ":before": before, ":now": now}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self.transition(campaign_id, (before,), after, now) is not None
 
-    def complete(self, campaign_id: str, now: int) -> dict[str, Any] | None:
-        """Mark an ``enqueued`` campaign ``completed`` at ``now`` (``finished_at``; the enqueue's end moves to
-        ``enqueued_at``). Returns the item as it now is; None (nothing written) when it was not enqueued."""
+    def transition(
+        self,
+        campaign_id: str,
+        before: Collection[CampaignStatus],
+        after: CampaignStatus,
+        now: int,
+        reason: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Change the campaign's status to ``after`` if it is one of ``before`` (a conditional write: of two
+        operators, one wins). ``reason``: the ``paused_reason`` of a pause; any other state drops it. Returns
+        the item as it now is; None (nothing written) when it was in another state, or there is none."""
+        values: dict[str, Any] = {":after": after, ":now": now}
+        values |= {f":b{i}": state for i, state in enumerate(before)}
+        expression = "SET #s = :after, status_at = :now"
+        if reason is not None:
+            values[":why"] = reason
+            expression += ", paused_reason = :why"
+        else:
+            expression += " REMOVE paused_reason"
         try:
             answer = self.client.update_item(
                 TableName=self.table,
                 Key=keys.campaign(campaign_id),
-                UpdateExpression="SET #s = :after, enqueued_at = finished_at, finished_at = :now",
-                ConditionExpression="#s = :before AND attribute_exists(finished_at)",
+                UpdateExpression=expression,
+                ConditionExpression=f"#s IN ({', '.join(v for v in values if v.startswith(':b'))})",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":after": CampaignStatus.COMPLETED, ":before": CampaignStatus.ENQUEUED, ":now": now}
-                ),
+                ExpressionAttributeValues=to_item(values),
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
         return from_item(answer["Attributes"])
+
+    def complete(self, campaign_id: str, now: int) -> dict[str, Any] | None:
+        """Mark a running campaign whose enqueue ended ``completed`` at ``now`` (``finished_at``). Returns the
+        item as it now is; None (nothing written) when it was not running (paused, cancelled, completed)."""
+        attempts = (
+            ("SET #s = :after, finished_at = :now, status_at = :now", CampaignStatus.RUNNING, "enqueued_at"),
+            # an item from before issue 14: its enqueue's end was finished_at
+            (
+                "SET #s = :after, enqueued_at = finished_at, finished_at = :now",
+                CampaignStatus.ENQUEUED,
+                "finished_at",
+            ),
+        )
+        for expression, before, ended in attempts:
+            try:
+                answer = self.client.update_item(
+                    TableName=self.table,
+                    Key=keys.campaign(campaign_id),
+                    UpdateExpression=expression,
+                    ConditionExpression=f"#s = :before AND attribute_exists({ended})",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=to_item(
+                        {":after": CampaignStatus.COMPLETED, ":before": before, ":now": now}
+                    ),
+                    ReturnValues="ALL_NEW",
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+            return from_item(answer["Attributes"])
+        return None
+
+    def listing(self, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every campaign, newest first (one Query of ``gsi1``), and the next page's token; a
+        token of another listing is :class:`~mmcore.exceptions.InvalidInput` naming ``next_token``."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.CAMPAIGNS_INDEX,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.CAMPAIGNS_PARTITION}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if next_token:
+            query["ExclusiveStartKey"] = paging.decode(
+                next_token, _LIST_KEY, {"gsi1pk": keys.CAMPAIGNS_PARTITION}
+            )
+        answer = self.client.query(**query)
+        items = [from_item(item) for item in answer.get("Items", [])]
+        page = [{name: item.get(name) for name in _LISTED} for item in items]
+        return page, paging.encode(answer.get("LastEvaluatedKey"))
 
     def add_test(self, campaign_id: str, test_id: str, values: Mapping[str, Any], now: int) -> None:
         """Record a test send of the campaign (its id is new: a random one)."""

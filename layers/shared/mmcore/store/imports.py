@@ -152,20 +152,46 @@ class Imports:
             raise
         return True
 
-    def finish(self, campaign_id: str, status: str, now: int, error: str | None = None) -> None:
-        """The import's end: the campaign's status, and why it stopped when it failed."""
-        values: dict[str, Any] = {":s": status, ":now": now}
-        expression = "SET #s = :s, finished_at = :now"
+    def finish(self, campaign_id: str, status: str, now: int, error: str | None = None) -> str:
+        """The import's start (``enqueuing``) or end (``enqueued_at``, and why it stopped when it failed): the
+        end moves the campaign on only while it is still ``enqueuing``, so a pause or a cancel made during the
+        import stands. Returns the campaign's status now."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": keys.campaign(campaign_id),
+        }
+        named = {"ExpressionAttributeNames": {"#s": "status"}}
+        if status == "enqueuing":
+            self.client.update_item(
+                **update,
+                **named,
+                UpdateExpression="SET #s = :s, status_at = :now",
+                ExpressionAttributeValues=to_item({":s": status, ":now": now}),
+            )
+            return status
+        values: dict[str, Any] = {":s": status, ":now": now, ":during": "enqueuing"}
+        extra = ""
         if error:
             values[":e"] = error[:500]
-            expression += ", import_error = :e"
-        self.client.update_item(
-            TableName=self.table,
-            Key=keys.campaign(campaign_id),
-            UpdateExpression=expression,
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_item(values),
-        )
+            extra = ", import_error = :e"
+        try:
+            self.client.update_item(
+                **update,
+                **named,
+                UpdateExpression="SET #s = :s, status_at = :now, enqueued_at = :now" + extra,
+                ConditionExpression="#s = :during",
+                ExpressionAttributeValues=to_item(values),
+            )
+            return status
+        except self.client.exceptions.ConditionalCheckFailedException:
+            kept = {k: v for k, v in values.items() if k in (":now", ":e")}
+            answer = self.client.update_item(
+                **update,
+                UpdateExpression="SET enqueued_at = :now" + extra,
+                ExpressionAttributeValues=to_item(kept),
+                ReturnValues="ALL_NEW",
+            )
+            return str(answer["Attributes"]["status"]["S"])
 
 
 def _put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:

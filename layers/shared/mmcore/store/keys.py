@@ -15,7 +15,7 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | a template (readiness and status) | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``TEMPLATE`` |
 | a template's events | ``TEMPLATE#<waba_id>#<name>#<language>`` | ``EVT#<at>#<event>`` |
 | the WABA's last complete template sync | ``TEMPLATE#<waba_id>`` | ``SYNC`` |
-| a campaign | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
+| a campaign (listed newest first on ``gsi1``: :func:`campaign_listing`) | ``CAMPAIGN#<campaign_id>`` | ``CAMPAIGN`` |
 | a test send of a campaign | ``CAMPAIGN#<campaign_id>`` | ``TEST#<test_id>`` |
 | a recipient of an imported audience, once per campaign | ``AUDIENCE#<campaign_id>#<user>`` | ``MEMBER`` |
 | a chunk of an audience import, applied | ``AUDIENCE#<campaign_id>`` | ``CHUNK#<first row>`` |
@@ -35,7 +35,8 @@ a message is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard
 burst of unknowns never lands on one partition); ``gsi2`` (keys only) lists a campaign's messages by status
 (``CAMPAIGN#<campaign_id>#<shard>`` / ``<bucket>#<message_id>``, write-sharded: :data:`CAMPAIGN_SHARDS`;
 the bucket: :func:`campaign_status`). ``gsi1`` also lists a WABA's templates (the template item:
-``TEMPLATES#<waba_id>`` / ``<name>#<language>``).
+``TEMPLATES#<waba_id>`` / ``<name>#<language>``) and every campaign, newest first (the campaign item:
+``CAMPAIGNS`` / ``<created_at>#<campaign_id>``).
 """
 
 from __future__ import annotations
@@ -234,6 +235,17 @@ def campaign(campaign_id: str) -> Key:
     return key(f"{CAMPAIGN_PREFIX}{campaign_id}", "CAMPAIGN")
 
 
+# Every campaign in one gsi1 partition, by creation time: the campaign item is written a handful of times in
+# its life (created, enqueued, each pause/resume/cancel, completed), so even 100 campaigns a second stay far
+# below a partition's ~1,000 WCU/s, and GET /campaigns is one Query whatever the table holds.
+CAMPAIGNS_INDEX, CAMPAIGNS_PARTITION = "gsi1", "CAMPAIGNS"
+
+
+def campaign_listing(campaign_id: str, created_at: int) -> dict[str, str]:
+    """The ``gsi1`` attributes listing a campaign item among all campaigns, by creation time."""
+    return {"gsi1pk": CAMPAIGNS_PARTITION, "gsi1sk": f"{created_at:010d}#{campaign_id}"}
+
+
 TEST_PREFIX = "TEST#"
 
 
@@ -260,9 +272,12 @@ def import_chunk(campaign_id: str, first_row: int) -> Key:
 COUNTER_SHARDS = 8
 
 
+COUNTER_PREFIX = "COUNT#"
+
+
 def campaign_counter(campaign_id: str, shard: int) -> Key:
     """One shard of a campaign's report counters."""
-    return key(f"COUNT#{campaign_id}#{shard}", "COUNT")
+    return key(f"{COUNTER_PREFIX}{campaign_id}#{shard}", "COUNT")
 
 
 def counter_shard(name: str) -> int:

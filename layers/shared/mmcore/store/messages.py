@@ -1,7 +1,7 @@
 """The message ledger: where each message stands for the sender, in the single table.
 
 Its items (keys in :mod:`mmcore.store.keys`): a message (``state`` is the sender's view: queued, sending,
-retry, accepted, failed, unknown, expired, blocked, suppressed, invalid; ``status`` is what a report shows:
+retry, accepted, failed, unknown, expired, blocked, suppressed, invalid, cancelled; ``status`` is what a report shows:
 the delivery status from webhooks once there is one, else the state) and the wamid -> message link the
 webhook reads consistently; the prefetch also reads the halts (:mod:`mmcore.store.halts`). On message items
 the webhook sets ``status``, ``status_rank``, ``state_version``, ``gsi2sk``, ``pricing_category``, ``path``
@@ -43,6 +43,7 @@ class State(StrEnum):
     BLOCKED = "blocked"
     SUPPRESSED = "suppressed"
     INVALID = "invalid"
+    CANCELLED = "cancelled"  # its campaign was cancelled before it was sent: never POSTed
 
 
 FINAL = frozenset(
@@ -54,6 +55,7 @@ FINAL = frozenset(
         State.BLOCKED,
         State.SUPPRESSED,
         State.INVALID,
+        State.CANCELLED,
     }
 )
 
@@ -168,12 +170,15 @@ class Prefetched:
     messages: Mapping[str, dict[str, Any]]  # message_id -> its version attributes, for those that exist
     # template item pk -> what routing reads of it (mmcore.store.templates.ROUTING), for those that exist
     templates: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # campaign id -> its status (mmcore.store.campaigns.CampaignStatus), for those that exist
+    campaigns: Mapping[str, str] = field(default_factory=dict)
 
 
 # What the send path's prefetch reads of each item (the keys are always included): a message's version and
-# re-route, a halt's, a template's routing facts.
+# re-route, a halt's, a template's routing facts, a campaign's status.
 _PREFETCHED = (
     "state",
+    "status",
     "attempts",
     "lease_until",
     "until",
@@ -202,10 +207,12 @@ class Ledger:
         now: int,
         message_ids: Iterable[str] = (),
         templates: Iterable[keys.Key] = (),
+        campaigns: Iterable[str] = (),
     ) -> Prefetched:
-        """Which recipients opted out, which halt scopes are live, where each message stands and what the
-        ``templates`` items (their keys: :func:`mmcore.store.templates.routing_keys`) say of their category:
-        one consistent BatchGetItem per 100 keys, only the attributes these decisions read. A recipient is
+        """Which recipients opted out, which halt scopes are live, where each message stands, what the
+        ``templates`` items (their keys: :func:`mmcore.store.templates.routing_keys`) say of their category
+        and each of the ``campaigns``' status (one key per distinct campaign: a pause or a cancel takes effect
+        within one batch): one consistent BatchGetItem per 100 keys, only the attributes these decisions read. A recipient is
         suppressed when it, or another identifier of the same user (its phone number, BSUID, parent or past
         BSUID: :mod:`mmcore.store.identities`), is: a second read covers those the first one found linked."""
         users, templates = set(recipients), list(templates)
@@ -215,13 +222,16 @@ class Ledger:
             + [keys.halt(s, k) for s, k in set(scopes)]
             + [keys.message(m) for m in set(message_ids)]
             + list(templates)
+            + [keys.campaign(c) for c in set(campaigns)]
         )
         template_pks = {k["pk"]["S"] for k in templates}
-        stopped, halted, messages, linked, known = set(), {}, {}, {}, {}
+        stopped, halted, messages, linked, known, states = set(), {}, {}, {}, {}, {}
         for item in batch_get(self.client, self.table, wanted, (*_PREFETCHED, "ids")):
             pk, until = item["pk"]["S"], int(item.get("until", {}).get("N", 0))
             if pk in template_pks:
                 known[pk] = from_item(item)
+            elif pk.startswith(keys.CAMPAIGN_PREFIX):
+                states[keys.after(pk, keys.CAMPAIGN_PREFIX)] = item.get("status", {}).get("S", "")
             elif pk.startswith(keys.MESSAGE_PREFIX):
                 messages[keys.after(pk, keys.MESSAGE_PREFIX)] = from_item(item)
             elif pk.startswith(keys.IDENTITY_PREFIX):
@@ -238,7 +248,7 @@ class Ledger:
             if not until or until > now:
                 stopped.add(keys.after(item["pk"]["S"], keys.SUPPRESS_PREFIX))
         suppressed = {u for u in users if u in stopped or linked.get(u, set()) & stopped}
-        return Prefetched(frozenset(suppressed), halted, messages, known)
+        return Prefetched(frozenset(suppressed), halted, messages, known, states)
 
     # -------------------------------------------------------------- conditional transitions, batched
 
