@@ -8,28 +8,24 @@ per function (a warm container), with the layer importable (``pip install -e .``
 from __future__ import annotations
 
 import asyncio
-import base64
 import errno
 import importlib.util
-import json
 import os
-import re
 import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl
 
 import boto3
 from aiohttp import web
 
 from mmapi import lifecycle, motoserver, running
+from mmapi.httpapi import http_event, route_pattern, to_response
 from mmapi.lifecycle import PortTaken
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
@@ -82,68 +78,12 @@ class Function:
     handler: Any
     worker: ThreadPoolExecutor  # one thread: a single warm container
 
+    def submit(self, event: dict[str, Any]) -> Future[Any]:
+        """Invoke on its container (``.result()`` waits for the answer)."""
+        return self.worker.submit(self.handler, event, LambdaContext(self.logical))
+
     def invoke(self, event: dict[str, Any]) -> Any:
-        return self.worker.submit(self.handler, event, LambdaContext(self.logical)).result()
-
-
-def http_event(
-    method: str,
-    route: str,
-    path: str,
-    params: dict[str, str],
-    query: str,
-    headers: dict[str, str],
-    body: bytes,
-) -> dict[str, Any]:
-    """An API Gateway HttpApi payload v2.0 event, IAM-authorized like the deployed API."""
-    text = body.decode("utf-8", "surrogateescape")
-    binary = not _is_text(headers.get("content-type", ""))
-    now = datetime.now(UTC)
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {route}",
-        "rawPath": path,
-        "rawQueryString": query,
-        "cookies": [],
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "queryStringParameters": dict(parse_qsl(query)) or None,
-        "pathParameters": params or None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "authorizer": {
-                "iam": {
-                    "accountId": "123456789012",
-                    "callerId": "LOCAL",
-                    "userArn": "arn:aws:iam::123456789012:user/local",
-                    "userId": "LOCAL",
-                }
-            },
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {route}",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": base64.b64encode(body).decode() if binary and body else text,
-        "isBase64Encoded": bool(binary and body),
-    }
-
-
-def _is_text(content_type: str) -> bool:
-    return not content_type or content_type.startswith(("text/", "application/json", "application/x-www"))
-
-
-def _route_pattern(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+        return self.submit(event).result()
 
 
 @dataclass
@@ -222,7 +162,7 @@ class Runtime:
             )
             for logical in self.stack.functions()
         }
-        self.routes = [(m, _route_pattern(p), p, fn) for m, p, fn in self.stack.http_routes()]
+        self.routes = [(m, route_pattern(p), p, fn) for m, p, fn in self.stack.http_routes()]
         self._poll_stats = {src[0]: PollStats() for src in self.stack.sqs_sources()} if self.poll else {}
         self._pollers = (
             [
@@ -352,10 +292,9 @@ class Runtime:
                     dict(request.headers),
                     body,
                 )
-                result = await asyncio.get_running_loop().run_in_executor(
-                    None, self.functions[logical].invoke, event
-                )
-                return _to_response(result)
+                # awaited on its own container: webhooks queued on another function never hold it up
+                result = await asyncio.wrap_future(self.functions[logical].submit(event))
+                return to_response(result)
         return web.json_response({"message": "Not Found"}, status=404)
 
     # -------------------------------------------------------------- SQS event source mapping
@@ -437,14 +376,3 @@ _DEPTH = (
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
-
-
-def _to_response(result: Any) -> web.Response:
-    if not isinstance(result, dict) or "statusCode" not in result:
-        return web.Response(text=json.dumps(result), content_type="application/json")
-    body = result.get("body") or ""
-    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers[name] = ", ".join(values)
-    return web.Response(status=int(result["statusCode"]), body=data, headers=headers)
