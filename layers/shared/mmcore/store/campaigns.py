@@ -81,6 +81,25 @@ class CampaignRecords:
             return False
         return True
 
+    def pause_from(self, campaign_id: str, before: Sequence[CampaignStatus], reason: str, now: int) -> bool:
+        """Pause the campaign (``paused``, ``paused_reason``, ``paused_at``) if its status is one of ``before``;
+        False (nothing written) when it is not (already paused, cancelled, completed, or no such campaign)."""
+        names = {f":b{i}": status for i, status in enumerate(before)}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=keys.campaign(campaign_id),
+                UpdateExpression="SET #s = :after, paused_reason = :reason, paused_at = :now, status_at = :now",
+                ConditionExpression=f"#s IN ({', '.join(names)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":after": CampaignStatus.PAUSED, ":reason": reason, ":now": now, **names}
+                ),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def complete(self, campaign_id: str, now: int) -> dict[str, Any] | None:
         """Mark an ``enqueued`` campaign ``completed`` at ``now`` (``finished_at``; the enqueue's end moves to
         ``enqueued_at``). Returns the item as it now is; None (nothing written) when it was not enqueued."""
