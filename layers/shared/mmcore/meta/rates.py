@@ -87,8 +87,10 @@ class RateCard:
         self._by_key: dict[tuple[str, str, str], list[Rate]] = {}
         for rate in self.rates:
             self._by_key.setdefault((rate.market, rate.category, rate.currency), []).append(rate)
-        for found in self._by_key.values():  # latest first; on the same date an operator's card wins
-            found.sort(key=lambda r: (r.since or dt.date.min, r.origin == "override"), reverse=True)
+        # An operator's card, once in force, wins over every built-in rate (it is their invoice's card; the
+        # built-in ones may be unconfirmed); then the latest rate in force.
+        for found in self._by_key.values():
+            found.sort(key=lambda r: (r.origin == "override", r.since or dt.date.min), reverse=True)
 
     def rate(self, market: str, category: str, currency: str, on: dt.date) -> Rate | None:
         """The rate in force on ``on`` for a message of ``category`` to ``market`` in ``currency`` (None: no
