@@ -36,10 +36,11 @@ def aggregator() -> Aggregator:
 
 
 def _budget_reached(campaign_id: str) -> None:
+    # Flushed at once: most batches have no metric, and log_metrics would warn on each empty one.
     metrics.add_metric(name="CampaignBudgetReached", unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event, context):
     return aggregator().handle(event.get("Records") or [])
