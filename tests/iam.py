@@ -19,6 +19,7 @@ from mmapi.stack import LocalStack, load_template
 
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "stack"
 PARAMETER = "mm/region-policy"
+RATE_CARD = "mm/rate-card"
 _ARN = f"{REGION}:{ACCOUNT}"
 
 
@@ -69,7 +70,9 @@ class Template:
     """template.yaml's functions and their grants, with canonical ARNs for its resources."""
 
     def __init__(self, template: dict[str, Any] | None = None) -> None:
-        self.stack = LocalStack(STACK, REGION, ACCOUNT, {"PolicyParameterName": PARAMETER})
+        self.stack = LocalStack(
+            STACK, REGION, ACCOUNT, {"PolicyParameterName": PARAMETER, "RateCardParameterName": RATE_CARD}
+        )
         if template is not None:
             self.stack.template = template
         self.names: dict[str, str] = {}  # physical name suffix (without the stack name) -> logical id

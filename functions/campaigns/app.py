@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mmcore import api, clients, policy
+from mmcore import api, clients, policy, pricing
 from mmcore.campaigns import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -49,6 +49,7 @@ def campaigns() -> Campaigns:
         clients.boto_client("dynamodb"),
         SendQueue(clients.boto_client("sqs"), settings.send_queue_url),
         rules=policy.in_force().rules,
+        card=pricing.in_force(),
         sync=lambda: clients.run(registry().sync()),
     )
 

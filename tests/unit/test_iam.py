@@ -54,8 +54,9 @@ CALLS: dict[str, dict[str, set[str]]] = {
     # campaigns/imports + store.imports: the campaign item (GetItem, UpdateItem), a chunk's marker (GetItem),
     # suppressions and identities (BatchGetItem), rows and markers (transact Put), enqueue failures (transact Put)
     "AudienceImportFunction": {TABLE: {"GetItem", "BatchGetItem", "PutItem", "UpdateItem"}},
-    # campaigns/aggregator + store.counters: one transaction per run (a Put marker, Update ADDs)
-    "AggregatorFunction": {TABLE: {"PutItem", "UpdateItem"}},
+    # campaigns/aggregator + store.counters: one transaction per run (a Put marker, Update ADDs); campaigns/budget:
+    # a budgeted campaign's item (GetItem, the pause's conditional UpdateItem) and counter shards (BatchGetItem)
+    "AggregatorFunction": {TABLE: {"PutItem", "UpdateItem", "GetItem", "BatchGetItem"}},
     # store.audit: put_item and query of AUDIT# partitions only
     "OptimizationsFunction": {TABLE: {"PutItem", "Query"}},
 }
@@ -148,6 +149,11 @@ def test_queues_buses_and_parameters_are_scoped_to_their_users(t):
     parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mm/region-policy"
     readers = {f for f in CALLS if t.allows(f, "ssm:GetParameter", parameter)}
     assert readers == {"AudienceImportFunction", "CampaignsFunction", "SendFunction", "OptimizationsFunction"}
+    rate_card = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mm/rate-card"  # estimates, reports, budget checks
+    assert {f for f in CALLS if t.allows(f, "ssm:GetParameter", rate_card)} == {
+        "CampaignsFunction",
+        "AggregatorFunction",
+    }
 
 
 def test_the_public_route_is_throttled_and_the_webhook_has_reserved_concurrency(t):

@@ -147,7 +147,7 @@ def test_an_empty_campaign_renders_with_nothing_yet_and_no_chart():
     assert re.search(r'data-step="messages" data-count="0"', html)
 
 
-def test_the_page_draws_the_funnel_in_order_failures_in_red_and_says_no_rate_card():
+def test_the_page_draws_the_funnel_in_order_failures_in_red_and_names_markets_without_a_rate():
     html = page.render(full_report(AUDIENCE, status="completed", template={"name": "festival_offer"}))
     order = re.findall(r'data-step="(\w+)" data-count="(\d+)"', html)
     assert order == [
@@ -159,14 +159,15 @@ def test_the_page_draws_the_funnel_in_order_failures_in_red_and_says_no_rate_car
     ]
     assert html.count("<polyline") == 3
     assert ".fail td{color:#b91c1c;" in html and 'class="fail"' in html
-    assert "no rate card yet" in html and "festival_offer" in html
+    assert "no rate for BR (30 messages)" in html and "no rate for IN" in html and "festival_offer" in html
     assert '<meta name="viewport"' in html and "http" not in html.split("<body>")[1]  # nothing fetched
 
 
 def test_spend_is_shown_as_meta_estimate_by_currency():
     items = [msg(1, "delivered", cost={"amount": 0.0125, "currency": "USD"})]
     rep = full_report(items)
-    assert rep["cost"]["spend_by_currency"] == {"USD": 0.0125} and rep["cost"]["estimated"]
+    assert rep["cost"]["spend_by_currency"] == {"USD": 0.0125} and not rep["cost"]["estimated"]
+    assert rep["cost"]["by_country"][0]["meta_cost"] == 0.0125 and rep["cost"]["total"] == 0.0125
     html = page.render(rep)
     assert "USD" in html and "0.0125" in html and "Meta&#x27;s estimate" in html
 

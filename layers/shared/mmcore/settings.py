@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # SSM parameter holding the region policy override, read once per cold start ("" = the built-in table); its
     # leading slash is optional: "mm/region-policy" and "/mm/region-policy" both name /mm/region-policy.
     policy_parameter: str = Field(default="", max_length=2048, pattern=r"^[A-Za-z0-9_.\-/]*$")
+    # SSM parameter holding the operator's rate card (mmcore.meta.ratecards), read once per cold start ("" = the
+    # built-in rates only); its leading slash is optional, as for policy_parameter.
+    rate_card_parameter: str = Field(default="", max_length=2048, pattern=r"^[A-Za-z0-9_.\-/]*$")
 
     @field_validator("business_country", mode="before")
     @classmethod

@@ -9,6 +9,9 @@ CampaignCounters`). A run Lambda delivers again (a crash after the commit, a lat
 recognised by its marker and skipped up to the marker's last sequence number. The first run that fails is
 reported as the batch item failure, so Lambda resumes there and never re-delivers an applied run's records
 except as a whole run from its first record.
+
+After a run is applied, each campaign with a budget whose spend it moved is checked (:mod:`.budget`): the
+campaign pauses itself once its budget is reached.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mmcore.campaigns.budget import Budgets, touches_spend
 from mmcore.campaigns.tally import Transition, is_ttl_removal, transitions
 from mmcore.observability import logger
 from mmcore.store import keys
@@ -52,8 +56,9 @@ class StreamChange:
 class Aggregator:
     """Applies stream batches to the counters. Build one per warm container."""
 
-    def __init__(self, counters: CampaignCounters) -> None:
+    def __init__(self, counters: CampaignCounters, budgets: Budgets | None = None) -> None:
         self.counters = counters
+        self.budgets = budgets
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
         """Count a Lambda stream batch; the answer is Lambda's partial batch response (the sequence number
@@ -74,8 +79,21 @@ class Aggregator:
             except Exception:
                 logger.exception("counters not applied", extra={"from": changes[start].sequence})
                 return {"batchItemFailures": [{"itemIdentifier": changes[start].sequence}]}
+            else:
+                self._check_budgets(deltas)
             start = end
         return {"batchItemFailures": []}
+
+    def _check_budgets(self, deltas: Mapping[tuple[str, int], Mapping[str, Any]]) -> None:
+        """Check the budget of each campaign whose spend the applied run moved; a failed check is logged and
+        left to the next run (the counters are applied: the batch goes on)."""
+        if self.budgets is None:
+            return
+        for campaign_id in sorted({c for (c, _), delta in deltas.items() if touches_spend(delta)}):
+            try:
+                self.budgets.check(campaign_id)
+            except Exception:
+                logger.exception("budget not checked", extra={"campaign_id": campaign_id})
 
 
 def _run_end(changes: Sequence[StreamChange], start: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mmcore.campaigns.models import Recipient
@@ -13,12 +13,15 @@ from mmcore.store.messages import State
 
 if TYPE_CHECKING:
     from mmcore.campaigns.enqueue import Run
+    from mmcore.campaigns.planner import Planned
 
 
-def rehearse(run: Run, recipients: Sequence[Recipient]) -> dict[str, Any]:
+def rehearse(
+    run: Run, recipients: Sequence[Recipient], estimate: Callable[[Any, list[Planned]], dict[str, Any]]
+) -> dict[str, Any]:
     """Plan ``recipients`` on ``run`` (never enqueued): counts by outcome (a recipient's bad variables count
-    as invalid, as on the CSV path), blocked by reason, by country, the template's readiness now and every
-    problem found (preflight's, then the campaign's own)."""
+    as invalid, as on the CSV path), blocked by reason, by country, the cost ``estimate`` of what would be
+    sent, the template's readiness now and every problem found (preflight's, then the campaign's own)."""
     problems = list(run.preflight.problems)
     try:
         planned = run.plan(enumerate(recipients), strict=False)
@@ -42,6 +45,7 @@ def rehearse(run: Run, recipients: Sequence[Recipient]) -> dict[str, Any]:
         "would_send": not problems and run.counts.queued > 0,
         "counts": run.counts.as_dict(),
         "by_country": dict(sorted(by_country.items())),
+        "cost_estimate": estimate(d, planned),
         "preflight": {**run.preflight.view(), "problems": [{"field": f, "reason": r} for f, r in problems]},
         "template": {"name": d.template.name, "language": d.template.language.code, **ready.view(now)},
     }

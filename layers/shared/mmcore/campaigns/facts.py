@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmcore.campaigns import timeline
+from mmcore.campaigns.budget import standing
 from mmcore.campaigns.tally import PATH_LABELS, ratio
 from mmcore.meta.errors import lookup
+from mmcore.meta.rates import BUILT_IN_CARD, RateCard
 from mmcore.meta.remedies import advice
 
 # The funnel's steps, each a subset of the one before: every message recorded; taken by Meta (it answered
@@ -32,8 +34,6 @@ NOT_SENT = {
     "cancelled": "The campaign was cancelled before it was sent: never sent, never billed.",
 }
 BLOCKED = "Blocked before sending by the region policy"
-NO_RATE_CARD = "no rate card yet: spend is known only where Meta sends it (max-price templates)"
-SPEND_SOURCE = "Meta's estimate (pricing.cost of delivered/read webhooks, max-price templates)"
 
 
 def funnel(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -128,16 +128,20 @@ def paths(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"path": p, "label": label, "count": by_path.get(p, 0)} for p, label in PATH_LABELS.items()]
 
 
-def cost(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Spend as far as it is known: Meta's estimate by currency where it sent one; no rate card yet."""
-    spend = report.get("spend_by_currency") or {}
+def cost(
+    report: Mapping[str, Any],
+    counts: Mapping[str, Any] | None = None,
+    campaign: Mapping[str, Any] | None = None,
+    card: RateCard = BUILT_IN_CARD,
+) -> dict[str, Any]:
+    """Spend by country (:mod:`mmcore.campaigns.spend`: Meta's ``pricing.cost`` where it sent one, otherwise
+    the rate card x billable deliveries, labelled estimated), in the budget's currency or the card's, Meta's
+    own estimate by currency, and where the campaign stands against its budget (None without one)."""
+    spent, budget = standing(campaign or {}, counts or {}, card)
     return {
-        "spend_by_currency": dict(spend),
-        "source": SPEND_SOURCE if spend else None,
-        "estimated": bool(spend),
-        "rate_card": None,
-        "note": NO_RATE_CARD,
-        "budget": None,
+        **spent.view(),
+        "spend_by_currency": dict(report.get("spend_by_currency") or {}),
+        "budget": budget,
     }
 
 
@@ -152,9 +156,15 @@ def is_complete(campaign: Mapping[str, Any], report: Mapping[str, Any]) -> bool:
     return report.get("messages", 0) >= recorded and not report.get("by_status", {}).get("queued")
 
 
-def describe(counts: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
+def describe(
+    counts: Mapping[str, Any],
+    report: Mapping[str, Any],
+    campaign: Mapping[str, Any] | None = None,
+    card: RateCard = BUILT_IN_CARD,
+) -> dict[str, Any]:
     """The report's reading, added to its counts: ``funnel``, ``over_time``, ``by_country_rates``,
-    ``failures``, ``not_sent``, ``delivery_paths`` and ``cost``."""
+    ``failures``, ``not_sent``, ``delivery_paths`` and ``cost`` (priced with ``card``, against the
+    ``campaign``'s budget)."""
     report = {**report, "accepted_by_meta": int(counts.get("taken", 0))}
     return {
         "funnel": funnel(report),
@@ -163,5 +173,5 @@ def describe(counts: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, 
         "failures": failures(report),
         "not_sent": not_sent(report),
         "delivery_paths": paths(report),
-        "cost": cost(report),
+        "cost": cost(report, counts, campaign, card),
     }

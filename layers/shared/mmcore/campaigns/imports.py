@@ -33,6 +33,7 @@ from mmcore.campaigns.personalise import placeholders
 from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.readiness import Readiness
 from mmcore.campaigns.service import Campaigns
+from mmcore.campaigns.spend import AFTER_IMPORT
 from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.store.campaigns import CampaignStatus
 from mmcore.store.imports import Imports, Row
@@ -78,6 +79,7 @@ class Audiences:
         self.imports.begin(run.campaign_id, _spec(definition, run, self.bucket, key))
         answer = {"campaign_id": run.campaign_id, "name": definition.name, "preflight": run.preflight.status}
         answer["audience"] = {"s3_uri": f"s3://{self.bucket}/{key}"}
+        answer["cost_estimate"] = {"total": None, "note": AFTER_IMPORT}  # the countries are in the CSV
         if audience.upload:
             self.imports.finish(run.campaign_id, CampaignStatus.AWAITING_UPLOAD, int(self.campaigns.clock()))
             url = objects.upload_url(self.s3, self.bucket, key, UPLOAD_SECONDS)

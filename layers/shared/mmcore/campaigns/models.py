@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,11 +23,13 @@ from pydantic import (
 
 from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language, not_for_category
 from mmcore.meta.phones import InvalidPhoneNumber, parse_recipient
+from mmcore.meta.ratecards import Currency
 from mmcore.meta.routing import MARKETING
 
 MAX_INLINE_RECIPIENTS = 10_000  # per POST /campaigns (6 MB Lambda payload, 30 s API Gateway timeout)
 CAMPAIGN_ID = r"^[A-Za-z0-9_.:-]{1,100}$"  # leaves room for "-<index>" within messages' 128-character ids
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_BUDGET = Decimal(10**12)  # a sanity bound in any currency's base unit
 MAX_TEST_RECIPIENTS = 10  # the business's own numbers a test send goes to (each one is a billed message)
 
 VariableName = Annotated[str, StringConstraints(pattern=VARIABLE)]
@@ -122,6 +125,11 @@ class CampaignDefinition(_Model):
     template_created_at: datetime | None = Field(
         default=None, description="when the template was created, if recent: its traffic waits for the sync"
     )
+    budget: Budget | None = Field(
+        default=None,
+        description="pause the campaign once its spend (Meta's pricing.cost, else rate card x billable"
+        " deliveries) plus what is in flight reaches this",
+    )
     skip_preflight: StrictBool = Field(
         default=False,
         description="send without checking the template against the registry (the operator accepts the risk;"
@@ -143,6 +151,18 @@ class CampaignDefinition(_Model):
         if v is not None and v.tzinfo is None:
             raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
         return v
+
+
+class Budget(_Model):
+    """The most a campaign may spend: it pauses itself (``paused``, reason ``budget``) once its spend plus what
+    is in flight reaches ``amount`` (:mod:`mmcore.campaigns.budget`)."""
+
+    amount: Annotated[Decimal, Field(gt=0, le=MAX_BUDGET, allow_inf_nan=False)] = Field(
+        description="in the base unit of `currency` (dollars, not cents)"
+    )
+    currency: Currency = Field(
+        description="ISO 4217, one Meta publishes a rate card in (the WABA's currency)"
+    )
 
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S{1,1000}\.csv(\.gz)?$"

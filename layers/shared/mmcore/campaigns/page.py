@@ -33,6 +33,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0 
 th,td{padding:4px 6px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{font-weight:600;color:#6b7280;font-size:.85rem}.scroll{overflow-x:auto}
 .fail td{color:#b91c1c;overflow-wrap:anywhere}.fail .code{font-weight:700;white-space:nowrap}.fail .todo{color:#374151}
+.budget.paused,.budget.reached{color:#b91c1c;font-weight:700}
 .legend span{margin-right:12px;white-space:nowrap}.legend i{display:inline-block;width:10px;height:10px;
 margin-right:4px;border-radius:2px}svg{display:block;width:100%;max-width:720px;height:auto}.muted{color:#6b7280}
 """
@@ -205,17 +206,57 @@ def _failures(failures: Sequence[Mapping[str, Any]], not_sent: Sequence[Mapping[
 
 
 def _cost(cost: Mapping[str, Any]) -> str:
-    spend = cost.get("spend_by_currency") or {}
-    if spend:
-        items = "".join(
-            f"<tr><td>{escape(str(c))}</td><td class=n>{float(v):,.4f}</td></tr>" for c, v in spend.items()
+    currency = escape(str(cost.get("currency") or ""))
+    rows = []
+    for c in cost.get("by_country") or ():
+        how = "Meta" if c.get("meta_priced") and not c.get("billable_estimated") else "estimated"
+        if c.get("rate") is None and c.get("billable_estimated"):
+            how = "no rate"
+        rows.append(
+            f'<tr data-country="{escape(str(c.get("country")))}" data-cost="{float(c.get("cost") or 0):.6f}">'
+            f"<td>{escape(str(c.get('country')))}</td><td class=n>{int(c.get('delivered') or 0):,}</td>"
+            f"<td class=n>{_money(c.get('cost'))}</td><td>{escape(how)}</td>"
+            f"<td class=n>{_money(c.get('rate'))}</td></tr>"
         )
-        body = f"<table>{items}</table><p class=muted>{escape(str(cost.get('source') or ''))}.</p>"
+    if rows:
+        body = (
+            '<div class="scroll"><table><tr><th>Country</th><th class=n>Delivered</th>'
+            f"<th class=n>Spend ({currency})</th><th>Priced by</th><th class=n>Rate</th></tr>{''.join(rows)}"
+            f'<tr><th>Total</th><th></th><th class=n data-total="{float(cost.get("total") or 0):.6f}">'
+            f"{_money(cost.get('total'))}</th><th></th><th></th></tr></table></div>"
+        )
     else:
-        body = "<p>No spend reported by Meta for this campaign.</p>"
-    note = escape(str(cost.get("note") or facts.NO_RATE_CARD))
-    budget = "No budget set." if not cost.get("budget") else escape(str(cost["budget"]))
-    return f'<section id="cost"><h2>Cost and budget</h2>{body}<p class=muted>{note}. {budget}</p></section>'
+        body = "<p>No spend yet.</p>"
+    notes = [
+        cost.get("source"),
+        cost.get("note"),
+        f"Rates: {cost.get('rate_card')}" if cost.get("rate_card") else None,
+    ]
+    other = {k: v for k, v in (cost.get("spend_by_currency") or {}).items() if k != cost.get("currency")}
+    if other:
+        notes.append(
+            "Meta's estimate in other currencies: " + ", ".join(f"{v:,.4f} {k}" for k, v in other.items())
+        )
+    budget = cost.get("budget")
+    line = "No budget set." if not budget else str(budget.get("status"))
+    state = (
+        "none"
+        if not budget
+        else "paused"
+        if budget.get("paused")
+        else "reached"
+        if budget.get("reached")
+        else "within"
+    )
+    muted = "".join(f"<p class=muted>{escape(str(n))}.</p>" for n in notes if n)
+    return (
+        f'<section id="cost"><h2>Cost and budget</h2><p class="budget {state}" data-budget="{state}">'
+        f"{escape(line)}</p>{body}{muted}</section>"
+    )
+
+
+def _money(value: Any) -> str:
+    return "&ndash;" if value is None else f"{float(value):,.4f}"
 
 
 def _pct(rate: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,20 +14,22 @@ from mmcore.campaigns.dryrun import rehearse
 from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.facts import describe, is_complete
 from mmcore.campaigns.models import CampaignCreate, CampaignDefinition, Recipient, TestSendCreate
-from mmcore.campaigns.planner import Planner
+from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
 from mmcore.campaigns.queue import SendQueue
 from mmcore.campaigns.release import release
 from mmcore.campaigns.reports import REPORTED, campaign_view, public
+from mmcore.campaigns.spend import estimate
 from mmcore.campaigns.tally import drift, report, total
 from mmcore.campaigns.testsend import TestSends
 from mmcore.exceptions import InvalidInput, NotFound
+from mmcore.meta.rates import BUILT_IN_CARD, RateCard
 from mmcore.meta.regions import RULES, Rule
 from mmcore.settings import Settings
 from mmcore.store.campaigns import CampaignRecords, CampaignStatus
 from mmcore.store.counters import CampaignCounters
 from mmcore.store.identities import Identities
-from mmcore.store.messages import Ledger
+from mmcore.store.messages import Ledger, State
 from mmcore.store.paging import DEFAULT_LIMIT
 from mmcore.store.templates import Templates
 
@@ -37,10 +40,11 @@ DEFAULT_PAGE = DEFAULT_LIMIT
 class Campaigns:
     """Creates campaigns (enqueue) and answers their reports. Build one per warm container.
 
-    ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
-    ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``). ``sync`` runs one
-    sync of the template registry (the handler wires it; :mod:`.preflight`); ``preflight=False`` only for
-    offline tests of the planning.
+        ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
+        ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``); ``card`` the rate card in
+    force (``mmcore.pricing``: estimates and spend). ``sync`` runs one
+        sync of the template registry (the handler wires it; :mod:`.preflight`); ``preflight=False`` only for
+        offline tests of the planning.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class Campaigns:
         table: str | None = None,
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] = RULES,
+        card: RateCard = BUILT_IN_CARD,
         sync: Callable[[], Any] | None = None,
         preflight: bool = True,
     ) -> None:
@@ -65,6 +70,7 @@ class Campaigns:
         self.queue = queue
         self.clock = clock
         self.rules = tuple(rules)
+        self.card = card
         self.preflight = Preflight(self.templates, sync) if preflight else None
 
     def create(self, body: CampaignCreate) -> dict[str, Any]:
@@ -83,7 +89,16 @@ class Campaigns:
             if run.opened:
                 run.finish(CampaignStatus.INCOMPLETE)
             raise
-        return run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.RUNNING)
+        answer = run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.RUNNING)
+        return {**answer, "cost_estimate": self.estimate(body, planned)}
+
+    def estimate(self, definition: CampaignDefinition, planned: Sequence[Planned]) -> dict[str, Any]:
+        """The cost of the messages ``planned`` would send, by country (:func:`~.spend.estimate`), in the
+        budget's currency (else the card's), at the rates in force today."""
+        by_country = Counter(p.fields.get("country") or "unknown" for p in planned if p.state == State.QUEUED)
+        currency = definition.budget.currency if definition.budget else None
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        return estimate(by_country, self.card, definition.template.category, currency, today)
 
     def test(self, campaign_id: str, body: TestSendCreate) -> dict[str, Any]:
         """Send the campaign's message to test numbers (:mod:`.testsend`); the test as ``test_view`` shows it."""
@@ -108,7 +123,9 @@ class Campaigns:
     def dry_run(self, body: CampaignCreate) -> dict[str, Any]:
         """What ``create`` would do, writing nothing: counts by outcome, blocked by reason, by country, the
         template's readiness and the preflight's problems (a sync of the registry is the only write)."""
-        return rehearse(self.start(body, source="api", dedupe=True, dry_run=True), _inline(body))
+        return rehearse(
+            self.start(body, source="api", dedupe=True, dry_run=True), _inline(body), self.estimate
+        )
 
     def start(
         self, definition: CampaignDefinition, *, source: str, dedupe: bool = False, dry_run: bool = False
@@ -162,7 +179,7 @@ class Campaigns:
         summary = report(counts)
         if is_complete(campaign, summary):  # the first report to see it final records it
             campaign = self.records.complete(campaign_id, int(self.clock())) or self.campaign(campaign_id)
-        return {**campaign_view(campaign), **summary, **describe(counts, summary)}
+        return {**campaign_view(campaign), **summary, **describe(counts, summary, campaign, self.card)}
 
     def audit(self, campaign_id: str) -> dict[str, Any]:
         """The counters against a recount of every message item (O(messages)): ``drift`` names each counter

@@ -2,7 +2,9 @@
 
 A message counts once, as its item stands: :func:`contribution` turns an item into counters (``messages``,
 ``status:<status>``, ``taken``, ``category:<c>``, ``endpoint:<e>``, ``path:<p>``, ``country:<cc>``, ``code:<code>``, ``reason:<r>``,
-``spend:<currency>``, ``taken_in:<cc>``, ``delivered_in:<cc>``, ``read_in:<cc>`` and the time buckets
+``spend:<currency>``, ``taken_in:<cc>``, ``delivered_in:<cc>``, ``read_in:<cc>``, the spend by country of
+:mod:`mmcore.campaigns.spend` (``spend_in:<cc>:<currency>``, ``priced_in:<cc>``, ``free_in:<cc>``,
+``in_flight_in:<cc>``) and the time buckets
 ``at:<step>:<offset>`` of :mod:`mmcore.campaigns.timeline`). A change of the item (a DynamoDB stream record: old image -> new image) adds
 ``contribution(new) - contribution(old)``: over a message's life these telescope to its final contribution,
 so counters summed from the transitions equal the counts recounted from the items (``mmapi campaign
@@ -18,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from mmcore.campaigns import timeline
+from mmcore.meta.rates import FREE_TYPES
 from mmcore.store import keys
 from mmcore.store.messages import State
 
@@ -54,6 +57,7 @@ REPORTED = (
     "reason",
     "wamid",
     "cost",
+    "pricing_type",
     "endpoint",
     "path",
     *timeline.TIMES,
@@ -71,6 +75,7 @@ PATH_LABELS = {  # each path as a marketer reads it (the report, its page, a tes
 
 _AS_QUEUED = frozenset({State.SENDING, State.RETRY})
 _MET_BY_META = frozenset({State.ACCEPTED, "sent", "delivered", "read"})  # Meta took the message
+_IN_FLIGHT = frozenset({State.ACCEPTED, "sent"})  # taken by Meta, neither delivered nor failed yet
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"  # who removes an item whose expires_at passed
 
 Tally = Counter  # counter name -> int or Decimal
@@ -103,8 +108,28 @@ def contribution(item: Mapping[str, Any] | None) -> Tally:
         tally[f"code:{code}"] = 1
     if status == State.BLOCKED:
         tally[f"reason:{item.get('reason') or 'unknown'}"] = 1
-    if (cost := _cost(item)) is not None:
+    cost = _cost(item)
+    if cost is not None:
         tally[f"spend:{cost[1]}"] = cost[0]
+        tally[f"spend_in:{country}:{cost[1]}"] = cost[0]
+    tally.update(_billing(status, country, reached, item, cost is not None))
+    return tally
+
+
+def _billing(
+    status: str, country: str, reached: tuple[str, ...], item: Mapping[str, Any], priced: bool
+) -> Tally:
+    """What a message adds to its country's spend (:mod:`mmcore.campaigns.spend`): delivered with Meta's cost
+    (``priced_in``), delivered free (``free_in``: ``pricing.type`` free_customer_service or free_entry_point),
+    or in flight (``in_flight_in``: Meta took it, no delivery or failure yet; charged if it is delivered)."""
+    tally: Tally = Counter()
+    if "delivered" in reached:
+        if priced:
+            tally[f"priced_in:{country}"] = 1
+        elif item.get("pricing_type") in FREE_TYPES:
+            tally[f"free_in:{country}"] = 1
+    elif status in _IN_FLIGHT:
+        tally[f"in_flight_in:{country}"] = 1
     return tally
 
 
