@@ -31,6 +31,7 @@ from aiohttp import web
 
 from mmapi import lifecycle, motoserver, running
 from mmapi.lifecycle import PortTaken
+from mmapi.scheduler import OneTimeSchedules
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
@@ -254,6 +255,13 @@ class Runtime:
             ]
             if self.poll
             else []
+        )
+        # EventBridge Scheduler's one-time at() schedules the functions create: run at their time (mmapi.scheduler).
+        self.one_time = OneTimeSchedules.of(
+            self.session, self.stack, lambda fn, event: self.functions[fn].invoke(event)
+        )
+        self._pollers += (
+            [threading.Thread(target=self.one_time.poll, args=(self._stop,))] if self.poll else []
         )
         # Step Functions: each state machine's executions run in process (mmapi.statemachine), as StartExecution
         # made them in moto; its Lambda tasks call the template's functions.
