@@ -105,6 +105,10 @@ def test_send_at_needs_a_timezone_and_inline_recipients():
         CampaignCreate.model_validate(
             {**base, "recipients": ["919876543210"], "send_at": "2030-01-01T09:00:00"}
         )
+    with pytest.raises(ValidationError, match="send_window: not with hold"):
+        CampaignCreate.model_validate(
+            {**base, "recipients": ["1"], "send_window": {"start": "09:00", "end": "20:00"}, "hold": True}
+        )
     with pytest.raises(ValidationError, match="send_at: not with hold"):
         CampaignCreate.model_validate(
             {**base, "recipients": ["919876543210"], "send_at": "2030-01-01T09:00:00Z", "hold": True}

@@ -229,8 +229,10 @@ class CampaignCreate(CampaignDefinition):
             raise ValueError(
                 "send_at: not with hold, nor with an audience in S3 yet (inline recipients only)"
             )
-        if self.send_window is not None and self.audience is not None:
-            raise ValueError("send_window: not with an audience in S3 yet (inline recipients only)")
+        if self.send_window is not None and (self.hold or self.audience is not None):
+            raise ValueError(
+                "send_window: not with hold, nor with an audience in S3 yet (inline recipients only)"
+            )
         return self
 
     def definition(self) -> CampaignDefinition:
