@@ -190,6 +190,8 @@ class Runtime:
         # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
         self.moto, self.aws_endpoint = motoserver.start()
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        if clients := sys.modules.get("mmcore.clients"):  # an earlier stack's cached clients name its moto
+            clients.reset()
         self.session = boto3.Session(region_name=REGION)
         self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
 
