@@ -111,6 +111,8 @@ def _iam_calls(service: str, operation: str, params: dict[str, Any]) -> Iterator
         yield Call(f"sqs:{action}", params.get("QueueUrl", "").rsplit("/", 1)[-1])
     elif service == "secretsmanager":
         yield Call(f"secretsmanager:{operation}", params.get("SecretId", ""))
+    elif service == "scheduler":  # a schedule, named in its group
+        yield Call(f"scheduler:{operation}", f"{params.get('GroupName', 'default')}/{params.get('Name', '')}")
     elif service == "events":
         for entry in params.get("Entries", ()):
             yield Call(f"events:{operation}", entry.get("EventBusName", "default"))

@@ -98,6 +98,13 @@ class Template:
             name = self.stack.resolve(props.get("Name")) or name
             self.names[name.removeprefix(STACK)] = logical
             return {"Ref": name, "Arn": f"arn:aws:events:{_ARN}:event-bus/{name}", "Name": name}
+        if kind == "AWS::Scheduler::ScheduleGroup":
+            name = self.stack.resolve(props.get("Name")) or name
+            self.names[name.removeprefix(STACK)] = logical
+            return {"Ref": name, "Arn": f"arn:aws:scheduler:{_ARN}:schedule-group/{name}"}
+        if kind == "AWS::IAM::Role":
+            name = self.stack.resolve(props.get("RoleName")) or name
+            return {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
         return {"Ref": name, "Arn": f"arn:aws:{kind}:{name}"}
 
     # ------------------------------------------------------------------ functions and their grants

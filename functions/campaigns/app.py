@@ -1,8 +1,10 @@
 """Campaign API (HttpApi, IAM auth): create a campaign (its template checked against the registry first, or a dry
 run; held until released when asked; an audience in S3 is imported by functions/campaigns/imports.py),
 start an uploaded audience's import, send it to test numbers and read how that went, release a held one,
-pause, resume or cancel one, list them (newest first), read its report (JSON, or as a page), page its messages, show a message, and show the region policy the
-campaigns are planned with (``GET /policy``)."""
+pause, resume or cancel one, list them (newest first), read its report (JSON, or as a page), page its messages,
+show a message, and show the region policy the campaigns are planned with (``GET /policy``). EventBridge
+Scheduler invokes it too, with the input of one of its one-time schedules: a scheduled campaign's start, a send
+window's opening (mmcore.campaigns.schedule)."""
 
 import time
 from functools import cache
@@ -28,6 +30,7 @@ from mmcore.campaigns import views as V
 from mmcore.campaigns.imports import Audiences
 from mmcore.campaigns.lifecycle import MAX_LIST, CampaignList, CampaignState
 from mmcore.campaigns.page import render as render_page
+from mmcore.campaigns.schedule import Scheduler, is_scheduled_run
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 from mmcore.store.templates import Templates
@@ -51,6 +54,20 @@ def campaigns() -> Campaigns:
         rules=policy.in_force().rules,
         card=pricing.in_force(),
         sync=lambda: clients.run(registry().sync()),
+        scheduler=scheduler(),
+    )
+
+
+def scheduler() -> Scheduler | None:
+    """The schedules' side of send_at and send windows; their target is this function (its own ARN)."""
+    settings = get_settings()
+    if not (settings.schedule_group and settings.scheduler_role_arn):
+        return None
+    return Scheduler(
+        clients.boto_client("scheduler"),
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        app.lambda_context.invoked_function_arn,
     )
 
 
@@ -253,4 +270,13 @@ def get_policy() -> policy.PolicyView:
 @metrics.log_metrics
 @tracer().capture_lambda_handler(capture_response=False)
 def lambda_handler(event, context):
+    if is_scheduled_run(event):  # a one-time schedule's input, from EventBridge Scheduler
+        app.lambda_context = context  # scheduler() reads this function's ARN from it, as in a request
+        logger.append_keys(campaign_id=event.get("campaign_id"))
+        ran = campaigns().run_schedule(event)
+        metrics.add_metric(
+            name="CampaignsStarted", unit=MetricUnit.Count, value=int(bool(ran.get("started")))
+        )
+        metrics.add_metric(name="MessagesEnqueuedAtWindow", unit=MetricUnit.Count, value=ran.get("queued", 0))
+        return ran
     return app.resolve(event, context)

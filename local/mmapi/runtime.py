@@ -27,6 +27,7 @@ from aiohttp import web
 from mmapi import lifecycle, motoserver, running
 from mmapi.httpapi import http_event, route_pattern, to_response
 from mmapi.lifecycle import PortTaken
+from mmapi.scheduler import OneTimeSchedules
 from mmapi.simulator import Simulator
 from mmapi.sqsevents import lambda_event, receive, settle
 from mmapi.stack import LocalStack
@@ -129,6 +130,8 @@ class Runtime:
         # moto server in its own process: the handlers keep this process's CPU (and GIL) to themselves.
         self.moto, self.aws_endpoint = motoserver.start()
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        if clients := sys.modules.get("mmcore.clients"):  # an earlier stack's cached clients name its moto
+            clients.reset()
         self.session = boto3.Session(region_name=REGION)
         self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
 
@@ -194,6 +197,13 @@ class Runtime:
             ]
             if self.poll
             else []
+        )
+        # EventBridge Scheduler's one-time at() schedules the functions create: run at their time (mmapi.scheduler).
+        self.one_time = OneTimeSchedules.of(
+            self.session, self.stack, lambda fn, event: self.functions[fn].invoke(event)
+        )
+        self._pollers += (
+            [threading.Thread(target=self.one_time.poll, args=(self._stop,))] if self.poll else []
         )
         # Step Functions: each state machine's executions run in process (mmapi.statemachine), as StartExecution
         # made them in moto; its Lambda tasks call the template's functions.

@@ -1,7 +1,7 @@
 """template.yaml as the single source of truth for the local stack and the tests.
 
 Reads the SAM template (CloudFormation short tags included), creates its DynamoDB tables, SQS queues (with
-their redrive policy), secrets, S3 buckets, state machines and EventBridge buses in whatever AWS the boto3 session points at (moto),
+their redrive policy), secrets, S3 buckets, state machines, EventBridge buses and Scheduler groups in whatever AWS the boto3 session points at (moto),
 and resolves each function's handler, code folder and environment, the way ``sam local`` would.
 """
 
@@ -168,6 +168,13 @@ class LocalStack:
                 type=props.get("Type", "STANDARD"),
             )["stateMachineArn"]
             self.physical[logical] = {"Ref": arn, "Arn": arn}
+        for logical, res in self.resources("AWS::Scheduler::ScheduleGroup").items():
+            name = self.resolve(res["Properties"].get("Name")) or f"{self.stack_name}-{logical}"
+            arn = session.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            self.physical[logical] = {"Ref": name, "Arn": arn}
+        for logical, res in self.resources("AWS::IAM::Role").items():  # ARNs only: moto does not enforce IAM
+            name = self.resolve(res["Properties"].get("RoleName")) or f"{self.stack_name}-{logical}"
+            self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:iam::{self.account}:role/{name}"}
         for logical, res in self.resources("AWS::Events::EventBus").items():
             name = self.resolve(res["Properties"].get("Name")) or f"{self.stack_name}-{logical}"
             arn = session.client("events").create_event_bus(Name=name)["EventBusArn"]

@@ -40,6 +40,13 @@ def _arn(t, call: awscalls.Call) -> str | None:
     service = call.action.split(":", 1)[0]
     if service == "ssm":  # the parameter's name is the operator's: the template grants the configured one
         return f"arn:aws:ssm:{t.stack.region}:{t.stack.account}:parameter/mm/region-policy"
+    if service == "scheduler":  # a schedule in a group: arn:...:schedule/<group>/<name>
+        group, _, name = call.target.partition("/")
+        try:
+            group = t.stack.physical[t.logical_of(group)]["Ref"]
+        except KeyError:
+            return None
+        return f"arn:aws:scheduler:{t.stack.region}:{t.stack.account}:schedule/{group}/{name}"
     try:
         logical = t.logical_of(call.target)
     except KeyError:

@@ -187,3 +187,29 @@ def test_the_sam_policy_templates_expand_as_samtranslator_defines_them():
             actions = statement["Action"]
             theirs |= set(actions if isinstance(actions, list) else [actions])
         assert ours == theirs, name
+
+
+def test_only_the_campaigns_function_schedules_and_scheduler_may_only_start_campaigns(t):
+    group = t.stack.physical["CampaignSchedules"]["Ref"]
+    schedule = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{group}/start-0123"
+    role = t.arn("CampaignSchedulerRole")
+    for action in ("scheduler:CreateSchedule", "scheduler:DeleteSchedule"):
+        assert {f for f in CALLS if t.allows(f, action, schedule)} == {"CampaignsFunction"}, action
+        other = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/start-0123"
+        assert not t.allows("CampaignsFunction", action, other), "only the stack's own schedule group"
+    assert {f for f in CALLS if t.allows(f, "iam:PassRole", role)} == {"CampaignsFunction"}
+    assert not t.allows("CampaignsFunction", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/other")
+    env = t.functions()["CampaignsFunction"]["Environment"]["Variables"]
+    assert t.stack.resolve(env["SCHEDULER_ROLE_ARN"]) == role
+    # the role: assumed by Scheduler for this stack's schedules only, allowed to invoke the campaigns function
+    props = t.stack.template["Resources"]["CampaignSchedulerRole"]["Properties"]
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert t.stack.resolve(trust["Condition"]["ArnEquals"]["aws:SourceArn"]) == t.arn("CampaignSchedules")
+    (policy,) = props["Policies"]
+    (grant,) = policy["PolicyDocument"]["Statement"]
+    assert grant["Action"] == "lambda:InvokeFunction"
+    assert [t.stack.resolve(r) for r in grant["Resource"]] == [
+        t.arn("CampaignsFunction"),
+        t.arn("CampaignsFunction") + ":*",
+    ]

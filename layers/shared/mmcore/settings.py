@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Audiences from S3 (mmcore.campaigns.imports): the bucket the stack reads them from, the import's state machine.
     audience_bucket: str = ""
     import_state_machine_arn: str = ""
+    # send_at and send windows (mmcore.campaigns.schedule): the EventBridge Scheduler group its one-time
+    # schedules go in, and the role Scheduler assumes to invoke the campaigns function ("" = not available).
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
     # Two secrets so that the public webhook function, which only needs the second, cannot read the token.
     graph_secret_arn: str = ""
     webhook_secret_arn: str = ""

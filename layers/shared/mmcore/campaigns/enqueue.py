@@ -17,6 +17,7 @@ from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.preflight import SKIPPED, Verdict
 from mmcore.campaigns.queue import Outgoing
 from mmcore.campaigns.readiness import Readiness, readiness
+from mmcore.campaigns.windows import NO_WINDOW, sorting
 from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.observability import logger
 from mmcore.store import messages as L
@@ -40,6 +41,8 @@ class EnqueueCounts:
     duplicate: int = 0
     enqueue_failed: int = 0
     blocked_by_reason: Counter[str] = field(default_factory=Counter)
+    waiting_for_window: int = 0  # queued, held until their send window opens (mmcore.campaigns.windows)
+    expired: int = 0  # their deadline comes before their send window opens
 
     def add(self, planned: Planned) -> None:
         self.recipients += 1
@@ -59,6 +62,8 @@ class EnqueueCounts:
             "invalid": self.invalid,
             "duplicate": self.duplicate,
             "enqueue_failed": self.enqueue_failed,
+            **({"waiting_for_window": self.waiting_for_window} if self.waiting_for_window else {}),
+            **({"expired": self.expired} if self.expired else {}),
         }
 
 
@@ -155,8 +160,33 @@ class Run:
         if self.held:  # each queued message keeps its send request for the release (mmcore.campaigns.release)
             c.ledger.write([_held(p) if p.state == State.QUEUED else p.item() for p in planned])
             return
+        if self.definition.send_window is not None:
+            self._send_in_window(planned)
+            return
         c.ledger.write([p.item() for p in planned])
         self.send([p for p in planned if p.state == State.QUEUED])
+
+    def _send_in_window(self, planned: list[Planned]) -> None:
+        """Record every planned message and queue those inside their send window now; hold the others for
+        their window's opening (a schedule each opening), or end them (:mod:`mmcore.campaigns.windows`)."""
+        c, spec = self.campaigns, self.definition.send_window
+        assert spec is not None
+        s = sorting(spec.window(), c.clock(), c.settings.business_country)
+        items = []
+        for p in planned:
+            if p.state == State.QUEUED and p.request is not None:
+                s.add(p.message_id, p.fields, p.request.model_dump_json(exclude_none=True))
+            else:
+                items.append(p.item())
+        c.ledger.write(items + s.items)
+        self.send([p for p in planned if p.message_id in s.now])
+        self.counts.queued -= s.expired + s.closed
+        self.counts.expired += s.expired
+        if s.closed:
+            self.counts.blocked_by_reason[NO_WINDOW] += s.closed
+        self.counts.waiting_for_window += sum(s.openings.values())
+        for instant in sorted(s.openings):
+            c.scheduler.open_at(self.campaign_id, instant)
 
     def resume(self, ready: Readiness, *, warmed: bool) -> None:
         """Go on with a campaign whose item exists (an audience import's chunk): its readiness as recorded,
@@ -250,7 +280,7 @@ def _campaign(
         # as given, so a test send builds the campaign's message again (mmcore.campaigns.testsend)
         "definition": dynamo_safe(
             definition.model_dump(
-                mode="json", exclude_none=True, exclude={"recipients", "test_recipients", "hold"}
+                mode="json", exclude_none=True, exclude={"recipients", "test_recipients", "hold", "send_at"}
             )
         ),
         "template": dynamo_safe(planner.template),

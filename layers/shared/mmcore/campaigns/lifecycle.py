@@ -53,6 +53,7 @@ class CampaignState(BaseModel):
     cancelled_messages: int | None = Field(
         None, description="a held or scheduled campaign's recorded messages ended `cancelled`"
     )
+    unscheduled: bool | None = Field(None, description="a scheduled campaign's start schedule deleted")
 
 
 class CampaignSummary(BaseModel):
@@ -98,6 +99,9 @@ def change(campaigns: Campaigns, campaign_id: str, wanted: str) -> CampaignState
     )
     if after is CampaignStatus.CANCELLED and status in _NOTHING_QUEUED:
         state.cancelled_messages = _cancel_recorded(c, campaign_id)
+    if after is CampaignStatus.CANCELLED and status == CampaignStatus.SCHEDULED and c.scheduler is not None:
+        # its start would find it cancelled and do nothing; deleted so it does not run at all
+        state.unscheduled = c.scheduler.unschedule(campaign_id)
     return state
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 
 from mmcore.meta.messages import TEXT_PARAM_MAX, TTL_MAX, TTL_MIN, BidSpec, Language, not_for_category
 from mmcore.meta.phones import InvalidPhoneNumber, parse_recipient
+from mmcore.meta.quiet_hours import SendWindow
 from mmcore.meta.ratecards import Currency
 from mmcore.meta.routing import MARKETING
 
@@ -104,6 +105,23 @@ class TemplateSpec(_Model):
         return v.upper() if isinstance(v, str) else v
 
 
+class SendWindowSpec(_Model):
+    """Quiet hours: the hours of the recipient's own day when messages may be sent (``mmcore.meta.quiet_hours``:
+    every time zone of the number must be inside it; a window may cross midnight)."""
+
+    start: StrictStr = Field(description="HH:MM, local to the recipient, inclusive", examples=["09:00"])
+    end: StrictStr = Field(description="HH:MM, local to the recipient, exclusive", examples=["20:00"])
+
+    @model_validator(mode="after")
+    def _valid(self) -> SendWindowSpec:
+        self.window()
+        return self
+
+    def window(self) -> SendWindow:
+        """The window as the rules read it (ValueError naming what is wrong)."""
+        return SendWindow.parse(self.start, self.end)
+
+
 class CampaignDefinition(_Model):
     """Everything about a campaign except its recipients (the CSV CLI takes this, the API extends it)."""
 
@@ -129,6 +147,11 @@ class CampaignDefinition(_Model):
         default=None,
         description="pause the campaign once its spend (Meta's pricing.cost, else rate card x billable"
         " deliveries) plus what is in flight reaches this",
+    )
+    send_window: SendWindowSpec | None = Field(
+        default=None,
+        description="quiet hours: messages due outside this window (in each recipient's local time) wait for"
+        " its next opening; their TTL / not_after still applies",
     )
     skip_preflight: StrictBool = Field(
         default=False,
@@ -201,6 +224,18 @@ class CampaignCreate(CampaignDefinition):
         description="record the recipients but queue nothing: the campaign stays `held` until it is released"
         ' (PATCH /campaigns/{id} {"status": "running"}), which needs a test send of it that passed',
     )
+    send_at: datetime | None = Field(
+        default=None,
+        description="start the campaign then (with a timezone; in the future), by an EventBridge Scheduler"
+        " one-time schedule: it stays `scheduled`, its recipients recorded, until then",
+    )
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware_send_at(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2026-01-01T09:00:00Z")
+        return v
 
     @model_validator(mode="after")
     def _recipients_or_audience(self) -> CampaignCreate:
@@ -210,12 +245,20 @@ class CampaignCreate(CampaignDefinition):
             raise ValueError(
                 "hold: a campaign with an audience in S3 cannot be held yet (inline recipients only)"
             )
+        if self.send_at is not None and (self.hold or self.audience is not None):
+            raise ValueError(
+                "send_at: not with hold, nor with an audience in S3 yet (inline recipients only)"
+            )
+        if self.send_window is not None and (self.hold or self.audience is not None):
+            raise ValueError(
+                "send_window: not with hold, nor with an audience in S3 yet (inline recipients only)"
+            )
         return self
 
     def definition(self) -> CampaignDefinition:
         """The campaign without its recipients (what an import's chunks plan with)."""
         return CampaignDefinition.model_validate(
-            self.model_dump(exclude={"recipients", "audience", "test_recipients", "hold"})
+            self.model_dump(exclude={"recipients", "audience", "test_recipients", "hold", "send_at"})
         )
 
 

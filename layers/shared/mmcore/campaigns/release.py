@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # What a message item holds besides the fields its enqueue gave it (keys, indexes, the sender's own).
 MESSAGE_KEYS = frozenset(
     {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "message_id", "state", "status", "body"}
-    | {"updated_at", "expires_at"}
+    | {"updated_at", "expires_at", "held_until"}
 )
 
 
@@ -65,15 +65,29 @@ def release(campaigns: Campaigns, campaign_id: str) -> dict[str, Any]:
 
 
 def _queue(c: Campaigns, campaign: dict[str, Any]) -> dict[str, Any]:
-    """Put the campaign's held messages on the queue (the first one at once when the template warms up);
-    those SQS never took are recorded failed. Returns the campaign's counts, updated."""
-    campaign_id, template = campaign["campaign_id"], campaign["template"]
-    name, language = template["name"], template["language"]["code"]
-    held = [
+    """Put the campaign's held messages on the queue. Returns the campaign's counts, updated."""
+    held = held_messages(c, campaign["campaign_id"])
+    unsent = put_on_queue(c, campaign, held)
+    counts = dict(campaign.get("counts") or {})
+    counts["queued"] = len(held) - unsent
+    counts["enqueue_failed"] = int(counts.get("enqueue_failed") or 0) + unsent
+    return counts
+
+
+def held_messages(c: Campaigns, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's messages recorded but not queued: ``queued``, with their send request in ``body``."""
+    return [
         m
         for m in c.records.messages(campaign_id)
         if m.get("state") == State.QUEUED and isinstance(m.get("body"), str)
     ]
+
+
+def put_on_queue(c: Campaigns, campaign: dict[str, Any], held: list[dict[str, Any]]) -> int:
+    """Put held messages on the queue (the first one at once when the template warms up); those SQS never
+    took are recorded failed. Returns how many SQS never took."""
+    template = campaign["template"]
+    name, language = template["name"], template["language"]["code"]
     now = c.clock()
     known = c.templates.get(name, language)
     ready = readiness(known.get("created_at"), known.get("last_sent_at"), known.get("sync_until"), now)
@@ -90,7 +104,4 @@ def _queue(c: Campaigns, campaign: dict[str, Any]) -> dict[str, Any]:
     if held:
         facts = {"last_sent_at": int(now), "sync_until": ready.ready_at if ready.warm_up else None}
         c.templates.record_use(name, language, facts)
-    counts = dict(campaign.get("counts") or {})
-    counts["queued"] = len(held) - len(unsent)
-    counts["enqueue_failed"] = int(counts.get("enqueue_failed") or 0) + len(unsent)
-    return counts
+    return len(unsent)

@@ -19,6 +19,8 @@ from mmcore.campaigns.preflight import SKIPPED, Preflight, Verdict
 from mmcore.campaigns.queue import SendQueue
 from mmcore.campaigns.release import release
 from mmcore.campaigns.reports import REPORTED, campaign_view, public
+from mmcore.campaigns.schedule import Scheduler
+from mmcore.campaigns.schedule import run as run_schedule
 from mmcore.campaigns.spend import estimate
 from mmcore.campaigns.tally import drift, report, total
 from mmcore.campaigns.testsend import TestSends
@@ -40,11 +42,12 @@ DEFAULT_PAGE = DEFAULT_LIMIT
 class Campaigns:
     """Creates campaigns (enqueue) and answers their reports. Build one per warm container.
 
-        ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
-        ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``); ``card`` the rate card in
-    force (``mmcore.pricing``: estimates and spend). ``sync`` runs one
-        sync of the template registry (the handler wires it; :mod:`.preflight`); ``preflight=False`` only for
-        offline tests of the planning.
+    ``dynamodb`` is a low-level client of the table (``settings.table_name`` unless ``table`` says otherwise);
+    ``queue`` the send queue; ``rules`` the region table in force (``mmcore.policy``); ``card`` the rate card in
+    force (``mmcore.pricing``: estimates and spend). ``sync`` runs one sync of the template registry (the
+    handler wires it; :mod:`.preflight`); ``preflight=False`` only for offline tests of the planning.
+    ``scheduler`` creates the one-time schedules of ``send_at`` and of send windows' openings (:mod:`.schedule`);
+    without one, a campaign with either is refused.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Campaigns:
         card: RateCard = BUILT_IN_CARD,
         sync: Callable[[], Any] | None = None,
         preflight: bool = True,
+        scheduler: Scheduler | None = None,
     ) -> None:
         table = table or settings.table_name
         self.settings = settings
@@ -72,24 +76,33 @@ class Campaigns:
         self.rules = tuple(rules)
         self.card = card
         self.preflight = Preflight(self.templates, sync) if preflight else None
+        self.scheduler = scheduler
 
     def create(self, body: CampaignCreate) -> dict[str, Any]:
         """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
-        Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness."""
+        Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness.
+        With ``send_at`` the campaign is recorded ``scheduled`` (nothing queued) and a schedule starts it."""
+        self._check_timing(body)
         run = self.start(body, source="api", dedupe=True)
         planned = run.plan(enumerate(_inline(body)), strict=True)
-        run.held = body.hold
+        run.held = body.hold or body.send_at is not None
         run.extra = {
             "test_recipients": body.test_recipients,
             "test_variables": dict(_inline(body)[0].variables),  # what a test send fills in by default
         }
         try:
             run.enqueue(planned)
+            if body.send_at is not None:
+                assert self.scheduler is not None  # _check_timing
+                self.scheduler.start_at(run.campaign_id, body.send_at)
         except BaseException:
             if run.opened:
                 run.finish(CampaignStatus.INCOMPLETE)
             raise
-        answer = run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.RUNNING)
+        if body.send_at is not None:
+            answer = run.finish(CampaignStatus.SCHEDULED) | {"send_at": _iso(body.send_at)}
+        else:
+            answer = run.finish(CampaignStatus.HELD if body.hold else CampaignStatus.RUNNING)
         return {**answer, "cost_estimate": self.estimate(body, planned)}
 
     def estimate(self, definition: CampaignDefinition, planned: Sequence[Planned]) -> dict[str, Any]:
@@ -99,6 +112,24 @@ class Campaigns:
         currency = definition.budget.currency if definition.budget else None
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         return estimate(by_country, self.card, definition.template.category, currency, today)
+
+    def _check_timing(self, body: CampaignCreate) -> None:
+        """``send_at`` in the future, and a scheduler for it and for a send window (InvalidInput otherwise)."""
+        problems = []
+        if body.send_at is not None and body.send_at.timestamp() <= self.clock():
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            problems.append(
+                ("send_at", f"in the past ({_iso(body.send_at)}; it is {_iso(now)}): give a later time")
+            )
+        for name, given in (("send_at", body.send_at), ("send_window", body.send_window)):
+            if given is not None and self.scheduler is None:
+                problems.append((name, "needs the stack's EventBridge Scheduler group (SCHEDULE_GROUP)"))
+        if problems:
+            raise InvalidInput.fields(problems)
+
+    def run_schedule(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Run one of this service's schedules: a scheduled campaign's start, or a send window's opening."""
+        return run_schedule(self, event)
 
     def test(self, campaign_id: str, body: TestSendCreate) -> dict[str, Any]:
         """Send the campaign's message to test numbers (:mod:`.testsend`); the test as ``test_view`` shows it."""
@@ -223,6 +254,10 @@ def _inline(body: CampaignCreate) -> list[Recipient]:
     if body.recipients is None:  # an audience in S3 is imported by mmcore.campaigns.imports
         raise InvalidInput.fields([("audience", "not here: an audience in S3 is imported, never dry-run")])
     return body.recipients
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _number(value: Any) -> int | float:
