@@ -248,12 +248,12 @@ class Runtime:
                     poller.join(timeout=10)
             with suppress(Exception):
                 self.sim.stop()
-            if loop := getattr(self, "loop", None):
+            for fn in getattr(self, "functions", {}).values():  # requests still queued get cancelled...
+                fn.worker.shutdown(wait=False, cancel_futures=True)
+            if loop := getattr(self, "loop", None):  # ...so the gateway's handlers end before its loop does
                 with suppress(Exception):
                     asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(5)
                 loop.call_soon_threadsafe(loop.stop)
-            for fn in getattr(self, "functions", {}).values():
-                fn.worker.shutdown(wait=False)
         finally:
             self._release()
 

@@ -72,6 +72,9 @@ def settled(api: httpx.Client, stack: Runtime, campaign_id: str, timeout: float 
 
 
 def no_drift(stack: Runtime, campaign_id: str) -> dict:
+    """The audit's drift once every webhook is in and the counters followed the stream (it reads both)."""
+    stack.sim.wait_for_webhooks_idle(60)
+    stack.counted()
     return campaign_audit(campaign_id, stack.stack.physical["MainTable"]["Ref"], stack.session)["drift"]
 
 

@@ -52,7 +52,7 @@ def wait_until_done(api: httpx.Client, stack: Runtime, campaign_id: str, timeout
     while time.monotonic() < deadline:
         report = api.get(f"/campaigns/{campaign_id}").json()
         if report["messages"] and not report["by_status"].get("queued") and stack.queue_depth() == 0:
-            stack.sim.wait_for_webhooks_idle(30)
+            stack.sim.wait_for_webhooks_idle(90)  # an upper bound: a loaded 2-core machine is slow
             stack.counted()  # the counters follow the table's stream
             return api.get(f"/campaigns/{campaign_id}").json()
         time.sleep(0.3)
