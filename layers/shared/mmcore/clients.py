@@ -57,6 +57,23 @@ def parameter(name: str) -> str:
     return _ssm_provider().get(name, decrypt=True)
 
 
+def operator_document(name: str, setting: str, what: str) -> str:
+    """An operator's document in SSM parameter ``name`` (the region policy override, the rate card), named by
+    the environment variable ``setting``; NotConfigured naming both when it cannot be read."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    from mmcore.exceptions import NotConfigured
+
+    try:
+        return parameter(name)
+    except GetParameterError as exc:
+        raise NotConfigured(
+            f"{what} cannot be read from SSM parameter {name} ({setting}): {exc}",
+            [(setting, "cannot be read")],
+            parameter=name,
+        ) from None
+
+
 @cache
 def _ssm_provider() -> Any:
     from aws_lambda_powertools.utilities.parameters import SSMProvider

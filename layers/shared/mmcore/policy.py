@@ -55,20 +55,7 @@ def in_force() -> Policy:
 
 @cache
 def _read_once(name: str) -> Policy:
-    return load(name, _read(name))
-
-
-def _read(name: str) -> str:
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-    try:
-        return clients.parameter(name)
-    except GetParameterError as exc:
-        raise NotConfigured(
-            f"the region policy override cannot be read from SSM parameter {name} (POLICY_PARAMETER): {exc}",
-            [("POLICY_PARAMETER", "cannot be read")],
-            parameter=name,
-        ) from None
+    return load(name, clients.operator_document(name, "POLICY_PARAMETER", "the region policy override"))
 
 
 def reset() -> None:

@@ -43,20 +43,7 @@ def in_force() -> RateCard:
 
 @cache
 def _read_once(name: str) -> RateCard:
-    return load(name, _read(name))
-
-
-def _read(name: str) -> str:
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-    try:
-        return clients.parameter(name)
-    except GetParameterError as exc:
-        raise NotConfigured(
-            f"the rate card cannot be read from SSM parameter {name} (RATE_CARD_PARAMETER): {exc}",
-            [("RATE_CARD_PARAMETER", "cannot be read")],
-            parameter=name,
-        ) from None
+    return load(name, clients.operator_document(name, "RATE_CARD_PARAMETER", "the rate card"))
 
 
 def reset() -> None:
