@@ -19,6 +19,7 @@ from rescheduling import Recorder
 
 from mmcore import clients
 from mmcore.graph import GraphClient
+from mmcore.graph.limiter import HEADROOM
 from mmcore.meta.messages import parse_send_request
 from mmcore.sending import Outcome, Sender, SqsMessage
 
@@ -118,8 +119,11 @@ def test_a_chunk_the_invocation_cannot_finish_is_not_claimed(send_env, open_sim)
     # invocation whose remaining time runs out after two chunks
     s = sender(send_env, 10)
 
-    def left() -> float:  # each chunk of 10 POSTs takes 10.55 s of the invocation: 30, 19.45, then 8.9 s left
-        return 30.0 - 10.55 * (sum(sim.sends_by_recipient().values()) // 10)
+    def left() -> (
+        float
+    ):  # each chunk of 10 POSTs begun takes 10.55 s of the invocation: 30, 19.45, 8.9 s left
+        # (the next chunk is checked once this one's POSTs have all started, before their answers)
+        return 30.0 - 10.55 * -(-sum(sim.sends_by_recipient().values()) // 10)
 
     # When the batch is sent
     report, rescheduler = run(s, records(50), left)
@@ -269,3 +273,33 @@ def test_an_outage_longer_than_the_receive_limit_loses_nothing_to_the_dead_lette
     assert max(open_sim.sends_by_recipient().values()) == 1
     attrs = send_env.sqs.get_queue_attributes(QueueUrl=send_env.stack.dlq_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_slow_answer_holds_no_other_post_and_claims_stay_just_in_time(send_env, open_sim):
+    # Given 60 messages at 20 msg/s (chunks of 20) and a first POST whose answer takes 2 s
+    s = sender(send_env, 20)
+    real_send, real_claim, started, claimed, claimed_then = s.graph.send, s._claim, {}, [0], {}
+
+    def claim(chunk, pre, report):
+        won = real_claim(chunk, pre, report)
+        claimed[0] += len(won)
+        return won
+
+    async def send(phone_number_id, wire, endpoint="marketing_messages"):
+        i = len(started)
+        started[i], claimed_then[i] = time.monotonic(), claimed[0]
+        if i == 0:
+            await asyncio.sleep(2.0)
+        return await real_send(phone_number_id, wire)
+
+    s._claim, s.graph.send = claim, send
+    began = time.monotonic()
+    report, _ = run(s, records(60))
+    # Then the second chunk's POSTs went out while the slow answer was awaited (before: they waited for it,
+    # and the last POST left after 2 s + 2 chunks), the last at the number's pace: 60 / (20 x 0.95) = 3.2 s
+    assert report.counts[Outcome.ACCEPTED] == 60
+    assert started[20] - began < 2.0 and started[59] - began < 60 / (20 * HEADROOM) + 1.0
+    # And each chunk was claimed only as its POSTs came due: at most the chunk being posted and the next one
+    assert all(claimed_then[i] <= 20 * (i // 20 + 2) for i in range(60))
+    assert claimed_then[0] <= 40 and claimed_then[19] <= 40
+    assert sum(open_sim.sends_by_recipient().values()) == 60 and open_sim.duplicates() == {}
