@@ -50,7 +50,14 @@ MAX_DDB_CALLS = 2.0
 MIN_SPEEDUP = 20.0
 
 # Recipient ranges (national numbers after +91 98): one per variant, so duplicates are told apart.
-RANGES = {"warmup": 90_000_000, "handler": 0, "naive": 50_000_000, "pywa": 60_000_000, "client": 70_000_000}
+RANGES = {
+    "warmup": 90_000_000,
+    "handler": 0,
+    "naive": 50_000_000,
+    "pywa": 60_000_000,
+    "client": 70_000_000,
+    "pace": 80_000_000,
+}
 
 # The hand-written h11 pool the Graph client replaced, in the earlier run's micro-benchmark (benchmarks/README.md).
 H11_POOL_CPU_MS_PER_POST = 0.18
@@ -739,6 +746,75 @@ def report(args: argparse.Namespace, results: list[Result], by_recipient: Counte
     return ok
 
 
+# ---------------------------------------------------------------------------------------- the number's tier
+
+
+def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
+    """The number's tier with several send workers: this code, the per-container share before it, and the
+    pacing item alone, each on its own simulator (tier limit and latency), in one table (module _pace)."""
+    import boto3
+
+    from benchmarks import _pace
+
+    aws = load_module("tests/aws.py", "_bench_tests_aws")
+    session = boto3.Session(region_name=REGION)
+    numbers = recipients("pace", args.pace_n)
+    tier, w = args.pace_tier, args.pace_workers
+    rows = [["design", "messages", "accepted", "wall s", "msg/s", "msg/s / tier", "130429s", "duplicates"]]
+    old = _pace.old_layer()
+    runs = [("number-wide (this code)", "senders", str(ROOT / "layers" / "shared"), w)]
+    if old:
+        runs.append((f"per-container share ({_pace.BASELINE})", "senders", old, w))
+    runs.append(("pacing item only, no ledger", "pace-only", str(ROOT / "layers" / "shared"), w))
+    ok = True
+    for name, mode, layer, workers in runs:
+        log(f"pace: {name}, {workers} workers, {args.pace_n} messages")
+        sim = start_simulator(
+            children,
+            {
+                "latency_ms": args.pace_latency_ms,
+                "mps": tier,
+                "pair_interval_seconds": None,
+                "request_log_limit": 20 * args.pace_n,
+            },
+            timeout=30,
+        )
+        prefix = f"pace{len(rows)}"
+        stack = aws.create_stack(
+            session, prefix, access_token=sim["access_token"], app_secret=sim["app_secret"]
+        )
+        root, version = sim["base_url"].rsplit("/", 1)
+        env = {
+            "GRAPH_BASE_URL": root,
+            "GRAPH_API_VERSION": version,
+            "PHONE_NUMBER_ID": sim["phone_number_id"],
+            "WABA_ID": sim["waba_id"],
+            "BUSINESS_COUNTRY": "IN",
+            "THROUGHPUT_MPS": str(tier),
+            "SEND_MAX_CONCURRENCY": str(workers),  # every container busy: the old design's best case
+            "TABLE_NAME": stack.table,
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+        }
+        spec = {
+            "bodies": send_bodies(numbers, prefix),
+            "workers": workers,
+            "token": sim["access_token"],
+            "number": sim["phone_number_id"],
+            "timeout": 150,
+        }
+        result = _pace.run_workers(mode, layer, workers, env, spec)
+        counts = sends(sim["control_url"])
+        dups = sum(1 for n in numbers if counts.get(n, 0) > 1 and mode == "senders")
+        rows.append(_pace.summary(name, args.pace_n, tier, result, _pace.throttled(sim["control_url"]), dups))
+        ok = ok and dups == 0
+    print(
+        f"\nThe number's tier: simulator limit {tier} msg/s (130429 above it), latency {args.pace_latency_ms:g} ms,"
+        f" {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server"
+    )
+    print(table(rows))
+    return ok
+
+
 # ---------------------------------------------------------------------------------------- main
 
 
@@ -755,8 +831,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="simulator latency per send")
     parser.add_argument(
         "--variants",
-        default="handler,naive,pywa,client",
-        help="comma-separated subset of handler,naive,pywa,client (the Graph client's CPU per POST)",
+        default="handler,naive,pywa,client,pace",
+        help="comma-separated subset of handler,naive,pywa,client (the Graph client's CPU per POST),pace"
+        " (the number's tier with several send workers)",
     )
     parser.add_argument(
         "--client-n", type=int, default=1100, help="POSTs per client in the client variant (default: 1100)"
@@ -775,9 +852,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="exit 2 when (a) misses a target (default: only errors fail)"
     )
+    parser.add_argument("--pace-n", type=int, default=5000, help="messages per pace run (default: 5000)")
+    parser.add_argument("--pace-workers", type=int, default=4, help="send workers in the pace runs")
+    parser.add_argument("--pace-tier", type=int, default=1000, help="the simulator's tier, msg/s")
+    parser.add_argument("--pace-latency-ms", type=float, default=200.0, help="simulator latency, pace runs")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(args.variants) - {"handler", "naive", "pywa", "client"}
+    unknown = set(args.variants) - {"handler", "naive", "pywa", "client", "pace"}
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     if args.n < 1 or args.baseline_n < 1 or args.batch < 1:
@@ -840,7 +921,9 @@ def main(argv: list[str] | None = None) -> int:
         if "client" in args.variants:
             log("running client")
             args.extra["client"] = run_client(args, sim, deadline)
-        ok = report(args, results, sends(sim["control_url"]))
+        ok = report(args, results, sends(sim["control_url"])) if results else True
+        if "pace" in args.variants:
+            ok = run_pace(args, children) and ok
     except (BenchTimeout, KeyboardInterrupt) as exc:
         code = 3 if isinstance(exc, BenchTimeout) else 130
         print(f"send_throughput: {'timeout: ' if code == 3 else 'interrupted'}{exc}", file=sys.stderr)
