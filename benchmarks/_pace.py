@@ -66,7 +66,8 @@ def run_workers(mode: str, layer: str, workers: int, env: dict[str, str], spec: 
             raise RuntimeError(f"pace worker exited {p.returncode}:\n{err.decode()[-3000:]}")
         outs.append(json.loads(out.decode().strip().splitlines()[-1]))
     start, end = min(o["start"] for o in outs), max(o["end"] for o in outs)
-    return {"wall": end - start, "start": start, "end": end, "accepted": sum(o["accepted"] for o in outs)}
+    accepted, cpu = sum(o["accepted"] for o in outs), sum(o["cpu"] for o in outs)
+    return {"wall": end - start, "start": start, "end": end, "accepted": accepted, "cpu": cpu}
 
 
 def worker(mode: str, spec: dict[str, Any]) -> None:  # pragma: no cover - runs in the worker process
@@ -82,7 +83,8 @@ def worker(mode: str, spec: dict[str, Any]) -> None:  # pragma: no cover - runs 
         accepted = asyncio.run(_pace_only(settings, graph, bodies, spec))
     else:
         accepted = _senders(settings, graph, bodies, spec)
-    print(json.dumps({"start": start, "end": time.time(), "accepted": accepted}), flush=True)
+    done = {"start": start, "end": time.time(), "accepted": accepted, "cpu": time.process_time()}
+    print(json.dumps(done), flush=True)
 
 
 def _senders(settings: Any, graph: Any, bodies: list[dict[str, Any]], spec: dict[str, Any]) -> int:
@@ -143,25 +145,44 @@ async def _pace_only(settings: Any, graph: Any, bodies: list[dict[str, Any]], sp
     return accepted
 
 
-def throttled(control: str) -> int:
-    """130429 answers the simulator gave."""
+def seen_by_meta(control: str) -> dict[str, Any]:
+    """What the simulator saw: 130429 answers, and the span from its first to its last accepted POST (the
+    number's throughput while it sent, whatever the workers' start-up took)."""
     import httpx
 
     log = httpx.get(f"{control}/requests", params={"path": "marketing_messages"}, timeout=60).json()["data"]
-    return sum(1 for r in log if r.get("error_code") == 130429)
+    accepted = sorted(r["time"] for r in log if r["status"] == 200)
+    span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
+    throttles = sum(1 for r in log if r.get("error_code") == 130429)
+    return {"accepted": len(accepted), "span": span, "throttled": throttles}
 
 
-def summary(name: str, n: int, tier: int, run: dict, throttles: int, dups: int) -> list[str]:
-    rate = run["accepted"] / run["wall"] if run["wall"] else 0.0
+HEADER = [
+    "design",
+    "tier",
+    "accepted",
+    "sending s",
+    "msg/s",
+    "msg/s / tier",
+    "130429s",
+    "duplicates",
+    "CPU ms/msg",
+]
+
+
+def summary(name: str, tier: int, run: dict, meta: dict[str, Any], dups: int, cpu: float) -> list[str]:
+    """One row: ``cpu`` is every process's CPU seconds in the run (workers, moto, simulator)."""
+    rate = meta["accepted"] / meta["span"] if meta["span"] else 0.0
     return [
         name,
-        f"{n:,}",
+        f"{tier:,}",
         f"{run['accepted']:,}",
-        f"{run['wall']:.2f}",
+        f"{meta['span']:.2f}",
         f"{rate:,.0f}",
         f"{rate / tier:.2f}",
-        str(throttles),
+        str(meta["throttled"]),
         str(dups),
+        f"{cpu * 1000 / max(1, run['accepted']):.1f}",
     ]
 
 

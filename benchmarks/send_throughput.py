@@ -610,10 +610,12 @@ def print_client(args: argparse.Namespace, x: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------- report
 
 
-def sends(control: str) -> Counter[str]:
+def sends(control: str, accepted_only: bool = False) -> Counter[str]:
+    """POSTs per recipient the simulator saw (``accepted_only``: those it accepted)."""
     import httpx
 
-    answer = httpx.get(f"{control}/sends", timeout=30).raise_for_status().json()
+    params = {"accepted_only": "true"} if accepted_only else {}
+    answer = httpx.get(f"{control}/sends", params=params, timeout=30).raise_for_status().json()
     return Counter(answer["by_recipient"])
 
 
@@ -751,31 +753,34 @@ def report(args: argparse.Namespace, results: list[Result], by_recipient: Counte
 
 def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
     """The number's tier with several send workers: this code, the per-container share before it, and the
-    pacing item alone, each on its own simulator (tier limit and latency), in one table (module _pace)."""
+    pacing item alone, each on its own simulator (tier limit and latency), in one moto server (module _pace);
+    at the tier asked for, then at one this machine's CPUs can carry."""
     import boto3
 
     from benchmarks import _pace
 
     aws = load_module("tests/aws.py", "_bench_tests_aws")
     session = boto3.Session(region_name=REGION)
-    numbers = recipients("pace", args.pace_n)
-    tier, w = args.pace_tier, args.pace_workers
-    rows = [["design", "messages", "accepted", "wall s", "msg/s", "msg/s / tier", "130429s", "duplicates"]]
-    old = _pace.old_layer()
-    runs = [("number-wide (this code)", "senders", str(ROOT / "layers" / "shared"), w)]
-    if old:
-        runs.append((f"per-container share ({_pace.BASELINE})", "senders", old, w))
-    runs.append(("pacing item only, no ledger", "pace-only", str(ROOT / "layers" / "shared"), w))
-    ok = True
-    for name, mode, layer, workers in runs:
-        log(f"pace: {name}, {workers} workers, {args.pace_n} messages")
+    w, moto_pid, old = args.pace_workers, children[0].proc.pid, _pace.old_layer()
+    here = str(ROOT / "layers" / "shared")
+    runs = []
+    for tier, n in ((args.pace_tier, args.pace_n), (args.pace_small_tier, args.pace_small_n)):
+        runs.append(("number-wide (this code)", "senders", here, tier, n))
+        if old:
+            runs.append((f"per-container share ({_pace.BASELINE})", "senders", old, tier, n))
+        if tier == args.pace_tier:
+            runs.append(("pacing item only, no ledger", "pace-only", here, tier, n))
+    rows, ok = [_pace.HEADER], True
+    for name, mode, layer, tier, n in runs:
+        log(f"pace: {name}, tier {tier}, {w} workers, {n} messages")
+        numbers = recipients("pace", n)
         sim = start_simulator(
             children,
             {
                 "latency_ms": args.pace_latency_ms,
                 "mps": tier,
                 "pair_interval_seconds": None,
-                "request_log_limit": 20 * args.pace_n,
+                "request_log_limit": 20 * n,
             },
             timeout=30,
         )
@@ -791,25 +796,31 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
             "WABA_ID": sim["waba_id"],
             "BUSINESS_COUNTRY": "IN",
             "THROUGHPUT_MPS": str(tier),
-            "SEND_MAX_CONCURRENCY": str(workers),  # every container busy: the old design's best case
+            "SEND_MAX_CONCURRENCY": str(w),  # every container busy: the old design's best case
             "TABLE_NAME": stack.table,
             "POWERTOOLS_LOG_LEVEL": "ERROR",
         }
         spec = {
             "bodies": send_bodies(numbers, prefix),
-            "workers": workers,
+            "workers": w,
             "token": sim["access_token"],
             "number": sim["phone_number_id"],
             "timeout": 150,
         }
-        result = _pace.run_workers(mode, layer, workers, env, spec)
-        counts = sends(sim["control_url"])
-        dups = sum(1 for n in numbers if counts.get(n, 0) > 1 and mode == "senders")
-        rows.append(_pace.summary(name, args.pace_n, tier, result, _pace.throttled(sim["control_url"]), dups))
-        ok = ok and dups == 0
+        cpu0 = (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0)
+        result = _pace.run_workers(mode, layer, w, env, spec)
+        cpu = result["cpu"] + (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0) - cpu0
+        counts = sends(sim["control_url"], accepted_only=True)  # a POST refused with 130429 is sent again
+        dups = sum(1 for x in numbers if counts.get(x, 0) > 1) if mode == "senders" else 0
+        rows.append(_pace.summary(name, tier, result, _pace.seen_by_meta(sim["control_url"]), dups, cpu))
+        ok = ok and dups == 0 and result["accepted"] == n
+        children.pop().stop()  # this run's simulator
     print(
-        f"\nThe number's tier: simulator limit {tier} msg/s (130429 above it), latency {args.pace_latency_ms:g} ms,"
-        f" {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server"
+        f"\nThe number's tier: a simulator per run with its limit (130429 above it) and {args.pace_latency_ms:g} ms"
+        f" latency, {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server;"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. msg/s: accepted POSTs over the"
+        " simulator's first to last; duplicates: recipients accepted twice (a POST answered 130429 is retried);"
+        " CPU ms/msg: workers + moto + simulator, so the CPUs here carry at most (CPUs x 1000) / that msg/s"
     )
     print(table(rows))
     return ok
@@ -856,6 +867,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pace-workers", type=int, default=4, help="send workers in the pace runs")
     parser.add_argument("--pace-tier", type=int, default=1000, help="the simulator's tier, msg/s")
     parser.add_argument("--pace-latency-ms", type=float, default=200.0, help="simulator latency, pace runs")
+    parser.add_argument("--pace-small-tier", type=int, default=100, help="a tier this machine can carry")
+    parser.add_argument("--pace-small-n", type=int, default=1000, help="messages at that tier")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(args.variants) - {"handler", "naive", "pywa", "client", "pace"}
