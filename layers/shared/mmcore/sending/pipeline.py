@@ -51,6 +51,7 @@ from mmcore.store.messages import Ledger
 TOKEN_RETRY_SECONDS = 30  # no access token (a Secrets Manager outage is seconds): look again this soon
 RECORD_RETRY_SECONDS = 5  # an accepted message whose record was throttled: its copy comes back this soon
 REQUEUE_SECONDS = 2.0  # kept from the record writes' retries for queueing the copies of those not recorded
+PACING_RETRY_SECONDS = 5  # the pacing item could not be read: the records come back this soon
 THROUGHPUT_REACHED = 130429  # Meta's answer above the number's tier: slows the number for every container
 CLAIM_LEAD = (0.02, 0.5)  # a chunk is claimed this long before its first POST: 1.5x the last claim, bounded
 
@@ -188,13 +189,17 @@ class Sender:
                 except TokenUnavailable as exc:  # nothing claimed: the whole rest waits for the secret
                     defer(rest, report, TOKEN_RETRY_SECONDS, str(exc))
                     break
-                lease = await self.pacer.lease(number, len(chunk))
+                try:
+                    lease = await self.pacer.lease(number, len(chunk))
+                except Exception as exc:  # the pacing item unreadable (throttled, an outage): nothing claimed
+                    logger.exception("pacing unavailable", extra={"phone_number_id": number})
+                    defer(rest, report, PACING_RETRY_SECONDS, f"pacing unavailable: {type(exc).__name__}")
+                    break
                 needed = lease.end - self.pacer.clock() + self.budget.graph_timeout + RESERVE_SECONDS
-                if left is not None and needed > left - (
-                    time.monotonic() - asked
-                ):  # the turn comes too late:
+                left = None if left is None else left - (time.monotonic() - asked)
+                if left is not None and needed > left:  # its turn comes too late: its leased times go unused
                     defer(rest, report, 0, f"{left:.1f} s left, the number's turn needs {needed:.1f} s")
-                    break  # its leased times go unused
+                    break
                 await self.pacer.wait(lease.start - self._claim_lead)
                 claimed_at = time.monotonic()
                 claimed = self._claim(chunk, batch.pre, report)
@@ -236,7 +241,10 @@ class Sender:
             async with batch.in_flight:
                 answer = await post(w, began, self.graph, self.settings)
             if isinstance(answer, GraphError) and answer.code == THROUGHPUT_REACHED:
-                await self.pacer.throttled(number)
+                try:
+                    await self.pacer.throttled(number)
+                except Exception:  # the answer stands (retried); the next 130429 slows the number instead
+                    logger.exception("slowing the number failed", extra={"phone_number_id": number})
             return answer
 
         try:
