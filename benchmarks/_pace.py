@@ -7,8 +7,9 @@ on one moto server. Compared in the same run:
 - ``number-wide``  this code: leases from the number's pacing item, a sliding window of POSTs;
 - ``per-container`` the design before it (commit ``BASELINE``, its layer extracted with ``git archive``): each
   container at ThroughputMps / SendMaxConcurrency, a chunk's POSTs waiting for its slowest answer;
-- ``pacing only``  the pacing item alone (the workers lease and POST, no ledger): what the pacing reaches when
-  moto's speed is not the limit.
+- ``pacing only``  the pacing item alone (the workers lease and POST, no ledger);
+- ``schedule``  the pacing item's POST times alone (the workers lease and wait, no POST): what the pacing
+  gives the number across containers when neither moto's nor the client's CPU is the limit.
 
 Records given back (130429's retries) are run again after their delay, until every message is final.
 """
@@ -67,7 +68,8 @@ def run_workers(mode: str, layer: str, workers: int, env: dict[str, str], spec: 
         outs.append(json.loads(out.decode().strip().splitlines()[-1]))
     start, end = min(o["start"] for o in outs), max(o["end"] for o in outs)
     accepted, cpu = sum(o["accepted"] for o in outs), sum(o["cpu"] for o in outs)
-    return {"wall": end - start, "start": start, "end": end, "accepted": accepted, "cpu": cpu}
+    due = sorted(t for o in outs for t in o["due"])
+    return {"wall": end - start, "start": start, "end": end, "accepted": accepted, "cpu": cpu, "due": due}
 
 
 def worker(mode: str, spec: dict[str, Any]) -> None:  # pragma: no cover - runs in the worker process
@@ -79,11 +81,14 @@ def worker(mode: str, spec: dict[str, Any]) -> None:  # pragma: no cover - runs 
     bodies = [b for i, b in enumerate(spec["bodies"]) if (i // 100) % spec["workers"] == spec["worker"]]
     graph = GraphClient(settings.graph_url, lambda: spec["token"], max_connections=settings.send_concurrency)
     start = time.time()
+    due: list[float] = []
     if mode == "pace-only":
         accepted = asyncio.run(_pace_only(settings, graph, bodies, spec))
+    elif mode == "schedule":
+        accepted = asyncio.run(_schedule(settings, len(bodies), spec, due))
     else:
         accepted = _senders(settings, graph, bodies, spec)
-    done = {"start": start, "end": time.time(), "accepted": accepted, "cpu": time.process_time()}
+    done = {"start": start, "end": time.time(), "accepted": accepted, "cpu": time.process_time(), "due": due}
     print(json.dumps(done), flush=True)
 
 
@@ -143,6 +148,34 @@ async def _pace_only(settings: Any, graph: Any, bodies: list[dict[str, Any]], sp
         await pacer.wait(lease.end)
     accepted = sum(await asyncio.gather(*tasks))
     return accepted
+
+
+async def _schedule(settings: Any, n: int, spec: dict[str, Any], due: list[float]) -> int:
+    import boto3
+
+    from mmcore.graph import NumberPacer
+
+    pacer = NumberPacer(boto3.client("dynamodb"), settings.table_name, settings.throughput_mps)
+    for start in range(0, n, 100):
+        lease = await pacer.lease(spec["number"], min(100, n - start))
+        due.extend(lease.due(i) for i in range(lease.count))
+        await pacer.wait(lease.end)
+    return n
+
+
+def scheduled(due: list[float]) -> dict[str, Any]:
+    """The POST times the workers were given, read as the simulator would see them: their span, and the most
+    of them in any one second (the tier's window)."""
+    most, j = 0, 0
+    for i, t in enumerate(due):
+        while due[j] <= t - 1.0:
+            j += 1
+        most = max(most, i - j + 1)
+    return {
+        "accepted": len(due),
+        "span": due[-1] - due[0] if len(due) > 1 else 0.0,
+        "throttled": f"max {most}/s",
+    }
 
 
 def seen_by_meta(control: str) -> dict[str, Any]:

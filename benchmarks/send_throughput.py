@@ -770,6 +770,7 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
             runs.append((f"per-container share ({_pace.BASELINE})", "senders", old, tier, n))
         if tier == args.pace_tier:
             runs.append(("pacing item only, no ledger", "pace-only", here, tier, n))
+            runs.append(("pacing item's POST times, no POST", "schedule", here, tier, n))
     rows, ok = [_pace.HEADER], True
     for name, mode, layer, tier, n in runs:
         log(f"pace: {name}, tier {tier}, {w} workers, {n} messages")
@@ -812,7 +813,10 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
         cpu = result["cpu"] + (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0) - cpu0
         counts = sends(sim["control_url"], accepted_only=True)  # a POST refused with 130429 is sent again
         dups = sum(1 for x in numbers if counts.get(x, 0) > 1) if mode == "senders" else 0
-        rows.append(_pace.summary(name, tier, result, _pace.seen_by_meta(sim["control_url"]), dups, cpu))
+        meta = (
+            _pace.scheduled(result["due"]) if mode == "schedule" else _pace.seen_by_meta(sim["control_url"])
+        )
+        rows.append(_pace.summary(name, tier, result, meta, dups, cpu))
         ok = ok and dups == 0 and result["accepted"] == n
         children.pop().stop()  # this run's simulator
     print(
@@ -820,7 +824,8 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
         f" latency, {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server;"
         f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. msg/s: accepted POSTs over the"
         " simulator's first to last; duplicates: recipients accepted twice (a POST answered 130429 is retried);"
-        " CPU ms/msg: workers + moto + simulator, so the CPUs here carry at most (CPUs x 1000) / that msg/s"
+        " CPU ms/msg: workers + moto + simulator, so the CPUs here carry at most (CPUs x 1000) / that msg/s;"
+        " the POST-times row shows in the 130429s column the most POST times in any one second"
     )
     print(table(rows))
     return ok
