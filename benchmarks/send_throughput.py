@@ -7,6 +7,9 @@ Three variants POST the same marketing template bodies to ``/marketing_messages`
 (b) naive    one synchronous ``httpx.Client.post`` after another, the same wire bodies.
 (c) pywa     ``WhatsApp.send_template(..., use_mm_lite_api=True)`` in a loop, as a user would write it.
 
+``pace`` (issue 15): the number's tier with several send workers, on simulators with a tier limit (130429
+above it) and 200 ms latency: this code vs the per-container share before it, in one run (benchmarks/_pace.py).
+
 Every dependency runs in its own process, so ``time.process_time()`` deltas here are the client's own CPU
 (the handler's threads included, moto's and the simulator's not): DynamoDB, SQS and Secrets Manager are
 ``mmapi.motoserver`` (moto.server, see local/mmapi/motoserver.py); the Graph API is ``mmapi simulator`` (mps and pair limits off, each message to a distinct
