@@ -282,8 +282,8 @@ def test_a_slow_answer_holds_no_other_post_and_claims_stay_just_in_time(send_env
     s = sender(send_env, 20)
     real_send, real_claim, started, claimed, claimed_then = s.graph.send, s._claim, {}, [0], {}
 
-    def claim(chunk, pre, report):
-        won = real_claim(chunk, pre, report)
+    async def claim(chunk, pre, report):
+        won = await real_claim(chunk, pre, report)
         claimed[0] += len(won)
         return won
 

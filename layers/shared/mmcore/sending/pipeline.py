@@ -154,13 +154,26 @@ class Sender:
             report.add(w.msg.record_id, lost(w, losers[change.message_id], now) if lose else result)
         return to_send
 
-    def _claim(self, chunk: list[Work], pre: L.Prefetched, report: BatchReport) -> Claimed:
-        """Claim one chunk (one transaction, the lease starting now); return the claims that won."""
+    async def _claim(self, chunk: list[Work], pre: L.Prefetched, report: BatchReport) -> Claimed:
+        """Claim one chunk (one transaction, the lease starting now); return the claims that won. The
+        transaction runs in a thread, so the POSTs of the chunk before keep their times meanwhile; cancelled
+        while it runs, the claims it won go back to ``queued``."""
         now = int(self.clock())
         changes = [
             L.claim(w.message_id, pre.messages.get(w.message_id), w.fields, now, self._lease) for w in chunk
         ]
-        losers = self.ledger.apply(changes)
+        applying = asyncio.ensure_future(asyncio.to_thread(self.ledger.apply, changes))
+        try:
+            losers = await asyncio.shield(applying)
+        except asyncio.CancelledError:
+            losers = await applying
+            self._release(
+                [(w, c) for w, c in zip(chunk, changes, strict=True) if c.message_id not in losers],
+                report,
+                0,
+                "cancelled",
+            )
+            raise
         claimed = []
         for w, change in zip(chunk, changes, strict=True):
             if change.message_id in losers:
@@ -202,7 +215,7 @@ class Sender:
                     break
                 await self.pacer.wait(lease.start - self._claim_lead)
                 claimed_at = time.monotonic()
-                claimed = self._claim(chunk, batch.pre, report)
+                claimed = await self._claim(chunk, batch.pre, report)
                 lead = 1.5 * (time.monotonic() - claimed_at)
                 self._claim_lead = min(CLAIM_LEAD[1], max(CLAIM_LEAD[0], lead))
                 all_started = asyncio.get_running_loop().create_future()
