@@ -7,6 +7,9 @@ Three variants POST the same marketing template bodies to ``/marketing_messages`
 (b) naive    one synchronous ``httpx.Client.post`` after another, the same wire bodies.
 (c) pywa     ``WhatsApp.send_template(..., use_mm_lite_api=True)`` in a loop, as a user would write it.
 
+``pace`` (issue 15): the number's tier with several send workers, on simulators with a tier limit (130429
+above it) and 200 ms latency: this code vs the per-container share before it, in one run (benchmarks/_pace.py).
+
 Every dependency runs in its own process, so ``time.process_time()`` deltas here are the client's own CPU
 (the handler's threads included, moto's and the simulator's not): DynamoDB, SQS and Secrets Manager are
 ``mmapi.motoserver`` (moto.server, see local/mmapi/motoserver.py); the Graph API is ``mmapi simulator`` (mps and pair limits off, each message to a distinct
@@ -50,7 +53,14 @@ MAX_DDB_CALLS = 2.0
 MIN_SPEEDUP = 20.0
 
 # Recipient ranges (national numbers after +91 98): one per variant, so duplicates are told apart.
-RANGES = {"warmup": 90_000_000, "handler": 0, "naive": 50_000_000, "pywa": 60_000_000, "client": 70_000_000}
+RANGES = {
+    "warmup": 90_000_000,
+    "handler": 0,
+    "naive": 50_000_000,
+    "pywa": 60_000_000,
+    "client": 70_000_000,
+    "pace": 80_000_000,
+}
 
 # The hand-written h11 pool the Graph client replaced, in the earlier run's micro-benchmark (benchmarks/README.md).
 H11_POOL_CPU_MS_PER_POST = 0.18
@@ -603,10 +613,12 @@ def print_client(args: argparse.Namespace, x: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------- report
 
 
-def sends(control: str) -> Counter[str]:
+def sends(control: str, accepted_only: bool = False) -> Counter[str]:
+    """POSTs per recipient the simulator saw (``accepted_only``: those it accepted)."""
     import httpx
 
-    answer = httpx.get(f"{control}/sends", timeout=30).raise_for_status().json()
+    params = {"accepted_only": "true"} if accepted_only else {}
+    answer = httpx.get(f"{control}/sends", params=params, timeout=30).raise_for_status().json()
     return Counter(answer["by_recipient"])
 
 
@@ -739,6 +751,89 @@ def report(args: argparse.Namespace, results: list[Result], by_recipient: Counte
     return ok
 
 
+# ---------------------------------------------------------------------------------------- the number's tier
+
+
+def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
+    """The number's tier with several send workers: this code, the per-container share before it, and the
+    pacing item alone, each on its own simulator (tier limit and latency), in one moto server (module _pace);
+    at the tier asked for, then at one this machine's CPUs can carry."""
+    import boto3
+
+    from benchmarks import _pace
+
+    aws = load_module("tests/aws.py", "_bench_tests_aws")
+    session = boto3.Session(region_name=REGION)
+    w, moto_pid, old = args.pace_workers, children[0].proc.pid, _pace.old_layer()
+    here = str(ROOT / "layers" / "shared")
+    runs = []
+    for tier, n in ((args.pace_tier, args.pace_n), (args.pace_small_tier, args.pace_small_n)):
+        runs.append(("number-wide (this code)", "senders", here, tier, n))
+        if old:
+            runs.append((f"per-container share ({_pace.BASELINE})", "senders", old, tier, n))
+        if tier == args.pace_tier:
+            runs.append(("pacing item only, no ledger", "pace-only", here, tier, n))
+            runs.append(("pacing item's POST times, no POST", "schedule", here, tier, n))
+    rows, ok = [_pace.HEADER], True
+    for name, mode, layer, tier, n in runs:
+        log(f"pace: {name}, tier {tier}, {w} workers, {n} messages")
+        numbers = recipients("pace", n)
+        sim = start_simulator(
+            children,
+            {
+                "latency_ms": args.pace_latency_ms,
+                "mps": tier,
+                "pair_interval_seconds": None,
+                "request_log_limit": 20 * n,
+            },
+            timeout=30,
+        )
+        prefix = f"pace{len(rows)}"
+        stack = aws.create_stack(
+            session, prefix, access_token=sim["access_token"], app_secret=sim["app_secret"]
+        )
+        root, version = sim["base_url"].rsplit("/", 1)
+        env = {
+            "GRAPH_BASE_URL": root,
+            "GRAPH_API_VERSION": version,
+            "PHONE_NUMBER_ID": sim["phone_number_id"],
+            "WABA_ID": sim["waba_id"],
+            "BUSINESS_COUNTRY": "IN",
+            "THROUGHPUT_MPS": str(tier),
+            "SEND_MAX_CONCURRENCY": str(w),  # every container busy: the old design's best case
+            "TABLE_NAME": stack.table,
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+        }
+        spec = {
+            "bodies": send_bodies(numbers, prefix),
+            "workers": w,
+            "token": sim["access_token"],
+            "number": sim["phone_number_id"],
+            "timeout": 150,
+        }
+        cpu0 = (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0)
+        result = _pace.run_workers(mode, layer, w, env, spec)
+        cpu = result["cpu"] + (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0) - cpu0
+        counts = sends(sim["control_url"], accepted_only=True)  # a POST refused with 130429 is sent again
+        dups = sum(1 for x in numbers if counts.get(x, 0) > 1) if mode == "senders" else 0
+        meta = (
+            _pace.scheduled(result["due"]) if mode == "schedule" else _pace.seen_by_meta(sim["control_url"])
+        )
+        rows.append(_pace.summary(name, tier, result, meta, dups, cpu))
+        ok = ok and dups == 0 and result["accepted"] == n
+        children.pop().stop()  # this run's simulator
+    print(
+        f"\nThe number's tier: a simulator per run with its limit (130429 above it) and {args.pace_latency_ms:g} ms"
+        f" latency, {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server;"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. msg/s: accepted POSTs over the"
+        " simulator's first to last; duplicates: recipients accepted twice (a POST answered 130429 is retried);"
+        " CPU ms/msg: workers + moto + simulator, so the CPUs here carry at most (CPUs x 1000) / that msg/s;"
+        " the POST-times row shows in the 130429s column the most POST times in any one second"
+    )
+    print(table(rows))
+    return ok
+
+
 # ---------------------------------------------------------------------------------------- main
 
 
@@ -755,8 +850,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="simulator latency per send")
     parser.add_argument(
         "--variants",
-        default="handler,naive,pywa,client",
-        help="comma-separated subset of handler,naive,pywa,client (the Graph client's CPU per POST)",
+        default="handler,naive,pywa,client,pace",
+        help="comma-separated subset of handler,naive,pywa,client (the Graph client's CPU per POST),pace"
+        " (the number's tier with several send workers)",
     )
     parser.add_argument(
         "--client-n", type=int, default=1100, help="POSTs per client in the client variant (default: 1100)"
@@ -775,9 +871,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="exit 2 when (a) misses a target (default: only errors fail)"
     )
+    parser.add_argument("--pace-n", type=int, default=5000, help="messages per pace run (default: 5000)")
+    parser.add_argument("--pace-workers", type=int, default=4, help="send workers in the pace runs")
+    parser.add_argument("--pace-tier", type=int, default=1000, help="the simulator's tier, msg/s")
+    parser.add_argument("--pace-latency-ms", type=float, default=200.0, help="simulator latency, pace runs")
+    parser.add_argument("--pace-small-tier", type=int, default=100, help="a tier this machine can carry")
+    parser.add_argument("--pace-small-n", type=int, default=1000, help="messages at that tier")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(args.variants) - {"handler", "naive", "pywa", "client"}
+    unknown = set(args.variants) - {"handler", "naive", "pywa", "client", "pace"}
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     if args.n < 1 or args.baseline_n < 1 or args.batch < 1:
@@ -840,7 +942,9 @@ def main(argv: list[str] | None = None) -> int:
         if "client" in args.variants:
             log("running client")
             args.extra["client"] = run_client(args, sim, deadline)
-        ok = report(args, results, sends(sim["control_url"]))
+        ok = report(args, results, sends(sim["control_url"])) if results else True
+        if "pace" in args.variants:
+            ok = run_pace(args, children) and ok
     except (BenchTimeout, KeyboardInterrupt) as exc:
         code = 3 if isinstance(exc, BenchTimeout) else 130
         print(f"send_throughput: {'timeout: ' if code == 3 else 'interrupted'}{exc}", file=sys.stderr)

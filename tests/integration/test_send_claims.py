@@ -1,6 +1,7 @@
 """Claims just in time under faults: moto + the Graph simulator, POSTs counted per message.
 
-What a crash can leave claimed-but-unsent is one chunk; a chunk the invocation cannot finish is not claimed;
+What a crash can leave claimed-but-unrecorded is the chunks in flight (the one being posted, the one before it
+while its answers are recorded); a chunk the invocation cannot finish is not claimed;
 a claim whose POST never started goes back to ``queued``; 5xx answers whose acceptance Meta does not state end
 ``unknown`` and are never POSTed twice.
 """
@@ -19,6 +20,7 @@ from rescheduling import Recorder
 
 from mmcore import clients
 from mmcore.graph import GraphClient
+from mmcore.graph.limiter import HEADROOM
 from mmcore.meta.messages import parse_send_request
 from mmcore.sending import Outcome, Sender, SqsMessage
 
@@ -79,7 +81,7 @@ class Killed(SystemExit):
     """The process dies: no except or finally of the sender runs (as under SIGKILL)."""
 
 
-def test_sigkill_mid_batch_leaves_at_most_one_chunk_claimed(send_env, open_sim):
+def test_sigkill_mid_batch_leaves_at_most_the_chunks_in_flight_claimed(send_env, open_sim):
     sim = open_sim
     # Given a batch of 60 at 20 msg/s (chunks of 20), and a process killed as its 25th POST goes out
     s = sender(send_env, 20)
@@ -96,20 +98,21 @@ def test_sigkill_mid_batch_leaves_at_most_one_chunk_claimed(send_env, open_sim):
     s.graph.send = send
     with pytest.raises(Killed):
         run(s, records(60))
-    # Then only the chunk in flight is left `sending` (before: the whole batch of 60, claimed up front),
-    # the 20 of the first chunk are recorded, and the last 20 were never claimed
+    # Then only the chunks in flight are left `sending` (before: the whole batch of 60, claimed up front): the
+    # one being posted and the one before it if its answers were not recorded yet (the next chunk's POSTs
+    # do not wait for them); the last 20 were never claimed
     left = states(send_env, 60)
-    assert left["sending"] <= s.budget.chunk == 20
-    assert left["accepted"] == 20 and left[None] == 20
+    assert left["sending"] <= 2 * s.budget.chunk == 40
+    assert left["accepted"] + left["sending"] == 40 and left[None] == 20
     # When SQS gives the batch again after the claims' lease
     clients.reset()
     s = sender(send_env, 20)
     s.clock = lambda: time.time() + 3600
     until_drained(s, records(60))
-    # Then nothing was POSTed twice and `unknown` is at most that chunk; every never-claimed message is sent
+    # Then nothing was POSTed twice and `unknown` is at most those chunks; every never-claimed message is sent
     final = states(send_env, 60)
     assert sim.duplicates(accepted_only=False) == {}
-    assert final["unknown"] <= 20 and final["accepted"] + final["unknown"] == 60
+    assert final["unknown"] <= left["sending"] and final["accepted"] + final["unknown"] == 60
 
 
 def test_a_chunk_the_invocation_cannot_finish_is_not_claimed(send_env, open_sim):
@@ -118,8 +121,11 @@ def test_a_chunk_the_invocation_cannot_finish_is_not_claimed(send_env, open_sim)
     # invocation whose remaining time runs out after two chunks
     s = sender(send_env, 10)
 
-    def left() -> float:  # each chunk of 10 POSTs takes 10.55 s of the invocation: 30, 19.45, then 8.9 s left
-        return 30.0 - 10.55 * (sum(sim.sends_by_recipient().values()) // 10)
+    def left() -> (
+        float
+    ):  # each chunk of 10 POSTs begun takes 10.55 s of the invocation: 30, 19.45, 8.9 s left
+        # (the next chunk is checked once this one's POSTs have all started, before their answers)
+        return 30.0 - 10.55 * -(-sum(sim.sends_by_recipient().values()) // 10)
 
     # When the batch is sent
     report, rescheduler = run(s, records(50), left)
@@ -269,3 +275,48 @@ def test_an_outage_longer_than_the_receive_limit_loses_nothing_to_the_dead_lette
     assert max(open_sim.sends_by_recipient().values()) == 1
     attrs = send_env.sqs.get_queue_attributes(QueueUrl=send_env.stack.dlq_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_slow_answer_holds_no_other_post_and_claims_stay_just_in_time(send_env, open_sim):
+    # Given 60 messages at 20 msg/s (chunks of 20) and a first POST whose answer takes 2 s
+    s = sender(send_env, 20)
+    real_send, real_claim, started, claimed, claimed_then, answered = s.graph.send, s._claim, {}, [0], {}, []
+
+    async def claim(chunk, pre, report):
+        won = await real_claim(chunk, pre, report)
+        claimed[0] += len(won)
+        return won
+
+    async def send(phone_number_id, wire, endpoint="marketing_messages"):
+        i = len(started)
+        started[i], claimed_then[i] = time.monotonic(), claimed[0]
+        if i == 0:
+            await asyncio.sleep(2.0)
+            answered.append(time.monotonic())
+        return await real_send(phone_number_id, wire)
+
+    s._claim, s.graph.send = claim, send
+    report, _ = run(s, records(60))
+    # Then the second chunk's POSTs went out while the slow answer was awaited (before: they waited for it,
+    # and the last POST left after 2 s + 2 chunks), the last at the number's pace: 60 / (20 x 0.95) = 3.2 s
+    assert report.counts[Outcome.ACCEPTED] == 60
+    assert started[20] < answered[0] and started[59] - started[0] < 60 / (20 * HEADROOM) + 1.0
+    # And each chunk was claimed only as its POSTs came due: at most the chunk being posted and the next one
+    assert all(claimed_then[i] <= 20 * (i // 20 + 2) for i in range(60))
+    assert claimed_then[0] <= 40 and claimed_then[19] <= 40
+    assert sum(open_sim.sends_by_recipient().values()) == 60 and open_sim.duplicates() == {}
+
+
+def test_a_pacing_item_that_cannot_be_read_claims_nothing(send_env, open_sim):
+    # Given DynamoDB throttling the number's pacing item
+    s = sender(send_env, 50)
+
+    async def lease(number, count):
+        raise ConnectionError("dynamodb: ProvisionedThroughputExceededException")
+
+    s.pacer.lease = lease
+    report, rescheduler = run(s, records(30))
+    # Then nothing is claimed or POSTed, and every record comes back a few seconds later
+    assert report.counts == Counter({Outcome.DEFERRED: 30})
+    assert set(rescheduler.delays.values()) == {5}
+    assert states(send_env, 30) == Counter({None: 30}) and open_sim.requests("marketing_messages") == []

@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     phone_number_id: str = Field(default="", pattern=r"^\d*$")
     waba_id: str = Field(default="", pattern=r"^\d*$")
     business_country: str = Field(default="IN", pattern=r"^[A-Z]{2}$")
-    throughput_mps: int = Field(default=80, ge=1, le=1000)
+    # The number's throughput tier, paced across all send containers (mmcore.store.pacing). Meta's tiers: 20
+    # (coexistence numbers), 80 (default), 1,000 (automatic upgrade) [THRU, May 21 2026]; above 1,000 for a
+    # tier Meta may grant later (none documented: UNCONFIRMED).
+    throughput_mps: int = Field(default=80, ge=1, le=10000)
     send_max_concurrency: int = Field(default=5, ge=1, le=1000)
     # Concurrent in-flight POSTs within one invocation (one warm container): a batch of 100 (the template's
     # BatchSize) goes out in one round trip; the rate limiter, not this, keeps to the number's throughput.
@@ -93,7 +96,8 @@ class Settings(BaseSettings):
 
     @property
     def per_invocation_mps(self) -> float:
-        """The send rate one invocation may use: the number's throughput shared by the concurrent pollers."""
+        """The send rate one invocation gets when every concurrent poller is busy (its fair share of the number's
+        throughput): what the start-up check and the chunk size assume; the pace itself is the number's."""
         return self.throughput_mps / self.send_max_concurrency
 
 

@@ -1,6 +1,6 @@
 """The Graph API: an ``httpx.AsyncClient`` per warm container (:class:`GraphClient`) and send pacing."""
 
 from mmcore.graph.client import Accepted, GraphClient, TokenUnavailable
-from mmcore.graph.limiter import RateLimiter
+from mmcore.graph.limiter import Lease, NumberPacer
 
-__all__ = ["Accepted", "GraphClient", "RateLimiter", "TokenUnavailable"]
+__all__ = ["Accepted", "GraphClient", "Lease", "NumberPacer", "TokenUnavailable"]

@@ -1,9 +1,11 @@
 """How much one invocation may claim: chunks sized from its send rate, and the time a chunk needs.
 
 Messages are claimed in chunks right before their POSTs, never the whole batch up front, so what a crash, a
-SIGKILL or a Lambda timeout can leave claimed-but-unsent is one chunk. A chunk holds about
-``CHUNK_SECONDS`` of sending at the invocation's rate (``ThroughputMps / SendMaxConcurrency``), at most
-``SEND_CONCURRENCY`` messages (they go out concurrently) and at least one.
+SIGKILL or a Lambda timeout can leave claimed-but-unsent is the chunk being posted and the next one. A chunk
+holds about ``CHUNK_SECONDS`` of sending at the invocation's fair share of the number's tier (``ThroughputMps /
+SendMaxConcurrency``: what it gets when every container is busy; alone it gets the whole tier, paced by the
+number's pacing item, :mod:`mmcore.graph.limiter`), at most ``SEND_CONCURRENCY`` messages and at least one.
+The arithmetic below takes the fair share: the slowest a container can be sending.
 
 The arithmetic, for a chunk of ``n`` messages at ``r`` messages per second with Graph timeout ``T``:
 

@@ -4,16 +4,23 @@ validate -> deadline -> region rules -> route (by the template's latest category
 then chunk by chunk: claim -> POST (to ``/marketing_messages`` or ``/messages``) -> classify -> record
 
 Claims are made just in time, a chunk (about a second of sending, :mod:`mmcore.sending.budget`) right before
-its POSTs, and only when the invocation's remaining time covers the chunk and the access token can be read:
-what a crash, a SIGKILL or a Lambda timeout can leave claimed-but-unsent is the chunk in flight, and the
-records not reached go back to the queue unclaimed (``deferred``). A claim whose POST never started (no
-token, a cancellation) is released back to ``queued``, never left to become ``unknown``.
+its first POST is due, and only when the invocation's remaining time covers the chunk and the access token can
+be read: what a crash, a SIGKILL or a Lambda timeout can leave claimed-but-unsent is the chunk being posted and
+the next one (claimed a claim's duration before its first POST), and the records not reached go back to the
+queue unclaimed (``deferred``). A claim whose POST never started (no token, a cancellation) is released back
+to ``queued``, never left to become ``unknown``.
+
+Pacing is the number's, not the container's (:mod:`mmcore.graph.limiter`): each chunk leases its POST times
+from the number's pacing item, shared by every send container, and each POST goes out at its time. The next
+chunk is leased and claimed once the chunk's POSTs have all started, not answered: a slow answer holds no
+other POST (a sliding window of at most ``SEND_CONCURRENCY`` in flight, no chunk barrier). A 130429 slows the
+whole number down through the same item.
 
 DynamoDB work is amortized: one consistent BatchGetItem per 100 keys for the batch (suppressions, halts,
-where each message stands and its template's category), one TransactWriteItems for the batch's other transitions and one per chunk for its
-claims (each conditioned on the message being as read), one BatchWriteItem per 25 outcome items. A chunk's
-POSTs go out concurrently over one pooled client, under a token-bucket rate limit (the number's throughput
-shared by the concurrent pollers).
+where each message stands and its template's category), one TransactWriteItems for the batch's other
+transitions and one per chunk for its claims (each conditioned on the message being as read), one UpdateItem
+per chunk for its lease, one BatchWriteItem per 25 outcome items (in a thread: POSTs keep their pace while
+outcomes are written).
 """
 
 from __future__ import annotations
@@ -21,15 +28,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from mmcore.graph import Accepted, GraphClient, RateLimiter, TokenUnavailable
+from mmcore.graph import Accepted, GraphClient, Lease, NumberPacer, TokenUnavailable
 from mmcore.meta.errors import GraphError
 from mmcore.meta.messages import wire_bytes, with_deadline
 from mmcore.meta.regions import RULES, Rule
 from mmcore.meta.routing import Endpoint
 from mmcore.observability import logger
-from mmcore.sending.budget import Budget, check_capacity
+from mmcore.sending.budget import RESERVE_SECONDS, Budget, check_capacity
 from mmcore.sending.classify import classify
 from mmcore.sending.decide import Work, decide, lost, parse
 from mmcore.sending.outcomes import BatchReport, Outcome, Result
@@ -43,11 +51,25 @@ from mmcore.store.messages import Ledger
 TOKEN_RETRY_SECONDS = 30  # no access token (a Secrets Manager outage is seconds): look again this soon
 RECORD_RETRY_SECONDS = 5  # an accepted message whose record was throttled: its copy comes back this soon
 REQUEUE_SECONDS = 2.0  # kept from the record writes' retries for queueing the copies of those not recorded
+PACING_RETRY_SECONDS = 5  # the pacing item could not be read: the records come back this soon
+THROUGHPUT_REACHED = 130429  # Meta's answer above the number's tier: slows the number for every container
+CLAIM_LEAD = (0.02, 0.5)  # a chunk is claimed this long before its first POST: 1.5x the last claim, bounded
 
 Claimed = list[tuple[Work, L.Change]]
 Pending = dict[
     str, tuple[Work, str]
 ]  # record id -> (its work, the wamid Meta accepted it with), not recorded
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One batch's running state, shared by its numbers' streams and their chunks."""
+
+    report: BatchReport
+    pending: Pending
+    pre: L.Prefetched
+    remaining: Callable[[], float] | None
+    in_flight: asyncio.Semaphore  # SEND_CONCURRENCY POSTs at most awaiting their answers
 
 
 class Sender:
@@ -62,6 +84,7 @@ class Sender:
         graph: GraphClient,
         clock: Callable[[], float] = time.time,
         rules: Sequence[Rule] = RULES,
+        pacer: NumberPacer | None = None,
     ) -> None:
         check_capacity(settings)
         self.settings = settings
@@ -69,9 +92,11 @@ class Sender:
         self.graph = graph
         self.clock = clock
         self.rules = tuple(rules)  # the region table in force (mmcore.policy)
-        self.limiter = RateLimiter(settings.per_invocation_mps)
+        # the number's tier, shared with every other container through its pacing item
+        self.pacer = pacer or NumberPacer(ledger.client, ledger.table, settings.throughput_mps)
         self.budget = Budget.from_settings(settings)
         self._lease = int(settings.graph_timeout_seconds * 3) + 30
+        self._claim_lead = CLAIM_LEAD[0]
 
     async def run(
         self,
@@ -97,25 +122,15 @@ class Sender:
         pending: Pending = {}
         recovered = [w for w in work if w.msg.accepted_wamid]
         if recovered:
-            self._record_recovered(recovered, pre, report, pending, _deadline(remaining))
+            await self._record_recovered(recovered, pre, report, pending, _deadline(remaining))
         work = [w for w in work if not w.msg.accepted_wamid]
         to_send = self._settle(work, pre, int(now), report)
-        size = self.budget.chunk
-        for start in range(0, len(to_send), size):
-            chunk = to_send[start : start + size]
-            left = remaining() if remaining is not None else None
-            if not self.budget.fits(len(chunk), left):
-                why = (
-                    f"{left:.1f} s left, a chunk of {len(chunk)} needs {self.budget.needed(len(chunk)):.1f} s"
-                )
-                defer(to_send[start:], report, 0, why)
-                break
-            try:
-                self.graph.token()
-            except TokenUnavailable as exc:  # nothing claimed: the whole rest waits for the secret
-                defer(to_send[start:], report, TOKEN_RETRY_SECONDS, str(exc))
-                break
-            await self._send(self._claim(chunk, pre, report), report, pending, _deadline(remaining))
+        by_number: dict[str, list[Work]] = {}
+        for w in to_send:
+            by_number.setdefault(w.fields["phone_number_id"], []).append(w)
+        gate = asyncio.Semaphore(self.settings.send_concurrency)
+        batch = _Batch(report, pending, pre, remaining, gate)
+        await asyncio.gather(*(self._stream(number, ws, batch) for number, ws in by_number.items()))
         _requeue_pending(pending, report, rescheduler)
         _requeue_deferred(messages, report, rescheduler)
         rescheduler.reschedule(report.retries)
@@ -140,13 +155,26 @@ class Sender:
             report.add(w.msg.record_id, lost(w, losers[change.message_id], now) if lose else result)
         return to_send
 
-    def _claim(self, chunk: list[Work], pre: L.Prefetched, report: BatchReport) -> Claimed:
-        """Claim one chunk (one transaction, the lease starting now); return the claims that won."""
+    async def _claim(self, chunk: list[Work], pre: L.Prefetched, report: BatchReport) -> Claimed:
+        """Claim one chunk (one transaction, the lease starting now); return the claims that won. The
+        transaction runs in a thread, so the POSTs of the chunk before keep their times meanwhile; cancelled
+        while it runs, the claims it won go back to ``queued``."""
         now = int(self.clock())
         changes = [
             L.claim(w.message_id, pre.messages.get(w.message_id), w.fields, now, self._lease) for w in chunk
         ]
-        losers = self.ledger.apply(changes)
+        applying = asyncio.ensure_future(asyncio.to_thread(self.ledger.apply, changes))
+        try:
+            losers = await asyncio.shield(applying)
+        except asyncio.CancelledError:
+            losers = await applying
+            self._release(
+                [(w, c) for w, c in zip(chunk, changes, strict=True) if c.message_id not in losers],
+                report,
+                0,
+                "cancelled",
+            )
+            raise
         claimed = []
         for w, change in zip(chunk, changes, strict=True):
             if change.message_id in losers:
@@ -156,16 +184,85 @@ class Sender:
                 claimed.append((w, change))
         return claimed
 
-    async def _send(
-        self, claimed: Claimed, report: BatchReport, pending: Pending, deadline: float | None
-    ) -> None:
-        """POST a claimed chunk, give back the claims whose POST never started, record the others (the
-        accepted ones whose record did not land by ``deadline`` join ``pending``)."""
-        started: set[str] = set()
+    async def _stream(self, number: str, to_send: list[Work], batch: _Batch) -> None:
+        """One number's records, chunk by chunk: each chunk's POST times leased from the number's pace, the
+        chunk claimed just before the first is due, each POST at its time; the next chunk is leased once this
+        one's POSTs have all started (not answered: a slow answer holds no other POST)."""
+        size, report, remaining = self.budget.chunk, batch.report, batch.remaining
+        chunks: list[asyncio.Task[None]] = []
         try:
-            answers = await asyncio.gather(
-                *(post(w, started, self.graph, self.limiter, self.settings) for w, _ in claimed)
-            )
+            for start in range(0, len(to_send), size):
+                chunk, rest = to_send[start : start + size], to_send[start:]
+                asked, left = time.monotonic(), remaining() if remaining is not None else None
+                if not self.budget.fits(len(chunk), left):
+                    needed = self.budget.needed(len(chunk))
+                    defer(rest, report, 0, f"{left:.1f} s left, a chunk of {len(chunk)} needs {needed:.1f} s")
+                    break
+                try:
+                    self.graph.token()
+                except TokenUnavailable as exc:  # nothing claimed: the whole rest waits for the secret
+                    defer(rest, report, TOKEN_RETRY_SECONDS, str(exc))
+                    break
+                try:
+                    lease = await self.pacer.lease(number, len(chunk))
+                except Exception as exc:  # the pacing item unreadable (throttled, an outage): nothing claimed
+                    logger.exception("pacing unavailable", extra={"phone_number_id": number})
+                    defer(rest, report, PACING_RETRY_SECONDS, f"pacing unavailable: {type(exc).__name__}")
+                    break
+                needed = lease.end - self.pacer.clock() + self.budget.graph_timeout + RESERVE_SECONDS
+                left = None if left is None else left - (time.monotonic() - asked)
+                if left is not None and needed > left:  # its turn comes too late: its leased times go unused
+                    defer(rest, report, 0, f"{left:.1f} s left, the number's turn needs {needed:.1f} s")
+                    break
+                await self.pacer.wait(lease.start - self._claim_lead)
+                claimed_at = time.monotonic()
+                claimed = await self._claim(chunk, batch.pre, report)
+                lead = 1.5 * (time.monotonic() - claimed_at)
+                self._claim_lead = min(CLAIM_LEAD[1], max(CLAIM_LEAD[0], lead))
+                all_started = asyncio.get_running_loop().create_future()
+                sent = self._send(number, claimed, lease, batch, _deadline(remaining), all_started)
+                chunks.append(asyncio.create_task(sent))
+                await asyncio.wait({all_started, chunks[-1]}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.gather(*chunks)
+        except asyncio.CancelledError:  # each chunk gives back its claims whose POST had not started
+            for task in chunks:
+                task.cancel()
+            await asyncio.gather(*chunks, return_exceptions=True)
+            raise
+
+    async def _send(
+        self,
+        number: str,
+        claimed: Claimed,
+        lease: Lease,
+        batch: _Batch,
+        deadline: float | None,
+        all_started: asyncio.Future[None],
+    ) -> None:
+        """POST a claimed chunk, each at its leased time; give back the claims whose POST never started,
+        record the others (the accepted ones whose record did not land by the deadline join ``pending``).
+        ``all_started`` is set once every POST of the chunk may have left (or the task ends first)."""
+        started: set[str] = set()
+        report = batch.report
+
+        def began(message_id: str) -> None:
+            started.add(message_id)
+            if len(started) == len(claimed) and not all_started.done():
+                all_started.set_result(None)
+
+        async def one(i: int, w: Work) -> Accepted | GraphError | None:
+            await self.pacer.wait(lease.due(i))
+            async with batch.in_flight:
+                answer = await post(w, began, self.graph, self.settings)
+            if isinstance(answer, GraphError) and answer.code == THROUGHPUT_REACHED:
+                try:
+                    await self.pacer.throttled(number)
+                except Exception:  # the answer stands (retried); the next 130429 slows the number instead
+                    logger.exception("slowing the number failed", extra={"phone_number_id": number})
+            return answer
+
+        try:
+            answers = await asyncio.gather(*(one(i, w) for i, (w, _) in enumerate(claimed)))
         except asyncio.CancelledError:  # shutdown: the POSTs in flight stay `sending` (Meta may have them)
             self._release([(w, c) for w, c in claimed if w.message_id not in started], report, 0, "cancelled")
             raise
@@ -188,14 +285,14 @@ class Sender:
                 self.ledger.halt(halt.scope, halt.key, halt.until, halt.code, halt.reason)
                 report.halted.append(f"{halt.scope}:{halt.key}:{halt.code}")
         if items:
-            self._record(items, accepted, report, pending, deadline)
+            await self._record(items, accepted, report, batch.pending, deadline)
 
     def _release(self, claimed: Claimed, report: BatchReport, retry_in: int, why: str) -> None:
         """Claims whose POST never started back to ``queued`` (conditional: only if still as claimed)."""
         self.ledger.apply([L.release(change, w.fields) for w, change in claimed])
         defer([w for w, _ in claimed], report, retry_in, why)
 
-    def _record(
+    async def _record(
         self,
         items: list[dict[str, Any]],
         accepted: Mapping[str, tuple[Work, str]],
@@ -207,7 +304,10 @@ class Sender:
         arrived before the wamid was recorded. An accepted message whose items did not all land joins
         ``pending``: a copy carrying its wamid is queued, and its next delivery records it with no POST. (Any
         other outcome not written leaves its message claimed: its next delivery finds it ``sending``.)"""
-        left = {str(item["message_id"]["S"]) for item in self.ledger.write(items, deadline)}
+        written = await asyncio.to_thread(
+            self.ledger.write, items, deadline
+        )  # POSTs keep their pace meanwhile
+        left = {str(item["message_id"]["S"]) for item in written}
         for message_id in left & set(accepted):
             w, wamid = accepted[message_id]
             pending[w.msg.record_id] = (w, wamid)
@@ -217,11 +317,11 @@ class Sender:
         done = [(wamid, m) for m, (_, wamid) in accepted.items() if m not in left]
         if done:
             try:
-                statuses.reconcile(self.ledger.client, self.ledger.table, done)
+                await asyncio.to_thread(statuses.reconcile, self.ledger.client, self.ledger.table, done)
             except Exception:  # the outcomes are recorded; a later webhook for these wamids applies its state
                 logger.exception("reconcile failed", extra={"wamids": len(done)})
 
-    def _record_recovered(
+    async def _record_recovered(
         self,
         work: list[Work],
         pre: L.Prefetched,
@@ -247,22 +347,23 @@ class Sender:
             accepted[w.message_id] = (w, wamid)
             report.add(w.msg.record_id, Result(Outcome.ACCEPTED, w.message_id, detail=wamid))
         if items:
-            self._record(items, accepted, report, pending, deadline)
+            await self._record(items, accepted, report, pending, deadline)
 
 
 async def post(
-    w: Work, started: set[str], graph: GraphClient, limiter: RateLimiter, settings: Settings
+    w: Work, began: Callable[[str], None], graph: GraphClient, settings: Settings
 ) -> Accepted | GraphError | None:
     """One claimed message's POST and Meta's answer; None when the POST never started (the claim can be given
-    back). Its id joins ``started`` once its request may leave."""
+    back). ``began`` is told its id once its request may leave."""
+    started = False
     try:
         request, endpoint = w.request, w.endpoint
         strict = settings.default_product_policy == "STRICT" and endpoint is Endpoint.MARKETING_MESSAGES
         if request.product_policy is None and strict:
             request = request.model_copy(update={"product_policy": "STRICT"})
         body = wire_bytes(request, ttl_on_wire=settings.ttl_on_wire, endpoint=endpoint)
-        await limiter.acquire()
-        started.add(w.message_id)
+        started = True
+        began(w.message_id)
         return await graph.send(w.fields["phone_number_id"], body, endpoint)
     except GraphError as exc:
         return exc
@@ -270,7 +371,7 @@ async def post(
         return None
     except Exception as exc:  # one record's failure never costs the others their outcome
         logger.exception("send failed", extra={"message_id": w.message_id})
-        if w.message_id not in started:
+        if not started:
             return None
         return GraphError.no_response(f"{type(exc).__name__}: {exc}")  # after the POST began: ambiguous
 

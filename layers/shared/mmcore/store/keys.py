@@ -29,6 +29,7 @@ ready for ``Key=``/``Keys=``; :func:`plain` gives the string form an item is wri
 | any other webhook, kept | ``WEBHOOK#<kind>`` | ``EVT#<at>#<digest>`` |
 | a wamid whose statuses named no message of ours (yet) | ``ORPHAN#<phone_number_id>#<user>`` | ``<wamid>`` |
 | the newest status timestamp of a business number | ``STREAM#<phone_number_id>`` | ``STREAM`` |
+| a business number's send pacing (its throughput shared by every send container) | ``PACE#<phone_number_id>`` | ``PACE`` |
 
 Indexes on message items (a message is found by wamid through its ``LINK`` item, not an index): ``gsi1``, while
 a message is ``unknown`` (no wamid), lists it for the resolver (``UNKNOWN#<shard>`` / ``<at>#<message_id>``, sharded so a
@@ -113,6 +114,11 @@ def orphans(phone_number_id: str, user: str) -> str:
 
 def orphan(phone_number_id: str, user: str, wamid: str) -> Key:
     return key(orphans(phone_number_id, user), wamid)
+
+
+def pace(phone_number_id: str) -> Key:
+    """The pacing item of one business phone number (:mod:`mmcore.store.pacing`)."""
+    return key(f"PACE#{phone_number_id}", "PACE")
 
 
 def stream(phone_number_id: str) -> Key:
