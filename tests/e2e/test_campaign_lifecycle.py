@@ -71,11 +71,18 @@ def settled(api: httpx.Client, stack: Runtime, campaign_id: str, timeout: float 
     raise AssertionError(f"campaign not settled: {report['by_status']}")
 
 
-def no_drift(stack: Runtime, campaign_id: str) -> dict:
-    """The audit's drift once every webhook is in and the counters followed the stream (it reads both)."""
-    stack.sim.wait_for_webhooks_idle(60)
-    stack.counted()
-    return campaign_audit(campaign_id, stack.stack.physical["MainTable"]["Ref"], stack.session)["drift"]
+def no_drift(stack: Runtime, campaign_id: str, timeout: float = 30) -> dict:
+    """The audit's drift once every webhook is in and the counters followed the stream. The counters are
+    eventually consistent (the aggregator follows the table's stream), so a drift must last ``timeout`` seconds
+    of a quiet stack to count: a lag ends, a miscount does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stack.sim.wait_for_webhooks_idle(60)
+        stack.counted()
+        drift = campaign_audit(campaign_id, stack.stack.physical["MainTable"]["Ref"], stack.session)["drift"]
+        if not drift or time.monotonic() >= deadline:
+            return drift
+        time.sleep(2)
 
 
 @pytest.mark.timeout(300)
