@@ -1,28 +1,35 @@
 """The AWS actions each function's code really calls, recorded while the tests run its handler.
 
 Every boto3 call goes through ``BaseClient._make_api_call``; :func:`install` wraps it and attributes each call
-to the function whose ``functions/<name>/app.py`` is on the calling thread's stack, or, for a call from the
-layer's code on a worker thread the handler started (the sender's and the webhook's DynamoDB pools), to the one
-handler running on any thread at that moment. Calls made by the tests themselves (seeding, reading back) or by
-the local stack's own machinery name no function and are not recorded; a call while two handlers run is
-ambiguous and dropped rather than guessed.
+to the handler module on the calling thread's stack (``functions/campaigns/imports.py`` is
+``campaigns/imports``; tests/iam.py maps a module to its function by ``CodeUri`` and ``Handler``, two functions
+may share a folder). A thread a handler started, and each task a handler hands a thread pool (the sender's and
+the webhook's DynamoDB pools, the campaign queue's writers: pools the layer may share between functions), work
+for that handler: the attribution is carried from the thread that started or submitted them, never guessed
+from whatever else runs at the time. Calls made by the tests themselves (seeding, reading back, driving the
+layer directly) or by the local stack's own machinery (pollers, the state machine interpreter's ItemReader)
+name no handler and are not recorded.
 
 A call becomes what IAM authorises: ``TransactWriteItems`` is authorised item by item as ``PutItem``,
-``UpdateItem``, ``DeleteItem`` or ``ConditionCheckItem`` (there is no IAM action of its own), and SQS's batch
-calls as their single forms (``SendMessageBatch`` needs ``sqs:SendMessage``).
+``UpdateItem``, ``DeleteItem`` or ``ConditionCheckItem`` (there is no IAM action of its own), SQS's batch
+calls as their single forms (``SendMessageBatch`` needs ``sqs:SendMessage``), S3 object calls as the object
+actions AWS checks (``HeadObject`` needs ``s3:GetObject``, a multipart upload's parts ``s3:PutObject``) on
+``arn:aws:s3:::<bucket>/<key>``, Step Functions calls on the state machine or execution ARN they name.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS, LAYER = ROOT / "functions", ROOT / "layers" / "shared" / "mmcore"
+FUNCTIONS = ROOT / "functions"
 
 _TRANSACT = {
     "Put": "PutItem",
@@ -31,6 +38,19 @@ _TRANSACT = {
     "ConditionCheck": "ConditionCheckItem",
 }
 _SQS_BATCH = {"SendMessageBatch", "DeleteMessageBatch", "ChangeMessageVisibilityBatch"}
+# S3 operations -> the object action IAM checks (the rest are authorised under their own name)
+_S3_OBJECT = {
+    "GetObject": "GetObject",
+    "HeadObject": "GetObject",
+    "PutObject": "PutObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+    "AbortMultipartUpload": "AbortMultipartUpload",
+    "ListParts": "ListMultipartUploadParts",
+    "DeleteObject": "DeleteObject",
+}
+_S3_BUCKET = {"ListObjects": "ListBucket", "ListObjectsV2": "ListBucket", "HeadBucket": "ListBucket"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +64,9 @@ class Call:
     leading_keys: tuple[str, ...] = ()
 
 
-calls: dict[str, set[Call]] = {}  # function folder name (functions/<name>) -> what it called
+calls: dict[str, set[Call]] = {}  # handler module (functions/campaigns/app.py: campaigns/app) -> calls
 _lock = threading.Lock()
+_carried = threading.local()  # .module: the handler a thread, or the pool task it runs, works for
 
 
 def install() -> None:
@@ -57,43 +78,69 @@ def install() -> None:
     original = BaseClient._make_api_call
 
     def recorded(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if (function := _running_function()) is not None:
+        if (module := _handler(sys._getframe(1))) is not None:
             found = set(_iam_calls(self.meta.service_model.signing_name, operation, params))
             with _lock:
-                calls.setdefault(function, set()).update(found)
+                calls.setdefault(module, set()).update(found)
         return original(self, operation, params)
 
     recorded._records = True  # type: ignore[attr-defined]
     BaseClient._make_api_call = recorded  # type: ignore[method-assign]
 
+    submit = ThreadPoolExecutor.submit
 
-def _function_of(frame: Any) -> str | None:
+    def carrying_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # Always carried, None included: a pool thread a handler started may later run a test's own task.
+        return submit(self, _carry(fn, _handler(sys._getframe(1))), *args, **kwargs)
+
+    ThreadPoolExecutor.submit = carrying_submit  # type: ignore[method-assign]
+
+    start = threading.Thread.start
+
+    def carrying_start(self: threading.Thread) -> None:
+        if (module := _handler(sys._getframe(1))) is not None:
+            self.run = _carry(self.run, module)  # type: ignore[method-assign]
+        start(self)
+
+    threading.Thread.start = carrying_start  # type: ignore[method-assign]
+
+
+def _carry(fn: Callable[..., Any], module: str | None) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        saved = getattr(_carried, "module", None)
+        _carried.module = module
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _carried.module = saved
+
+    return run
+
+
+def handler_module(frame: Any) -> str | None:
+    """The innermost module of a function's code folder on the stack: ``campaigns/imports`` for
+    functions/campaigns/imports.py (tests/iam.py refuses one that is no function's ``Handler``)."""
     while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if path.name == "app.py" and path.parent.parent == FUNCTIONS:
-            return path.parent.name
+        if (module := _module_of(frame.f_code.co_filename)) is not None:
+            return module
         frame = frame.f_back
     return None
 
 
-def _in_layer(frame: Any) -> bool:
-    while frame is not None:
-        if Path(frame.f_code.co_filename).is_relative_to(LAYER):
-            return True
-        frame = frame.f_back
-    return False
+@functools.cache
+def _module_of(filename: str) -> str | None:
+    """Walked for every call and every task a pool is handed: a file's answer is worked out once."""
+    path = Path(filename)
+    return (
+        f"{path.parent.name}/{path.stem}"
+        if path.suffix == ".py" and path.parent.parent == FUNCTIONS
+        else None
+    )
 
 
-def _running_function() -> str | None:
-    caller = sys._getframe(2)
-    if (own := _function_of(caller)) is not None:
-        return own
-    # A worker thread runs the layer's code for the handler that started it; a thread outside the layer (a
-    # test seeding a table, the local stack's SQS poller standing in for Lambda's) is nobody's role.
-    if not _in_layer(caller):
-        return None
-    running = {name for frame in sys._current_frames().values() if (name := _function_of(frame))}
-    return running.pop() if len(running) == 1 else None
+def _handler(frame: Any) -> str | None:
+    """The handler the code at ``frame`` runs for: its own stack's, else the one its thread or task carries."""
+    return handler_module(frame) or getattr(_carried, "module", None)
 
 
 def _pk(item: dict[str, Any] | None) -> tuple[str, ...]:
@@ -116,8 +163,26 @@ def _iam_calls(service: str, operation: str, params: dict[str, Any]) -> Iterator
     elif service == "events":
         for entry in params.get("Entries", ()):
             yield Call(f"events:{operation}", entry.get("EventBusName", "default"))
+    elif service == "s3":
+        yield from _s3_calls(operation, params)
+    elif service == "states":  # on the state machine (StartExecution) or the execution (DescribeExecution)
+        yield Call(f"states:{operation}", params.get("stateMachineArn") or params.get("executionArn", ""))
     else:
         yield Call(f"{service}:{operation}", params.get("Name", ""))
+
+
+def _s3_calls(operation: str, params: dict[str, Any]) -> Iterator[Call]:
+    bucket = params.get("Bucket", "")
+    if operation == "CopyObject":  # reads its source, writes its target
+        source = params.get("CopySource", "")
+        if isinstance(source, dict):
+            source = f"{source.get('Bucket', '')}/{source.get('Key', '')}"
+        yield Call("s3:GetObject", f"arn:aws:s3:::{source.lstrip('/').split('?', 1)[0]}")
+        yield Call("s3:PutObject", f"arn:aws:s3:::{bucket}/{params.get('Key', '')}")
+    elif operation in _S3_OBJECT:
+        yield Call(f"s3:{_S3_OBJECT[operation]}", f"arn:aws:s3:::{bucket}/{params.get('Key', '')}")
+    else:  # a bucket's own action (ListBucket...), or the operation's name: tests/iam.py shows it refused
+        yield Call(f"s3:{_S3_BUCKET.get(operation, operation)}", f"arn:aws:s3:::{bucket}")
 
 
 def _dynamodb_calls(operation: str, params: dict[str, Any]) -> Iterator[Call]:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from awscalls import Call
+
 from mmapi.stack import LocalStack, load_template
 
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "stack"
@@ -102,6 +104,15 @@ class Template:
             name = self.stack.resolve(props.get("Name")) or name
             self.names[name.removeprefix(STACK)] = logical
             return {"Ref": name, "Arn": f"arn:aws:scheduler:{_ARN}:schedule-group/{name}"}
+        if kind == "AWS::S3::Bucket":  # named as the local stack names it (lower case: S3 wants it)
+            name = (self.stack.resolve(props.get("BucketName")) or name).lower()
+            self.names[name.removeprefix(STACK)] = logical
+            return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+        if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            name = self.stack.resolve(props.get("Name") or props.get("StateMachineName")) or name
+            self.names[name.removeprefix(STACK)] = logical
+            arn = f"arn:aws:states:{_ARN}:stateMachine:{name}"
+            return {"Ref": arn, "Arn": arn, "Name": name}
         if kind == "AWS::IAM::Role":
             name = self.stack.resolve(props.get("RoleName")) or name
             return {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
@@ -113,12 +124,23 @@ class Template:
         """Logical id -> properties of every function."""
         return {k: v["Properties"] for k, v in self.stack.functions().items()}
 
-    def function_of_folder(self, folder: str) -> str:
-        """The logical id of the function whose code is ``functions/<folder>/``."""
-        for logical, props in self.functions().items():
-            if props["CodeUri"].rstrip("/") == f"functions/{folder}":
-                return logical
-        raise KeyError(f"no function has CodeUri functions/{folder}/")
+    def function_of_module(self, module: str) -> str:
+        """The logical id of the function whose handler is ``functions/<module>.py`` (``campaigns/imports``:
+        CodeUri functions/campaigns/, Handler imports.lambda_handler)."""
+        found = [
+            logical
+            for logical, props in self.functions().items()
+            if f"{props['CodeUri'].rstrip('/')}/{self._handler_file(logical)}" == f"functions/{module}"
+        ]
+        if len(found) != 1:
+            raise KeyError(
+                f"functions/{module}.py is the Handler of {len(found)} functions, not one: {found}"
+            )
+        return found[0]
+
+    def _handler_file(self, logical: str) -> str:
+        """The function's handler module as a path without .py (``imports``, ``pkg/mod``)."""
+        return self.stack.handler(logical).rpartition(".")[0].replace(".", "/")
 
     def statements(self, function: str) -> list[Statement]:
         """The function's Policies as statements, intrinsics resolved."""
@@ -160,6 +182,51 @@ class Template:
         keys = tuple(leading_keys)
         matching = [s for s in self.statements(function) if _matches(s, action, resource, keys)]
         return any(s.effect == "Allow" for s in matching) and not any(s.effect == "Deny" for s in matching)
+
+    # ------------------------------------------------------------------ recorded calls (tests/awscalls.py)
+
+    def refused(self, calls: dict[str, set[Call]]) -> list[str]:
+        """Each recorded call (by handler module) its function is not granted, as ``Function: action on ...``;
+        a call whose resource names nothing of template.yaml is refused too."""
+        out = []
+        for module, called in sorted(calls.items()):
+            function = self.function_of_module(module)
+            for call in sorted(called, key=str):
+                resource = self.resource(call)
+                if resource is None or not self.allows(function, call.action, resource, call.leading_keys):
+                    out.append(
+                        f"{function}: {call.action} on {resource or repr(call.target)} {call.leading_keys}"
+                    )
+        return out
+
+    def resource(self, call: Call) -> str | None:
+        """The canonical ARN (this template's stack, region, account) of what a call recorded in a local stack
+        or a test's stack acts on; None when it names no resource of the template."""
+        service = call.action.split(":", 1)[0]
+        try:
+            # an SSM parameter's name is the operator's: the template grants the configured one
+            if service == "ssm":
+                return f"arn:aws:ssm:{_ARN}:parameter/{PARAMETER}"
+            if service == "scheduler":  # a schedule in a group: arn:...:schedule/<group>/<name>
+                group, _, name = call.target.partition("/")
+                group = self.stack.physical[self.logical_of(group)]["Ref"]
+                return f"arn:aws:scheduler:{_ARN}:schedule/{group}/{name}"
+            if service == "s3":  # arn:aws:s3:::<bucket>[/<key>]
+                bucket, slash, key = call.target.removeprefix("arn:aws:s3:::").partition("/")
+                return f"{self.arn(self.logical_of(bucket))}{slash}{key}" if bucket else None
+            if service == "states":
+                return self._states_arn(call.target)
+            return self.arn(self.logical_of(call.target), call.index if service == "dynamodb" else None)
+        except (KeyError, ValueError):
+            return None
+
+    def _states_arn(self, arn: str) -> str | None:
+        """arn:aws:states:<region>:<account>:stateMachine:<machine> or ...:execution:<machine>:<run>."""
+        kind, machine, *run = arn.split(":")[5:] or ["", ""]
+        logical = self.logical_of(machine)
+        if kind not in ("stateMachine", "execution") or not self.arn(logical).startswith("arn:aws:states:"):
+            return None
+        return ":".join([f"arn:aws:states:{_ARN}", kind, self.stack.physical[logical]["Name"], *run])
 
     def arn(self, logical: str, index: str | None = None) -> str:
         arn = self.stack.physical[logical]["Arn"]

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -78,10 +78,14 @@ class Function:
     logical: str
     handler: Any
     worker: ThreadPoolExecutor  # one thread: a single warm container
+    invocations: set[Future[Any]] = field(default_factory=set)  # queued or running
 
     def submit(self, event: dict[str, Any]) -> Future[Any]:
         """Invoke on its container (``.result()`` waits for the answer)."""
-        return self.worker.submit(self.handler, event, LambdaContext(self.logical))
+        future = self.worker.submit(self.handler, event, LambdaContext(self.logical))
+        self.invocations.add(future)
+        future.add_done_callback(self.invocations.discard)
+        return future
 
     def invoke(self, event: dict[str, Any]) -> Any:
         return self.submit(event).result()
@@ -248,12 +252,17 @@ class Runtime:
                     poller.join(timeout=10)
             with suppress(Exception):
                 self.sim.stop()
-            for fn in getattr(self, "functions", {}).values():  # requests still queued get cancelled...
+            # No invocation runs past the stop: the queued ones (webhooks the simulator posted just before it) are
+            # cancelled, so the gateway's handlers end before its loop does; the running ones are waited for. Left
+            # to run, they would call a reaped moto with the environment restored.
+            functions = list(getattr(self, "functions", {}).values())
+            for fn in functions:
                 fn.worker.shutdown(wait=False, cancel_futures=True)
-            if loop := getattr(self, "loop", None):  # ...so the gateway's handlers end before its loop does
+            if loop := getattr(self, "loop", None):
                 with suppress(Exception):
                     asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(5)
                 loop.call_soon_threadsafe(loop.stop)
+            wait([call for fn in functions for call in list(fn.invocations)], timeout=10)
         finally:
             self._release()
 

@@ -9,8 +9,12 @@ integration tests run every handler, so a call added to the code without its gra
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import awscalls
 import pytest
 from iam import ACCOUNT, REGION, SAM_TEMPLATES, Template, template
 
@@ -213,3 +217,87 @@ def test_only_the_campaigns_function_schedules_and_scheduler_may_only_start_camp
         t.arn("CampaignsFunction"),
         t.arn("CampaignsFunction") + ":*",
     ]
+
+
+# ---------------------------------------------------------------- recorded calls (tests/awscalls.py) -> grants
+
+
+def test_a_handler_module_is_its_function_two_share_a_folder(t):
+    assert t.function_of_module("campaigns/app") == "CampaignsFunction"
+    assert t.function_of_module("campaigns/imports") == "AudienceImportFunction"
+    assert t.function_of_module("webhook/app") == "WebhookFunction"
+    with pytest.raises(KeyError):
+        t.function_of_module("campaigns/helpers")  # no function's Handler: refused, not guessed
+
+
+def test_s3_and_step_functions_calls_are_checked_on_their_objects_and_machines(t):
+    bucket = "mmapi-local-audiencebucket"  # the local stack's name for AudienceBucket
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mmapi-local-audience-import"
+    head = next(awscalls._iam_calls("s3", "HeadObject", {"Bucket": bucket, "Key": "uploads/a.csv"}))
+    assert head == awscalls.Call("s3:GetObject", f"arn:aws:s3:::{bucket}/uploads/a.csv")
+    assert t.resource(head) == "arn:aws:s3:::stack-audiencebucket/uploads/a.csv"
+    part = next(awscalls._iam_calls("s3", "UploadPart", {"Bucket": bucket, "Key": "plain/c.csv"}))
+    start = next(awscalls._iam_calls("states", "StartExecution", {"stateMachineArn": machine}))
+    assert t.resource(start) == t.arn("AudienceImportStateMachine")
+    assert t.arn("AudienceImportStateMachine").endswith(":stateMachine:stack-audience-import")
+    run = awscalls.Call("states:DescribeExecution", machine.replace(":stateMachine:", ":execution:") + ":r1")
+    assert (
+        t.resource(run)
+        == t.arn("AudienceImportStateMachine").replace(":stateMachine:", ":execution:") + ":r1"
+    )
+    upload = next(awscalls._iam_calls("s3", "PutObject", {"Bucket": bucket, "Key": "uploads/a.csv"}))
+
+    assert t.refused({"campaigns/app": {head, start, upload}, "campaigns/imports": {head, part}}) == []
+    # each function its own: the import writes plain copies, not uploads, and starts no import
+    assert t.refused({"campaigns/imports": {upload, start}}) == [
+        f"AudienceImportFunction: s3:PutObject on {t.resource(upload)} ()",
+        f"AudienceImportFunction: states:StartExecution on {t.arn('AudienceImportStateMachine')} ()",
+    ]
+    assert t.refused({"campaigns/app": {part}}) == [
+        f"CampaignsFunction: s3:PutObject on {t.resource(part)} ()"
+    ]
+    other = awscalls.Call("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x.csv")
+    no_secret = awscalls.Call("secretsmanager:GetSecretValue", "")
+    assert t.refused({"webhook/app": {other, no_secret}}) == [
+        "WebhookFunction: s3:GetObject on 'arn:aws:s3:::someone-elses-bucket/x.csv' ()",
+        "WebhookFunction: secretsmanager:GetSecretValue on '' ()",
+    ]
+
+
+def test_a_call_on_a_pool_thread_is_the_handler_module_that_submitted_it(monkeypatch):
+    import boto3
+    from botocore.stub import Stubber
+
+    monkeypatch.setattr(awscalls, "calls", {})
+    awscalls.install()  # done by tests/conftest.py: idempotent
+    # a handler module's code, as functions/campaigns/imports.py: a pool task (the pool's thread started by it
+    # too), and a thread of its own
+    code = (
+        "import threading\n"
+        "def handler(pool, call, other):\n"
+        "    pool.submit(call).result()\n"
+        "    thread = threading.Thread(target=other)\n"
+        "    thread.start()\n"
+        "    thread.join()\n"
+    )
+    handler: dict[str, Any] = {}
+    exec(compile(code, str(awscalls.FUNCTIONS / "campaigns" / "imports.py"), "exec"), handler)
+    s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="k", aws_secret_access_key="s")
+
+    def head(key: str) -> Any:
+        return lambda: s3.head_object(Bucket="b", Key=key)
+
+    with Stubber(s3) as stub, ThreadPoolExecutor(1) as pool:
+        for key in ("handler", "handler-thread", "test", "thread"):
+            stub.add_response("head_object", {}, {"Bucket": "b", "Key": key})
+        handler["handler"](pool, head("handler"), head("handler-thread"))
+        pool.submit(head("test")).result()  # the test's own task, on the thread the handler started: nobody's
+        thread = threading.Thread(target=head("thread"))  # a thread no handler started
+        thread.start()
+        thread.join()
+    assert awscalls.calls == {
+        "campaigns/imports": {
+            awscalls.Call("s3:GetObject", "arn:aws:s3:::b/handler"),
+            awscalls.Call("s3:GetObject", "arn:aws:s3:::b/handler-thread"),
+        }
+    }
