@@ -47,13 +47,18 @@ def _known(place: str) -> str:
 Place = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_known)]
 
 
-class InvalidOverride(ValueError):
-    """The override cannot be used; ``errors`` are ``(field, reason)`` pairs such as
-    ``("rules.sanctioned.add.0", "'VX' is not an ISO 3166-1 alpha-2 country code")``."""
+class InvalidDocument(ValueError):
+    """An operator's document (this override, a rate card: :mod:`.ratecards`) cannot be used; ``errors`` are
+    ``(field, reason)`` pairs."""
 
     def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
         self.errors = list(errors)
         super().__init__("; ".join(f"{field}: {reason}" for field, reason in self.errors))
+
+
+class InvalidOverride(InvalidDocument):
+    """The override cannot be used, e.g. ``("rules.sanctioned.add.0", "'VX' is not an ISO 3166-1 alpha-2
+    country code")``."""
 
 
 class RuleChange(BaseModel):
@@ -90,7 +95,7 @@ def parse_override(text: str | bytes) -> Override:
     try:
         override = Override.model_validate_json(text)
     except ValidationError as exc:
-        raise InvalidOverride([_error(err) for err in exc.errors(include_url=False)]) from None
+        raise InvalidOverride([field_error(err) for err in exc.errors(include_url=False)]) from None
     errors = []
     for name, change in override.rules.items():
         if name not in _RULE_NAMES:
@@ -107,8 +112,11 @@ def parse_override(text: str | bytes) -> Override:
     return override
 
 
-def _error(err: dict) -> tuple[str, str]:
+def field_error(err: dict) -> tuple[str, str]:
+    """One of pydantic's errors of an operator's document as ``(field, reason)``, the field dotted as written."""
     loc = [str(part) for part in err.get("loc", ())]
+    if loc[-1:] == ["[key]"]:  # a bad dict key (a market code): pydantic names the key's place after it
+        loc = loc[:-1]
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if err.get("type") == "json_invalid":
         return "(document)", f"not valid JSON: {err.get('ctx', {}).get('error', message)}"

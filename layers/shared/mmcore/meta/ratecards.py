@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
 )
 
+from mmcore.meta.overrides import InvalidDocument, field_error
 from mmcore.meta.rates import BUILT_IN, BUILT_IN_CARD, Rate, RateCard
 from mmcore.meta.regions import PLACES
 
@@ -64,13 +65,8 @@ Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True
 Amount = Annotated[Decimal, Field(ge=0, le=MAX_RATE, allow_inf_nan=False)]
 
 
-class InvalidRateCard(ValueError):
-    """The card cannot be used; ``errors`` are ``(field, reason)`` pairs such as
-    ``("rates.MX.marketing", "Input should be greater than or equal to 0")``."""
-
-    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
-        self.errors = list(errors)
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in self.errors))
+class InvalidRateCard(InvalidDocument):
+    """The card cannot be used, e.g. ``("rates.MX.marketing", "Input should be greater than or equal to 0")``."""
 
 
 class MarketRates(BaseModel):
@@ -108,17 +104,7 @@ def parse_rate_card(text: str | bytes) -> RateCardOverride:
     try:
         return RateCardOverride.model_validate_json(text)
     except ValidationError as exc:
-        raise InvalidRateCard([_error(err) for err in exc.errors(include_url=False)]) from None
-
-
-def _error(err: dict) -> tuple[str, str]:
-    loc = [str(part) for part in err.get("loc", ())]
-    if loc[-1:] == ["[key]"]:  # a bad market code: pydantic names the key's place after it
-        loc = loc[:-1]
-    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if err.get("type") == "json_invalid":
-        return "(document)", f"not valid JSON: {err.get('ctx', {}).get('error', message)}"
-    return ".".join(loc) or "(document)", message
+        raise InvalidRateCard([field_error(err) for err in exc.errors(include_url=False)]) from None
 
 
 def card(override: RateCardOverride | None, built_in: Sequence[Rate] = BUILT_IN) -> RateCard:
