@@ -28,7 +28,7 @@ from mmcore.campaigns import (
 )
 from mmcore.campaigns import views as V
 from mmcore.campaigns.imports import Audiences
-from mmcore.campaigns.lifecycle import MAX_LIST, CampaignList, CampaignState
+from mmcore.campaigns.lifecycle import MAX_LIST
 from mmcore.campaigns.page import render as render_page
 from mmcore.campaigns.schedule import Scheduler, is_scheduled_run
 from mmcore.observability import logger, metrics, tracer
@@ -42,6 +42,7 @@ api.install(app)
 CampaignId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
 MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 TestId = Annotated[str, Path(pattern=r"^t[0-9a-f]{8}$")]
+NextToken = Annotated[str | None, Query(max_length=2048)]  # the next_token of the previous page
 
 
 @cache
@@ -132,12 +133,12 @@ def create_campaign(
     "/campaigns",
     summary="The campaigns, newest first, with their counts",
     tags=["campaigns"],
-    responses=api.answers(200, CampaignList, "One page of campaigns, and the next page's token"),
+    responses=api.answers(200, V.CampaignList, "One page of campaigns, and the next page's token"),
 )
 def list_campaigns(
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = DEFAULT_PAGE,
-    next_token: Annotated[str | None, Query(max_length=2048)] = None,
-) -> CampaignList:
+    next_token: NextToken = None,
+) -> V.CampaignList:
     return campaigns().listing(limit, next_token)
 
 
@@ -179,13 +180,13 @@ def campaign_report_page(campaign_id: CampaignId) -> Response[str]:
     tags=["campaigns"],
     responses=api.answers(
         200,
-        CampaignState,
+        V.CampaignState,
         "The campaign's new state",
         e404="no such campaign",
         e409="not from its current state (named)",
     ),
 )
-def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> CampaignState:
+def change_campaign(campaign_id: CampaignId, change: CampaignChange) -> V.CampaignState:
     # pause, resume (or release a held one), cancel: 409 naming the campaign's state when it does not apply
     logger.append_keys(campaign_id=campaign_id)
     changed = campaigns().change(campaign_id, change.status)
@@ -240,7 +241,7 @@ def campaign_messages(
     campaign_id: CampaignId,
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+    next_token: NextToken = None,
 ) -> dict[str, Any]:
     return campaigns().messages(campaign_id, status, limit, next_token)
 

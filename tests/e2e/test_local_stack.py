@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -360,12 +361,17 @@ def request(
     return method or ("POST" if body is not None else "GET"), url, headers, body
 
 
+@functools.cache
+def openapi_document() -> dict:
+    return json.loads(openapi.DOCUMENT.read_text())
+
+
 def conforms(method: str, url: str, answer: httpx.Response) -> None:
     """A success answer is what the OpenAPI document says: its status is documented for the route and its JSON
     body validates against the documented schema (tests/unit/test_openapi.py checks the document itself)."""
     if answer.status_code >= 400 or url.endswith("/openapi.json"):
         return
-    document = json.loads(openapi.DOCUMENT.read_text())
+    document = openapi_document()
     path = httpx.URL(url).path
     for template, ops in document["paths"].items():
         if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path) and method.lower() in ops:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
 from mmcore.campaigns.facts import is_complete
 from mmcore.campaigns.release import MESSAGE_KEYS, release
 from mmcore.campaigns.reports import iso
 from mmcore.campaigns.tally import report
+from mmcore.campaigns.views import CampaignList, CampaignState, CampaignSummary
 from mmcore.exceptions import Conflict
 from mmcore.observability import logger
 from mmcore.store import messages as L
@@ -40,40 +39,6 @@ FROM = {
     | {CampaignStatus.PAUSED, CampaignStatus.HELD, CampaignStatus.SCHEDULED},
 }
 _NOTHING_QUEUED = frozenset({CampaignStatus.HELD, CampaignStatus.SCHEDULED})
-
-
-class CampaignState(BaseModel):
-    """A campaign's state after a change (``PATCH /campaigns/{id}``)."""
-
-    campaign_id: str
-    status: str = Field(description="held, scheduled, enqueuing, running, paused, cancelled, completed, ...")
-    paused_reason: str | None = Field(None, description="operator, or budget: why a paused campaign is")
-    status_at: str | None = Field(None, description="when the status last changed (ISO 8601)")
-    counts: dict[str, Any] | None = Field(None, description="a release's enqueue counts")
-    cancelled_messages: int | None = Field(
-        None, description="a held or scheduled campaign's recorded messages ended `cancelled`"
-    )
-    unscheduled: bool | None = Field(None, description="a scheduled campaign's start schedule deleted")
-
-
-class CampaignSummary(BaseModel):
-    """One campaign in ``GET /campaigns``: its state and counts (from its counters)."""
-
-    campaign_id: str
-    name: str | None = None
-    status: str | None = None
-    paused_reason: str | None = None
-    created_at: str | None = None
-    finished_at: str | None = None
-    messages: int = Field(0, description="messages counted so far")
-    by_status: dict[str, int] = Field(default_factory=dict, description="the report's counts by status")
-
-
-class CampaignList(BaseModel):
-    """A page of ``GET /campaigns``, newest first."""
-
-    campaigns: list[CampaignSummary]
-    next_token: str | None = None
 
 
 def change(campaigns: Campaigns, campaign_id: str, wanted: str) -> CampaignState:

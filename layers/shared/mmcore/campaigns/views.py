@@ -141,3 +141,37 @@ class MessageView(_View):
 
     message: dict[str, Any]
     events: list[StatusEvent]
+
+
+class CampaignState(BaseModel):
+    """A campaign's state after a change (``PATCH /campaigns/{id}``)."""
+
+    campaign_id: str
+    status: str = Field(description="held, scheduled, enqueuing, running, paused, cancelled, completed, ...")
+    paused_reason: str | None = Field(None, description="operator, or budget: why a paused campaign is")
+    status_at: str | None = Field(None, description="when the status last changed (ISO 8601)")
+    counts: dict[str, Any] | None = Field(None, description="a release's enqueue counts")
+    cancelled_messages: int | None = Field(
+        None, description="a held or scheduled campaign's recorded messages ended `cancelled`"
+    )
+    unscheduled: bool | None = Field(None, description="a scheduled campaign's start schedule deleted")
+
+
+class CampaignSummary(BaseModel):
+    """One campaign in ``GET /campaigns``: its state and counts (from its counters)."""
+
+    campaign_id: str
+    name: str | None = None
+    status: str | None = None
+    paused_reason: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    messages: int = Field(0, description="messages counted so far")
+    by_status: dict[str, int] = Field(default_factory=dict, description="the report's counts by status")
+
+
+class CampaignList(BaseModel):
+    """A page of ``GET /campaigns``, newest first."""
+
+    campaigns: list[CampaignSummary]
+    next_token: str | None = None
