@@ -1,7 +1,8 @@
 """Audiences from S3 (mmcore.campaigns.imports), against moto built from template.yaml, run by the local
 stack's interpreter of the template's own state machine definition (mmapi.statemachine): a repeated row is
 queued once, a retried chunk queues nothing twice, rejected rows are counted by reason, gzip is imported, and
-an unreadable s3_uri is a 422 naming ``audience.s3_uri``."""
+an unreadable s3_uri is a 422 naming ``audience.s3_uri``, and a campaign cancelled while it waits for its
+upload imports nothing."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pydantic import ValidationError
 
 from mmapi.statemachine import Interpreter
 from mmcore.campaigns import CampaignCreate, Campaigns, SendQueue
+from mmcore.campaigns import lifecycle
 from mmcore.campaigns.imports import Audiences
-from mmcore.exceptions import InvalidInput
+from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.settings import Settings
 from mmcore.store import keys
 
@@ -187,3 +189,35 @@ def test_an_upload_answers_a_presigned_put_and_waits_for_it(imp):
     assert started["status"] == "enqueuing" and started["execution_arn"]
     imp.run(created)
     assert imp.report(created["campaign_id"])["imported"] == 1
+
+
+def upload_campaign(imp):
+    created = imp.audiences.create(CampaignCreate.model_validate({**CAMPAIGN, "audience": {"upload": True}}))
+    imp.put(created["audience"]["s3_uri"].split("/", 3)[3], csv_of(["919876500001"]))
+    return created["campaign_id"]
+
+
+def test_a_campaign_waiting_for_its_upload_can_be_cancelled_and_then_imports_nothing(imp):
+    campaign_id = upload_campaign(imp)
+    state = lifecycle.change(imp.audiences.campaigns, campaign_id, "cancelled")
+    assert state.status == "cancelled"
+    with pytest.raises(Conflict, match="is cancelled: its audience is not imported"):
+        imp.audiences.start(campaign_id)
+    assert imp.report(campaign_id)["status"] == "cancelled" and imp.queued() == []
+
+
+def test_a_cancel_landing_while_the_import_starts_wins(imp, monkeypatch):
+    campaign_id = upload_campaign(imp)
+    check = imp.audiences._check_header
+
+    def cancelled_meanwhile(*args):  # between the start's read of the status and its own transition
+        check(*args)
+        lifecycle.change(imp.audiences.campaigns, campaign_id, "cancelled")
+
+    monkeypatch.setattr(imp.audiences, "_check_header", cancelled_meanwhile)
+    with pytest.raises(Conflict, match="is cancelled"):
+        imp.audiences.start(campaign_id)
+    assert imp.report(campaign_id)["status"] == "cancelled"
+    assert (
+        imp.audiences.sfn.list_executions(stateMachineArn=imp.audiences.state_machine_arn)["executions"] == []
+    )

@@ -96,10 +96,17 @@ class Audiences:
         if not spec:
             raise InvalidInput.fields([("campaign_id", "this campaign has no audience to import")])
         if campaign.get("status") != CampaignStatus.AWAITING_UPLOAD:
-            raise Conflict(f"the import of campaign {campaign_id} started already")
+            raise _not_awaiting(campaign_id, campaign.get("status"))
         definition = CampaignDefinition.model_validate_json(spec["definition"])
         self._check_header(spec["key"], placeholders(definition.template.components), "audience")
-        self.imports.finish(campaign_id, CampaignStatus.ENQUEUING, int(self.campaigns.clock()))
+        records, now = self.campaigns.records, int(self.campaigns.clock())
+        if (
+            records.transition(campaign_id, (CampaignStatus.AWAITING_UPLOAD,), CampaignStatus.ENQUEUING, now)
+            is None
+        ):
+            raise _not_awaiting(
+                campaign_id, self.campaigns.campaign(campaign_id).get("status")
+            )  # a cancel won
         return {"campaign_id": campaign_id, "status": str(CampaignStatus.ENQUEUING)} | self._execute(
             campaign_id, spec["key"]
         )
@@ -237,6 +244,12 @@ def _spec(definition: CampaignDefinition, run: Run, bucket: str, key: str) -> di
         "bucket": bucket,
         "key": key,
     }
+
+
+def _not_awaiting(campaign_id: str, status: str | None) -> Conflict:
+    if status == CampaignStatus.CANCELLED:
+        return Conflict(f"campaign {campaign_id} is cancelled: its audience is not imported")
+    return Conflict(f"the import of campaign {campaign_id} started already")
 
 
 def _int(value: Any) -> int | None:

@@ -2,7 +2,7 @@
 
 ``{"status": "paused"}`` pauses a campaign being sent (``enqueuing`` or ``running``; ``paused_reason``
 ``operator``); ``"running"`` resumes a paused one, or releases a held one (:mod:`.release`); ``"cancelled"``
-stops one for good from ``held``, ``scheduled``, ``enqueuing``, ``running`` or ``paused``. Each change is one
+stops one for good from ``held``, ``scheduled``, ``awaiting_upload``, ``enqueuing``, ``running`` or ``paused``. Each change is one
 conditional write of the campaign item's ``status`` (of two operators, one wins; the other gets the 409). Any
 other change is :class:`~mmcore.exceptions.Conflict` naming the state the campaign is in.
 
@@ -36,7 +36,7 @@ FROM = {
     CampaignStatus.PAUSED: SENDING,
     CampaignStatus.RUNNING: frozenset({CampaignStatus.PAUSED, CampaignStatus.HELD}),
     CampaignStatus.CANCELLED: SENDING
-    | {CampaignStatus.PAUSED, CampaignStatus.HELD, CampaignStatus.SCHEDULED},
+    | {CampaignStatus.PAUSED, CampaignStatus.HELD, CampaignStatus.SCHEDULED, CampaignStatus.AWAITING_UPLOAD},
 }
 _NOTHING_QUEUED = frozenset({CampaignStatus.HELD, CampaignStatus.SCHEDULED})
 

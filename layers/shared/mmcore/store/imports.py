@@ -153,22 +153,14 @@ class Imports:
         return True
 
     def finish(self, campaign_id: str, status: str, now: int, error: str | None = None) -> str:
-        """The import's start (``enqueuing``) or end (``enqueued_at``, and why it stopped when it failed): the
-        end moves the campaign on only while it is still ``enqueuing``, so a pause or a cancel made during the
+        """The import's end (``enqueued_at``, and why it stopped when it failed), or the wait for an upload:
+        the campaign moves on only while it is still ``enqueuing``, so a pause or a cancel made during the
         import stands. Returns the campaign's status now."""
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": keys.campaign(campaign_id),
         }
         named = {"ExpressionAttributeNames": {"#s": "status"}}
-        if status == "enqueuing":
-            self.client.update_item(
-                **update,
-                **named,
-                UpdateExpression="SET #s = :s, status_at = :now",
-                ExpressionAttributeValues=to_item({":s": status, ":now": now}),
-            )
-            return status
         values: dict[str, Any] = {":s": status, ":now": now, ":during": "enqueuing"}
         extra = ""
         if error:
