@@ -811,9 +811,13 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
             "number": sim["phone_number_id"],
             "timeout": 150,
         }
-        cpu0 = (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0)
+        moto0, sim0 = cpu_seconds(moto_pid) or 0, cpu_seconds(sim["pid"]) or 0
         result = _pace.run_workers(mode, layer, w, env, spec)
-        cpu = result["cpu"] + (cpu_seconds(moto_pid) or 0) + (cpu_seconds(sim["pid"]) or 0) - cpu0
+        cpu = {
+            "workers": result["cpu"],
+            "moto": (cpu_seconds(moto_pid) or 0) - moto0,
+            "simulator": (cpu_seconds(sim["pid"]) or 0) - sim0,
+        }
         counts = sends(sim["control_url"], accepted_only=True)  # a POST refused with 130429 is sent again
         dups = sum(1 for x in numbers if counts.get(x, 0) > 1) if mode == "senders" else 0
         meta = (
@@ -827,7 +831,8 @@ def run_pace(args: argparse.Namespace, children: list[Child]) -> bool:
         f" latency, {w} send workers (processes, one Sender each, SendMaxConcurrency {w}), one moto server;"
         f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. msg/s: accepted POSTs over the"
         " simulator's first to last; duplicates: recipients accepted twice (a POST answered 130429 is retried);"
-        " CPU ms/msg: workers + moto + simulator, so the CPUs here carry at most (CPUs x 1000) / that msg/s;"
+        " CPU ms/msg: workers + moto + simulator (each in its own column), so the CPUs here carry at most"
+        " (CPUs x 1000) / that msg/s;"
         " the POST-times row shows in the 130429s column the most POST times in any one second"
     )
     print(table(rows))
