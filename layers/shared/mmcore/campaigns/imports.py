@@ -201,8 +201,8 @@ class Audiences:
             (int(item["index"]), r) for item in items if (r := rows.recipient(item["row"], names)) is not None
         ]
         planned = self._unsuppressed(run.plan(recipients, strict=False))
-        items, _ = run.items(planned)  # with a send window: sorted by it now
-        by_id = {item["message_id"]["S"]: item for item in items}
+        ledger, _ = run.items(planned)  # with a send window: sorted by it now
+        by_id = {item["message_id"]["S"]: item for item in ledger}
         recorded = self.imports.record(
             campaign_id,
             [
