@@ -274,7 +274,7 @@ def lambda_handler(event, context):
     if is_scheduled_run(event):  # a one-time schedule's input, from EventBridge Scheduler
         app.lambda_context = context  # scheduler() reads this function's ARN from it, as in a request
         logger.append_keys(campaign_id=event.get("campaign_id"))
-        ran = campaigns().run_schedule(event)
+        ran = audiences().run_schedule(event)  # an audience in S3 is imported at its send_at
         metrics.add_metric(
             name="CampaignsStarted", unit=MetricUnit.Count, value=int(bool(ran.get("started")))
         )

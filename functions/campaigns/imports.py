@@ -7,6 +7,7 @@ from typing import Any
 from mmcore import clients, policy
 from mmcore.campaigns import Campaigns, SendQueue
 from mmcore.campaigns.imports import Audiences
+from mmcore.campaigns.schedule import Scheduler
 from mmcore.observability import logger, metrics, tracer
 from mmcore.settings import get_settings
 
@@ -20,6 +21,7 @@ def audiences() -> Audiences:
         SendQueue(clients.boto_client("sqs"), settings.send_queue_url),
         rules=policy.in_force().rules,
         preflight=False,  # checked once, when the campaign was created
+        scheduler=scheduler(),
     )
     return Audiences(
         campaigns,
@@ -27,6 +29,19 @@ def audiences() -> Audiences:
         None,
         bucket=settings.audience_bucket,
         state_machine_arn=settings.import_state_machine_arn,
+    )
+
+
+def scheduler() -> Scheduler | None:
+    """The schedules of send windows' openings (mmcore.campaigns.schedule): their target is the campaigns function."""
+    settings = get_settings()
+    if not (settings.schedule_group and settings.scheduler_role_arn and settings.schedule_target_arn):
+        return None
+    return Scheduler(
+        clients.boto_client("scheduler"),
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.schedule_target_arn,
     )
 
 

@@ -198,3 +198,28 @@ def test_a_message_whose_deadline_ends_before_its_window_opens_ends_expired(env)
     assert [(m["to"], m["reason"]) for m in page] == [
         ("5511987654321", "deadline before its send window opens")
     ]
+
+
+def test_an_s3_audiences_send_at_starts_its_import_through_the_campaigns_function(env, monkeypatch):
+    physical = env.stack.local.physical
+    bucket, machine = physical["AudienceBucket"]["Ref"], physical["AudienceImportStateMachine"]["Arn"]
+    monkeypatch.setenv("AUDIENCE_BUCKET", bucket)
+    monkeypatch.setenv("IMPORT_STATE_MACHINE_ARN", machine)
+    get_settings.cache_clear()
+    env.handler.audiences.cache_clear()
+    env.handler.campaigns.cache_clear()
+    env.aws.client("s3").put_object(
+        Bucket=bucket, Key="a.csv", Body=f"to,first_name,offer\n{IN},A,B\n".encode()
+    )
+    send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    payload = body(campaign_id="s3later", send_at=iso(send_at), audience={"s3_uri": f"s3://{bucket}/a.csv"})
+    payload.pop("recipients")
+    payload["template"]["components"][0]["parameters"][0]["text"] = "{{first_name}} {{offer}}"
+    status, answer = env.post(payload)
+    assert status == 202, answer
+    assert (answer["status"], answer["send_at"]) == ("scheduled", iso(send_at))
+    executions = env.aws.client("stepfunctions").list_executions
+    assert executions(stateMachineArn=machine)["executions"] == []
+    started = env.invoke(start_name("s3later"))
+    assert (started["status"], started["started"]) == ("enqueuing", True)
+    assert len(executions(stateMachineArn=machine)["executions"]) == 1

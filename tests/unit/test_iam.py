@@ -193,18 +193,25 @@ def test_the_sam_policy_templates_expand_as_samtranslator_defines_them():
         assert ours == theirs, name
 
 
-def test_only_the_campaigns_function_schedules_and_scheduler_may_only_start_campaigns(t):
+def test_only_the_campaigns_functions_schedule_and_scheduler_may_only_start_campaigns(t):
     group = t.stack.physical["CampaignSchedules"]["Ref"]
     schedule = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{group}/start-0123"
     role = t.arn("CampaignSchedulerRole")
-    for action in ("scheduler:CreateSchedule", "scheduler:DeleteSchedule"):
-        assert {f for f in CALLS if t.allows(f, action, schedule)} == {"CampaignsFunction"}, action
+    both = {"CampaignsFunction", "AudienceImportFunction"}  # the import schedules its rows' window openings
+    for action, allowed in (
+        ("scheduler:CreateSchedule", both),
+        ("scheduler:DeleteSchedule", {"CampaignsFunction"}),
+    ):
+        assert {f for f in CALLS if t.allows(f, action, schedule)} == allowed, action
         other = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/start-0123"
-        assert not t.allows("CampaignsFunction", action, other), "only the stack's own schedule group"
-    assert {f for f in CALLS if t.allows(f, "iam:PassRole", role)} == {"CampaignsFunction"}
-    assert not t.allows("CampaignsFunction", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/other")
-    env = t.functions()["CampaignsFunction"]["Environment"]["Variables"]
-    assert t.stack.resolve(env["SCHEDULER_ROLE_ARN"]) == role
+        assert not any(t.allows(f, action, other) for f in both), "only the stack's own schedule group"
+    assert {f for f in CALLS if t.allows(f, "iam:PassRole", role)} == both
+    for function in both:
+        assert not t.allows(function, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/other")
+        env = t.functions()[function]["Environment"]["Variables"]
+        assert t.stack.resolve(env["SCHEDULER_ROLE_ARN"]) == role
+    target = t.functions()["AudienceImportFunction"]["Environment"]["Variables"]["SCHEDULE_TARGET_ARN"]
+    assert t.stack.resolve(target) == t.arn("CampaignsFunction")
     # the role: assumed by Scheduler for this stack's schedules only, allowed to invoke the campaigns function
     props = t.stack.template["Resources"]["CampaignSchedulerRole"]["Properties"]
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]

@@ -99,7 +99,7 @@ def test_a_bad_send_window_is_refused_naming_it(window, reason):
     assert error["loc"][0] == "send_window" and reason in error["msg"]
 
 
-def test_send_at_needs_a_timezone_and_inline_recipients():
+def test_send_at_needs_a_timezone_and_neither_it_nor_a_send_window_goes_with_hold():
     base = {"name": "n", "template": {"name": "t", "language": {"code": "en_US"}}}
     with pytest.raises(ValidationError, match="must include a timezone"):
         CampaignCreate.model_validate(
@@ -113,3 +113,6 @@ def test_send_at_needs_a_timezone_and_inline_recipients():
         CampaignCreate.model_validate(
             {**base, "recipients": ["919876543210"], "send_at": "2030-01-01T09:00:00Z", "hold": True}
         )
+    timed = {"send_at": "2030-01-01T09:00:00Z", "send_window": {"start": "09:00", "end": "20:00"}}
+    s3 = CampaignCreate.model_validate({**base, **timed, "audience": {"upload": True}})  # both go with S3
+    assert s3.send_at is not None and s3.definition().send_window is not None

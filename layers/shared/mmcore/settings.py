@@ -62,9 +62,12 @@ class Settings(BaseSettings):
     audience_bucket: str = ""
     import_state_machine_arn: str = ""
     # send_at and send windows (mmcore.campaigns.schedule): the EventBridge Scheduler group its one-time
-    # schedules go in, and the role Scheduler assumes to invoke the campaigns function ("" = not available).
+    # schedules go in, and the role Scheduler assumes to invoke the campaigns function ("" = not available);
+    # that function's ARN, for the audience import's schedules of send windows' openings (the campaigns
+    # function itself names its own ARN from its context).
     schedule_group: str = ""
     scheduler_role_arn: str = ""
+    schedule_target_arn: str = ""
     # Two secrets so that the public webhook function, which only needs the second, cannot read the token.
     graph_secret_arn: str = ""
     webhook_secret_arn: str = ""

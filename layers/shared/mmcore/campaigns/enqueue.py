@@ -17,7 +17,7 @@ from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.preflight import SKIPPED, Verdict
 from mmcore.campaigns.queue import Outgoing
 from mmcore.campaigns.readiness import Readiness, readiness
-from mmcore.campaigns.windows import NO_WINDOW, sorting
+from mmcore.campaigns.windows import NO_WINDOW, Sorting, sorting
 from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.observability import logger
 from mmcore.store import messages as L
@@ -169,8 +169,23 @@ class Run:
     def _send_in_window(self, planned: list[Planned]) -> None:
         """Record every planned message and queue those inside their send window now; hold the others for
         their window's opening (a schedule each opening), or end them (:mod:`mmcore.campaigns.windows`)."""
+        items, s = self.items(planned)
+        assert s is not None
+        self.campaigns.ledger.write(items)
+        self.send([p for p in planned if p.message_id in s.now])
+        self.counts.queued -= s.expired + s.closed
+        self.counts.expired += s.expired
+        if s.closed:
+            self.counts.blocked_by_reason[NO_WINDOW] += s.closed
+        self.counts.waiting_for_window += sum(s.openings.values())
+        self.schedule_openings(s.openings)
+
+    def items(self, planned: list[Planned]) -> tuple[list[dict[str, Any]], Sorting | None]:
+        """The ledger items of ``planned`` messages, and, with a send window, how its queued ones sorted by it
+        now (:mod:`mmcore.campaigns.windows`: queued now, held until its opening, expired or blocked)."""
         c, spec = self.campaigns, self.definition.send_window
-        assert spec is not None
+        if spec is None:
+            return [p.item() for p in planned], None
         s = sorting(spec.window(), c.clock(), c.settings.business_country)
         items = []
         for p in planned:
@@ -178,15 +193,15 @@ class Run:
                 s.add(p.message_id, p.fields, p.request.model_dump_json(exclude_none=True))
             else:
                 items.append(p.item())
-        c.ledger.write(items + s.items)
-        self.send([p for p in planned if p.message_id in s.now])
-        self.counts.queued -= s.expired + s.closed
-        self.counts.expired += s.expired
-        if s.closed:
-            self.counts.blocked_by_reason[NO_WINDOW] += s.closed
-        self.counts.waiting_for_window += sum(s.openings.values())
-        for instant in sorted(s.openings):
-            c.scheduler.open_at(self.campaign_id, instant)
+        return items + s.items, s
+
+    def schedule_openings(self, instants: Iterable[int]) -> None:
+        """One schedule per opening instant of the campaign's held messages (a second for the same instant
+        keeps the first: :meth:`~mmcore.campaigns.schedule.Scheduler.open_at`)."""
+        scheduler = self.campaigns.scheduler
+        for instant in sorted(set(instants)):
+            assert scheduler is not None  # a send window needs one (Campaigns.check_timing)
+            scheduler.open_at(self.campaign_id, instant)
 
     def resume(self, ready: Readiness, *, warmed: bool) -> None:
         """Go on with a campaign whose item exists (an audience import's chunk): its readiness as recorded,

@@ -32,10 +32,14 @@ from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
 from mmcore.campaigns.personalise import placeholders
 from mmcore.campaigns.planner import Planned, Planner
 from mmcore.campaigns.readiness import Readiness
+from mmcore.campaigns.reports import iso
+from mmcore.campaigns.schedule import START
 from mmcore.campaigns.service import Campaigns
 from mmcore.campaigns.spend import AFTER_IMPORT
 from mmcore.exceptions import Conflict, InvalidInput
+from mmcore.observability import logger
 from mmcore.store.campaigns import CampaignStatus
+from mmcore.store.codec import from_item
 from mmcore.store.imports import Imports, Row
 from mmcore.store.messages import State
 
@@ -59,11 +63,12 @@ class Audiences:
     # -------------------------------------------------------------- the API
 
     def create(self, body: CampaignCreate) -> dict[str, Any]:
-        """Create the campaign and start its import (``s3_uri``) or answer where to upload (``upload``).
-        InvalidInput naming ``audience.s3_uri`` for an object the stack cannot read or whose header lacks a
-        column the template needs."""
+        """Create the campaign and start its import (``s3_uri``), schedule it (``s3_uri`` with ``send_at``), or
+        answer where to upload (``upload``). InvalidInput naming ``audience.s3_uri`` for an object the stack
+        cannot read or whose header lacks a column the template needs, ``send_at`` for a time past."""
         audience = body.audience
         assert audience is not None
+        self.campaigns.check_timing(body)
         definition = body.definition()
         run = self.campaigns.start(definition, source="s3", dedupe=True)
         if audience.s3_uri is not None:
@@ -75,22 +80,30 @@ class Audiences:
             self._check_header(key, run.planner.names, "audience.s3_uri")
         else:
             key = f"{UPLOAD_PREFIX}{run.campaign_id}.csv" + (".gz" if audience.gzip else "")
-        run.open(releases_traffic=True)
-        self.imports.begin(run.campaign_id, _spec(definition, run, self.bucket, key))
+        run.open(releases_traffic=body.send_at is None)
+        self.imports.begin(run.campaign_id, _spec(definition, run, self.bucket, key, body.send_at))
         answer = {"campaign_id": run.campaign_id, "name": definition.name, "preflight": run.preflight.status}
         answer["audience"] = {"s3_uri": f"s3://{self.bucket}/{key}"}
         answer["cost_estimate"] = {"total": None, "note": AFTER_IMPORT}  # the countries are in the CSV
+        if body.send_at is not None:
+            answer["send_at"] = iso(body.send_at.timestamp())
+        now = int(self.campaigns.clock())
         if audience.upload:
-            self.imports.finish(run.campaign_id, CampaignStatus.AWAITING_UPLOAD, int(self.campaigns.clock()))
+            self.imports.finish(run.campaign_id, CampaignStatus.AWAITING_UPLOAD, now)
             url = objects.upload_url(self.s3, self.bucket, key, UPLOAD_SECONDS)
             answer["status"] = str(CampaignStatus.AWAITING_UPLOAD)
             answer["upload"] = {"method": "PUT", "url": url, "expires_in": UPLOAD_SECONDS}
             return answer
+        if body.send_at is not None:
+            self.imports.finish(run.campaign_id, CampaignStatus.SCHEDULED, now)
+            self._schedule(run.campaign_id, body.send_at, CampaignStatus.INCOMPLETE)
+            return answer | {"status": str(CampaignStatus.SCHEDULED)}
         return answer | {"status": str(CampaignStatus.ENQUEUING)} | self._execute(run.campaign_id, key)
 
     def start(self, campaign_id: str) -> dict[str, Any]:
-        """Start the import of an uploaded audience. Conflict when it started already; InvalidInput naming
-        ``audience`` when nothing was uploaded."""
+        """Start the import of an uploaded audience, or, when the campaign has a ``send_at`` still to come,
+        schedule it then (``scheduled``; a ``send_at`` passed while it waited for the upload starts it now).
+        Conflict when it started already; InvalidInput naming ``audience`` when nothing was uploaded."""
         campaign = self.campaigns.campaign(campaign_id)
         spec = campaign.get("import")
         if not spec:
@@ -100,16 +113,56 @@ class Audiences:
         definition = CampaignDefinition.model_validate_json(spec["definition"])
         self._check_header(spec["key"], placeholders(definition.template.components), "audience")
         records, now = self.campaigns.records, int(self.campaigns.clock())
-        if (
-            records.transition(campaign_id, (CampaignStatus.AWAITING_UPLOAD,), CampaignStatus.ENQUEUING, now)
-            is None
-        ):
+        send_at = datetime.fromisoformat(spec["send_at"]) if spec.get("send_at") else None
+        later = send_at is not None and send_at.timestamp() > now
+        after = CampaignStatus.SCHEDULED if later else CampaignStatus.ENQUEUING
+        if records.transition(campaign_id, (CampaignStatus.AWAITING_UPLOAD,), after, now) is None:
             raise _not_awaiting(
                 campaign_id, self.campaigns.campaign(campaign_id).get("status")
             )  # a cancel won
-        return {"campaign_id": campaign_id, "status": str(CampaignStatus.ENQUEUING)} | self._execute(
-            campaign_id, spec["key"]
-        )
+        answer = {"campaign_id": campaign_id, "status": str(after)}
+        if later:
+            assert send_at is not None
+            self._schedule(campaign_id, send_at, CampaignStatus.AWAITING_UPLOAD)
+            return answer | {"send_at": iso(send_at.timestamp())}
+        return answer | self._execute(campaign_id, spec["key"])
+
+    def run_schedule(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Run one of the campaigns' schedules (:mod:`.schedule`): the start of a campaign with an audience
+        in S3 starts its import (``scheduled`` -> ``enqueuing``, once: a second delivery does nothing);
+        any other run is the campaigns' own."""
+        campaign_id = str(event.get("campaign_id"))
+        if event.get("action") != START or not (self.campaigns.records.get(campaign_id) or {}).get("import"):
+            return self.campaigns.run_schedule(event)
+        records, now = self.campaigns.records, int(self.campaigns.clock())
+        if not records.move(campaign_id, CampaignStatus.SCHEDULED, CampaignStatus.ENQUEUING, now):
+            status = self.campaigns.campaign(campaign_id).get("status")
+            logger.info("import not started", extra={"campaign_id": campaign_id, "status": status})
+            return {"campaign_id": campaign_id, "status": status, "started": False}
+        try:
+            execution = self._execute(campaign_id, self.campaigns.campaign(campaign_id)["import"]["key"])
+        except BaseException:  # back to scheduled: Scheduler's retry starts it again
+            records.move(campaign_id, CampaignStatus.ENQUEUING, CampaignStatus.SCHEDULED, int(now))
+            raise
+        logger.info("import started", extra={"campaign_id": campaign_id})
+        return {
+            "campaign_id": campaign_id,
+            "status": str(CampaignStatus.ENQUEUING),
+            "started": True,
+        } | execution
+
+    def _schedule(self, campaign_id: str, send_at: datetime, undo: CampaignStatus) -> None:
+        """The one-time schedule of a ``scheduled`` campaign's import; should it fail, the campaign goes back
+        to ``undo`` (its upload awaited again, or ``incomplete``) and the error is raised."""
+        scheduler = self.campaigns.scheduler
+        assert scheduler is not None  # check_timing
+        try:
+            scheduler.start_at(campaign_id, send_at)
+        except BaseException:
+            self.campaigns.records.move(
+                campaign_id, CampaignStatus.SCHEDULED, undo, int(self.campaigns.clock())
+            )
+            raise
 
     def _check_header(self, key: str, names: frozenset[str], where: str) -> None:
         try:
@@ -148,41 +201,40 @@ class Audiences:
             (int(item["index"]), r) for item in items if (r := rows.recipient(item["row"], names)) is not None
         ]
         planned = self._unsuppressed(run.plan(recipients, strict=False))
+        ledger, _ = run.items(planned)  # with a send window: sorted by it now
+        by_id = {item["message_id"]["S"]: item for item in ledger}
         recorded = self.imports.record(
             campaign_id,
             [
-                Row(p.message_id, p.item(), p.fields["to"] if p.state != State.INVALID else None)
+                Row(p.message_id, by_id[p.message_id], p.fields["to"] if p.state != State.INVALID else None)
                 for p in planned
             ],
         )
+        # Each row as recorded, by this attempt or an earlier one: an earlier one's decision stands (a row it
+        # queued is queued again, one it held stays held: the window may have opened or closed since).
+        kept = {
+            p.message_id: (p, recorded.earlier.get(p.message_id) or from_item(by_id[p.message_id]))
+            for p in planned
+            if p.message_id not in recorded.duplicates
+        }
         run.counts.duplicate += len(recorded.duplicates)
-        kept = [p for p in planned if p.message_id not in recorded.duplicates]
-        for p in kept:
-            run.counts.add(p)
-        run.send(
-            [
-                p
-                for p in kept
-                if p.state == State.QUEUED
-                and (
-                    p.message_id in recorded.written
-                    or recorded.earlier.get(p.message_id, {}).get("state") == State.QUEUED
-                )
-            ]
-        )
         rejected: Counter[str] = Counter(
-            str(p.fields.get("reason") or p.state) for p in kept if p.state != State.QUEUED
+            _rejected_as(row) for _, row in kept.values() if row["state"] != State.QUEUED
         )
+        held = [int(row["held_until"]) for _, row in kept.values() if _held(row)]
+        run.counts.queued = sum(row["state"] == State.QUEUED for _, row in kept.values())
+        run.schedule_openings(held)  # again on a retry: its first attempt may have died before them
+        run.send([p for p, row in kept.values() if row["state"] == State.QUEUED and not _held(row)])
         rejected.update(duplicate=run.counts.duplicate, enqueue_failed=run.counts.enqueue_failed)
         rejected = +rejected  # without zeros
         now = int(self.campaigns.clock())
-        self.imports.count(campaign_id, first, len(items), run.counts.queued, rejected, now)
+        self.imports.count(campaign_id, first, len(items), run.counts.queued, rejected, now, len(held))
         return {
             "first_row": first,
             "rows": len(items),
             "imported": run.counts.queued,
             "rejected": dict(rejected),
-        }
+        } | ({"waiting_for_window": len(held)} if held else {})
 
     def finish(self, campaign_id: str, error: str | None = None) -> dict[str, Any]:
         """The import ended: the campaign ``running``, or ``incomplete`` with why (``error``); one paused or
@@ -233,8 +285,11 @@ class Audiences:
         return planned
 
 
-def _spec(definition: CampaignDefinition, run: Run, bucket: str, key: str) -> dict[str, Any]:
-    """What every chunk plans with, fixed at creation: so a retry plans a row exactly as the first try."""
+def _spec(
+    definition: CampaignDefinition, run: Run, bucket: str, key: str, send_at: datetime | None
+) -> dict[str, Any]:
+    """What every chunk plans with, fixed at creation: so a retry plans a row exactly as the first try; and
+    when the import is to start (``send_at``: an upload's import waits for it)."""
     ready = run.ready or Readiness()
     return {
         "definition": definition.model_dump_json(exclude_none=True),
@@ -243,6 +298,7 @@ def _spec(definition: CampaignDefinition, run: Run, bucket: str, key: str) -> di
         "readiness": {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason},
         "bucket": bucket,
         "key": key,
+        "send_at": send_at.isoformat() if send_at else None,
     }
 
 
@@ -250,6 +306,19 @@ def _not_awaiting(campaign_id: str, status: str | None) -> Conflict:
     if status == CampaignStatus.CANCELLED:
         return Conflict(f"campaign {campaign_id} is cancelled: its audience is not imported")
     return Conflict(f"the import of campaign {campaign_id} started already")
+
+
+def _held(row: Mapping[str, Any]) -> bool:
+    """Whether a recorded row waits for its send window's opening (``held_until``: :mod:`.windows`)."""
+    return row["state"] == State.QUEUED and row.get("held_until") is not None
+
+
+def _rejected_as(row: Mapping[str, Any]) -> str:
+    """What the report counts a row not imported as: its reason (blocked, invalid), else its state (a row
+    ``expired`` because its deadline comes before its window opens)."""
+    if row["state"] in (State.BLOCKED, State.INVALID):
+        return str(row.get("reason") or row["state"])
+    return str(row["state"])
 
 
 def _int(value: Any) -> int | None:

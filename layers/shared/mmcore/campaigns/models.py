@@ -227,7 +227,8 @@ class CampaignCreate(CampaignDefinition):
     send_at: datetime | None = Field(
         default=None,
         description="start the campaign then (with a timezone; in the future), by an EventBridge Scheduler"
-        " one-time schedule: it stays `scheduled`, its recipients recorded, until then",
+        " one-time schedule: it stays `scheduled`, its recipients recorded, until then; an audience in S3 is"
+        " imported then (an upload's import, started after the upload, waits for it)",
     )
 
     @field_validator("send_at")
@@ -243,16 +244,12 @@ class CampaignCreate(CampaignDefinition):
             raise ValueError("give exactly one of recipients and audience")
         if self.hold and self.audience is not None:
             raise ValueError(
-                "hold: a campaign with an audience in S3 cannot be held yet (inline recipients only)"
+                "hold: not with an audience in S3 yet (inline recipients only); an audience in S3 may use"
+                " send_at and send_window"
             )
-        if self.send_at is not None and (self.hold or self.audience is not None):
-            raise ValueError(
-                "send_at: not with hold, nor with an audience in S3 yet (inline recipients only)"
-            )
-        if self.send_window is not None and (self.hold or self.audience is not None):
-            raise ValueError(
-                "send_window: not with hold, nor with an audience in S3 yet (inline recipients only)"
-            )
+        for name in ("send_at", "send_window"):
+            if self.hold and getattr(self, name) is not None:
+                raise ValueError(f"{name}: not with hold (a held campaign starts when it is released)")
         return self
 
     def definition(self) -> CampaignDefinition:

@@ -82,7 +82,7 @@ class Campaigns:
         """Validate every recipient, then record and enqueue them. Raises InvalidInput (nothing written) or
         Conflict (the campaign id is used). Returns the campaign id, counts and the template's readiness.
         With ``send_at`` the campaign is recorded ``scheduled`` (nothing queued) and a schedule starts it."""
-        self._check_timing(body)
+        self.check_timing(body)
         run = self.start(body, source="api", dedupe=True)
         planned = run.plan(enumerate(_inline(body)), strict=True)
         run.held = body.hold or body.send_at is not None
@@ -93,7 +93,7 @@ class Campaigns:
         try:
             run.enqueue(planned)
             if body.send_at is not None:
-                assert self.scheduler is not None  # _check_timing
+                assert self.scheduler is not None  # check_timing
                 self.scheduler.start_at(run.campaign_id, body.send_at)
         except BaseException:
             if run.opened:
@@ -113,7 +113,7 @@ class Campaigns:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         return estimate(by_country, self.card, definition.template.category, currency, today)
 
-    def _check_timing(self, body: CampaignCreate) -> None:
+    def check_timing(self, body: CampaignCreate) -> None:
         """``send_at`` in the future, and a scheduler for it and for a send window (InvalidInput otherwise)."""
         problems = []
         if body.send_at is not None and body.send_at.timestamp() <= self.clock():

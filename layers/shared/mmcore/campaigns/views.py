@@ -44,6 +44,7 @@ class CampaignCreated(_View):
     name: str
     status: str = Field(description="enqueued, held, scheduled, awaiting_upload, enqueuing...")
     counts: EnqueueCounts | None = Field(default=None, description="absent for an audience in S3")
+    send_at: str | None = Field(default=None, description="when a scheduled campaign (or its import) starts")
     preflight: str | None = None
     template: TemplateReadiness | None = None
 
@@ -61,11 +62,12 @@ class DryRun(_View):
 
 
 class ImportStarted(_View):
-    """``POST /campaigns/{id}/import``: the audience's import started."""
+    """``POST /campaigns/{id}/import``: the audience's import started, or scheduled for its ``send_at``."""
 
     campaign_id: str
-    status: str
-    execution_arn: str
+    status: str = Field(description="enqueuing, or scheduled when the campaign's send_at is still to come")
+    execution_arn: str | None = Field(default=None, description="absent while the import is scheduled")
+    send_at: str | None = Field(default=None, description="when a scheduled import starts")
 
 
 class FunnelStep(_View):

@@ -114,11 +114,23 @@ class Imports:
         return None
 
     def count(
-        self, campaign_id: str, first_row: int, rows: int, imported: int, rejected: Counter[str], now: int
+        self,
+        campaign_id: str,
+        first_row: int,
+        rows: int,
+        imported: int,
+        rejected: Counter[str],
+        now: int,
+        waiting: int = 0,
     ) -> bool:
-        """Add a chunk's counts to the campaign, once: False when the chunk had been counted already."""
+        """Add a chunk's counts to the campaign, once: False when the chunk had been counted already.
+        ``waiting``: those of the ``imported`` rows held for their send window's opening."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {":rows": rows, ":imported": imported}
+        adds = "ADD import_rows :rows, imported :imported"
+        if waiting:
+            values[":waiting"] = waiting
+            adds += ", waiting_for_window :waiting"
         sets = []
         for n, (reason, number) in enumerate(sorted(rejected.items())):
             names[f"#r{n}"] = reason
@@ -134,8 +146,7 @@ class Imports:
         update = {
             "TableName": self.table,
             "Key": keys.campaign(campaign_id),
-            "UpdateExpression": ("SET " + ", ".join(sets) + " " if sets else "")
-            + "ADD import_rows :rows, imported :imported",
+            "UpdateExpression": ("SET " + ", ".join(sets) + " " if sets else "") + adds,
             "ExpressionAttributeValues": to_item(values),
         }
         if names:
