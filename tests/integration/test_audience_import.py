@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 
 from mmapi.statemachine import Interpreter
 from mmcore.campaigns import CampaignCreate, Campaigns, SendQueue, lifecycle
-from mmcore.campaigns.imports import Audiences
+from mmcore.campaigns.imports import AUDIENCE_KEPT_DAYS, Audiences
 from mmcore.campaigns.schedule import Scheduler, open_window, start_name
 from mmcore.exceptions import Conflict, InvalidInput
 from mmcore.settings import Settings
@@ -395,6 +397,30 @@ def test_a_past_send_at_is_refused_naming_it_and_hold_stays_refused(imp):
     assert imp.schedules() == {} and imp.executions() == []
     with pytest.raises(ValidationError, match="hold: not with an audience in S3"):
         CampaignCreate.model_validate({**CAMPAIGN, "hold": True, "audience": {"s3_uri": "s3://bucket/a.csv"}})
+
+
+def test_a_send_at_past_the_buckets_lifecycle_is_refused_naming_it(imp):
+    imp.at(T0.timestamp())
+    uri = imp.put("late.csv", csv_of([IN]))
+    with pytest.raises(InvalidInput) as caught:
+        imp.create(uri, send_at=(T0 + timedelta(days=6, minutes=1)).isoformat())
+    [(field, why)] = caught.value.errors
+    assert field == "send_at" and "keeps a CSV 7 days" in why
+    assert imp.schedules() == {}
+    assert imp.create(uri, send_at=(T0 + timedelta(days=6)).isoformat())["status"] == "scheduled"
+
+
+def test_the_bucket_lifecycle_is_the_one_the_send_at_limit_assumes():
+    template = Path(__file__).resolve().parents[2] / "template.yaml"
+    assert f"ExpirationInDays: {AUDIENCE_KEPT_DAYS}" in template.read_text()
+
+
+def test_an_opening_already_passed_is_scheduled_a_minute_ahead_not_in_the_past(imp):
+    passed = int(time.time()) - 3600  # e.g. a batch retried after its rows' opening
+    name = imp.audiences.campaigns.scheduler.open_at("c-1", passed)
+    assert name.endswith(f"-{passed}")  # the run still looks for the rows held until that instant
+    at = datetime.strptime(imp.schedules()[name], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+    assert 0 < at.timestamp() - time.time() <= 61
 
 
 def test_a_cancelled_scheduled_import_is_unscheduled_and_never_started(imp):

@@ -44,6 +44,10 @@ from mmcore.store.imports import Imports, Row
 from mmcore.store.messages import State
 
 UPLOAD_SECONDS = 3600  # how long a presigned PUT URL works
+# The audiences bucket deletes objects after 7 days (template.yaml ExpireAudiences): a scheduled import must
+# read its object well before, so send_at is at most 6 days ahead.
+AUDIENCE_KEPT_DAYS = 7
+SEND_AT_MAX_SECONDS = (AUDIENCE_KEPT_DAYS - 1) * 86400
 UPLOAD_PREFIX = "uploads/"
 
 
@@ -69,6 +73,19 @@ class Audiences:
         audience = body.audience
         assert audience is not None
         self.campaigns.check_timing(body)
+        if (
+            body.send_at is not None
+            and body.send_at.timestamp() > self.campaigns.clock() + SEND_AT_MAX_SECONDS
+        ):
+            raise InvalidInput.fields(
+                [
+                    (
+                        "send_at",
+                        f"more than {SEND_AT_MAX_SECONDS // 86400} days ahead: the audiences bucket keeps a CSV"
+                        f" {AUDIENCE_KEPT_DAYS} days, and the import reads it at send_at",
+                    )
+                ]
+            )
         definition = body.definition()
         run = self.campaigns.start(definition, source="s3", dedupe=True)
         if audience.s3_uri is not None:

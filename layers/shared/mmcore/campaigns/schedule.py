@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ SOURCE = "mmcore.campaigns.schedule"  # the ``source`` of a schedule's input: ho
 START, OPEN = "start", "open"
 RETRIES = 3  # Scheduler re-invokes a failed start this often (the run is idempotent)
 MAX_EVENT_AGE = 3600  # and gives up on an invocation it could not make for this long
+# An opening already passed (an import batch retried after it) is scheduled this far ahead instead: what
+# Scheduler does with an at() in the past is not documented (UNCONFIRMED), so none is ever asked for.
+PASSED_OPENING_LEAD = 60
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,10 @@ class Scheduler:
         return self._create(start_name(campaign_id), _at(when), {"action": START, "campaign_id": campaign_id})
 
     def open_at(self, campaign_id: str, instant: int) -> str:
-        """Schedule the queueing of the campaign's messages held until ``instant`` (epoch seconds); a second
-        call for the same opening keeps the first schedule."""
+        """Schedule the queueing of the campaign's messages held until ``instant`` (epoch seconds; one passed
+        already runs in a minute); a second call for the same opening keeps the first schedule."""
         name = f"open-{_digest(campaign_id)}-{instant}"
-        when = datetime.fromtimestamp(instant, UTC)
+        when = datetime.fromtimestamp(max(instant, int(time.time()) + PASSED_OPENING_LEAD), UTC)
         return self._create(
             name, _at(when), {"action": OPEN, "campaign_id": campaign_id, "opens_at": instant}
         )
