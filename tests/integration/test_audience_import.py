@@ -377,9 +377,12 @@ def test_send_at_schedules_the_import_which_starts_when_its_schedule_runs(imp):
     assert imp.schedules() == {name: "at(2030-01-15T08:00:00)"}
     assert imp.executions() == [] and imp.queued() == []  # nothing before its time
 
+    templates = imp.audiences.campaigns.templates
+    assert templates.get("spring", "en_US").get("last_sent_at") is None  # no traffic before its time
     imp.at(SEND_AT.timestamp())
     started = imp.invoke(name)
     assert (started["status"], started["started"]) == ("enqueuing", True)
+    assert templates.get("spring", "en_US")["last_sent_at"] == int(SEND_AT.timestamp())
     assert [e["executionArn"] for e in imp.executions()] == [started["execution_arn"]]
     assert imp.invoke(name)["started"] is False  # Scheduler delivers at least once: one execution
     assert len(imp.executions()) == 1
@@ -462,7 +465,9 @@ def test_an_upload_arriving_after_its_send_at_is_imported_at_once(imp):
     body = {**CAMPAIGN, "audience": {"upload": True}, "send_at": SEND_AT.isoformat()}
     created = imp.audiences.create(CampaignCreate.model_validate(body))
     imp.put(created["audience"]["s3_uri"].split("/", 3)[3], csv_of([IN]))
-    imp.at((SEND_AT + timedelta(minutes=5)).timestamp())
+    late = SEND_AT + timedelta(minutes=5)
+    imp.at(late.timestamp())
     started = imp.audiences.start(created["campaign_id"])
     assert started["status"] == "enqueuing" and started["execution_arn"]
     assert imp.schedules() == {}
+    assert imp.audiences.campaigns.templates.get("spring", "en_US")["last_sent_at"] == int(late.timestamp())

@@ -142,6 +142,8 @@ class Audiences:
             assert send_at is not None
             self._schedule(campaign_id, send_at, CampaignStatus.AWAITING_UPLOAD)
             return answer | {"send_at": iso(send_at.timestamp())}
+        if send_at is not None:  # its send_at passed while it waited for the upload: its traffic starts now
+            self._released(spec, now)
         return answer | self._execute(campaign_id, spec["key"])
 
     def run_schedule(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +158,13 @@ class Audiences:
             status = self.campaigns.campaign(campaign_id).get("status")
             logger.info("import not started", extra={"campaign_id": campaign_id, "status": status})
             return {"campaign_id": campaign_id, "status": status, "started": False}
+        spec = self.campaigns.campaign(campaign_id)["import"]
         try:
-            execution = self._execute(campaign_id, self.campaigns.campaign(campaign_id)["import"]["key"])
-        except BaseException:  # back to scheduled: Scheduler's retry starts it again
+            execution = self._execute(campaign_id, spec["key"])
+        except Exception:  # back to scheduled: Scheduler's retry starts it again
             records.move(campaign_id, CampaignStatus.ENQUEUING, CampaignStatus.SCHEDULED, int(now))
             raise
+        self._released(spec, now)
         logger.info("import started", extra={"campaign_id": campaign_id})
         return {
             "campaign_id": campaign_id,
@@ -175,11 +179,20 @@ class Audiences:
         assert scheduler is not None  # check_timing
         try:
             scheduler.start_at(campaign_id, send_at)
-        except BaseException:
+        except Exception:
             self.campaigns.records.move(
                 campaign_id, CampaignStatus.SCHEDULED, undo, int(self.campaigns.clock())
             )
             raise
+
+    def _released(self, spec: Mapping[str, Any], now: int) -> None:
+        """Note the template's traffic starting now (``last_sent_at``, and the sync wait of a warm-up), as a
+        campaign created to send at once notes it at creation: the next campaign's readiness reads it."""
+        template = CampaignDefinition.model_validate_json(spec["definition"]).template
+        ready = spec.get("readiness") or {}
+        sync_until = _int(ready.get("ready_at")) if ready.get("warm_up") else None
+        facts = {"last_sent_at": now, "sync_until": sync_until}
+        self.campaigns.templates.record_use(template.name, template.language.code, facts)
 
     def _check_header(self, key: str, names: frozenset[str], where: str) -> None:
         try:
