@@ -391,6 +391,25 @@ def test_send_at_schedules_the_import_which_starts_when_its_schedule_runs(imp):
     assert imp.report(created["campaign_id"])["imported"] == 2
 
 
+def test_a_template_gone_dormant_by_send_at_is_woken_by_one_message_before_the_rest(imp):
+    imp.at(T0.timestamp())
+    templates = imp.audiences.campaigns.templates
+    templates.record_use("spring", "en_US", {"last_sent_at": int((T0 - timedelta(days=5)).timestamp())})
+    later = T0 + timedelta(days=3)  # 8 days without traffic then: the template syncs again
+    created = imp.create(imp.put("d.csv", csv_of([IN, "919812345678"])), send_at=later.isoformat())
+    assert imp.report(created["campaign_id"])["import"]["readiness"]["warm_up"] is False  # fine at creation
+
+    imp.at(later.timestamp())
+    imp.invoke(start_name(created["campaign_id"]))
+    ready = imp.report(created["campaign_id"])["import"]["readiness"]
+    assert (ready["warm_up"], ready["reason"]) == (True, "template_dormant")
+    imp.run(created)
+    assert (
+        len(imp.queued()) == 1
+    )  # the warm-up message; the other waits 10 minutes on the queue (DelaySeconds)
+    assert imp.report(created["campaign_id"])["imported"] == 2
+
+
 def test_a_past_send_at_is_refused_naming_it_and_hold_stays_refused(imp):
     imp.at(T0.timestamp())
     with pytest.raises(InvalidInput) as caught:

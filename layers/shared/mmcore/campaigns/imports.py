@@ -31,7 +31,7 @@ from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
 from mmcore.campaigns.personalise import placeholders
 from mmcore.campaigns.planner import Planned, Planner
-from mmcore.campaigns.readiness import Readiness
+from mmcore.campaigns.readiness import Readiness, readiness
 from mmcore.campaigns.reports import iso
 from mmcore.campaigns.schedule import START
 from mmcore.campaigns.service import Campaigns
@@ -143,6 +143,7 @@ class Audiences:
             self._schedule(campaign_id, send_at, CampaignStatus.AWAITING_UPLOAD)
             return answer | {"send_at": iso(send_at.timestamp())}
         if send_at is not None:  # its send_at passed while it waited for the upload: its traffic starts now
+            spec = self._ready_now(campaign_id, spec, now)
             self._released(spec, now)
         return answer | self._execute(campaign_id, spec["key"])
 
@@ -158,7 +159,7 @@ class Audiences:
             status = self.campaigns.campaign(campaign_id).get("status")
             logger.info("import not started", extra={"campaign_id": campaign_id, "status": status})
             return {"campaign_id": campaign_id, "status": status, "started": False}
-        spec = self.campaigns.campaign(campaign_id)["import"]
+        spec = self._ready_now(campaign_id, self.campaigns.campaign(campaign_id)["import"], now)
         try:
             execution = self._execute(campaign_id, spec["key"])
         except Exception:  # back to scheduled: Scheduler's retry starts it again
@@ -184,6 +185,20 @@ class Audiences:
                 campaign_id, CampaignStatus.SCHEDULED, undo, int(self.campaigns.clock())
             )
             raise
+
+    def _ready_now(self, campaign_id: str, spec: Mapping[str, Any], now: int) -> dict[str, Any]:
+        """The spec of an import starting later than its creation, with its template's readiness as it is now
+        (recorded for the chunks): a template fine at creation may be dormant days later (a warm-up first),
+        and a sync wait seen at creation is over."""
+        definition = CampaignDefinition.model_validate_json(spec["definition"])
+        template = definition.template
+        known = self.campaigns.templates.get(template.name, template.language.code)
+        created = definition.template_created_at
+        created_at = int(created.timestamp()) if created else known.get("created_at")
+        ready = readiness(created_at, known.get("last_sent_at"), known.get("sync_until"), now)
+        fields = {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason}
+        self.imports.set_readiness(campaign_id, fields)
+        return {**spec, "readiness": fields}
 
     def _released(self, spec: Mapping[str, Any], now: int) -> None:
         """Note the template's traffic starting now (``last_sent_at``, and the sync wait of a warm-up), as a

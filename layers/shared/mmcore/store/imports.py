@@ -64,6 +64,16 @@ class Imports:
             ExpressionAttributeValues=to_item({":spec": spec, ":zero": 0, ":none": {}}),
         )
 
+    def set_readiness(self, campaign_id: str, ready: Mapping[str, Any]) -> None:
+        """Replace the template readiness the chunks plan with (an import started later than its creation)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=keys.campaign(campaign_id),
+            UpdateExpression="SET #i.readiness = :ready",
+            ExpressionAttributeNames={"#i": "import"},
+            ExpressionAttributeValues=to_item({":ready": dict(ready)}),
+        )
+
     def applied(self, campaign_id: str, first_row: int) -> bool:
         """Whether the chunk starting at ``first_row`` was recorded and counted."""
         key = keys.import_chunk(campaign_id, first_row)
