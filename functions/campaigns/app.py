@@ -7,7 +7,7 @@ Scheduler invokes it too, with the input of one of its one-time schedules: a sch
 window's opening (mmcore.campaigns.schedule)."""
 
 import time
-from functools import cache
+from functools import cache, partial
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -61,15 +61,8 @@ def campaigns() -> Campaigns:
 
 def scheduler() -> Scheduler | None:
     """The schedules' side of send_at and send windows; their target is this function (its own ARN)."""
-    settings = get_settings()
-    if not (settings.schedule_group and settings.scheduler_role_arn):
-        return None
-    return Scheduler(
-        clients.boto_client("scheduler"),
-        settings.schedule_group,
-        settings.scheduler_role_arn,
-        app.lambda_context.invoked_function_arn,
-    )
+    target = app.lambda_context.invoked_function_arn
+    return Scheduler.configured(get_settings(), target, partial(clients.boto_client, "scheduler"))
 
 
 @cache

@@ -1,7 +1,7 @@
 """The audience import's tasks, run by its state machine (statemachines/audience_import.asl.json): ``prepare``
 (header, gzip), ``chunk`` (one ItemBatcher batch of rows), ``finish``. Routes by the payload's ``action``."""
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from mmcore import clients, policy
@@ -35,13 +35,8 @@ def audiences() -> Audiences:
 def scheduler() -> Scheduler | None:
     """The schedules of send windows' openings (mmcore.campaigns.schedule): their target is the campaigns function."""
     settings = get_settings()
-    if not (settings.schedule_group and settings.scheduler_role_arn and settings.schedule_target_arn):
-        return None
-    return Scheduler(
-        clients.boto_client("scheduler"),
-        settings.schedule_group,
-        settings.scheduler_role_arn,
-        settings.schedule_target_arn,
+    return Scheduler.configured(
+        settings, settings.schedule_target_arn, partial(clients.boto_client, "scheduler")
     )
 
 

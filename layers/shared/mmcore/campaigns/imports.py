@@ -31,7 +31,8 @@ from mmcore.campaigns.enqueue import Run
 from mmcore.campaigns.models import CampaignCreate, CampaignDefinition
 from mmcore.campaigns.personalise import placeholders
 from mmcore.campaigns.planner import Planned, Planner
-from mmcore.campaigns.readiness import Readiness, readiness
+from mmcore.campaigns.readiness import Readiness
+from mmcore.campaigns.release import note_traffic, readiness_now
 from mmcore.campaigns.reports import iso
 from mmcore.campaigns.schedule import START
 from mmcore.campaigns.service import Campaigns
@@ -143,8 +144,7 @@ class Audiences:
             self._schedule(campaign_id, send_at, CampaignStatus.AWAITING_UPLOAD)
             return answer | {"send_at": iso(send_at.timestamp())}
         if send_at is not None:  # its send_at passed while it waited for the upload: its traffic starts now
-            spec = self._ready_now(campaign_id, spec, now)
-            self._released(spec, now)
+            spec = self._start_traffic(campaign_id, spec, now)
         return answer | self._execute(campaign_id, spec["key"])
 
     def run_schedule(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -152,20 +152,20 @@ class Audiences:
         in S3 starts its import (``scheduled`` -> ``enqueuing``, once: a second delivery does nothing);
         any other run is the campaigns' own."""
         campaign_id = str(event.get("campaign_id"))
-        if event.get("action") != START or not (self.campaigns.records.get(campaign_id) or {}).get("import"):
+        spec = (self.campaigns.records.get(campaign_id) or {}).get("import")
+        if event.get("action") != START or not spec:
             return self.campaigns.run_schedule(event)
         records, now = self.campaigns.records, int(self.campaigns.clock())
         if not records.move(campaign_id, CampaignStatus.SCHEDULED, CampaignStatus.ENQUEUING, now):
             status = self.campaigns.campaign(campaign_id).get("status")
             logger.info("import not started", extra={"campaign_id": campaign_id, "status": status})
             return {"campaign_id": campaign_id, "status": status, "started": False}
-        spec = self._ready_now(campaign_id, self.campaigns.campaign(campaign_id)["import"], now)
+        spec = self._start_traffic(campaign_id, spec, now)
         try:
             execution = self._execute(campaign_id, spec["key"])
         except Exception:  # back to scheduled: Scheduler's retry starts it again
             records.move(campaign_id, CampaignStatus.ENQUEUING, CampaignStatus.SCHEDULED, int(now))
             raise
-        self._released(spec, now)
         logger.info("import started", extra={"campaign_id": campaign_id})
         return {
             "campaign_id": campaign_id,
@@ -186,28 +186,19 @@ class Audiences:
             )
             raise
 
-    def _ready_now(self, campaign_id: str, spec: Mapping[str, Any], now: int) -> dict[str, Any]:
+    def _start_traffic(self, campaign_id: str, spec: Mapping[str, Any], now: int) -> dict[str, Any]:
         """The spec of an import starting later than its creation, with its template's readiness as it is now
-        (recorded for the chunks): a template fine at creation may be dormant days later (a warm-up first),
-        and a sync wait seen at creation is over."""
+        (recorded for the chunks: a template fine at creation may be dormant days later, a warm-up first; a
+        sync wait seen at creation is over), and the template's traffic noted as starting now."""
         definition = CampaignDefinition.model_validate_json(spec["definition"])
-        template = definition.template
-        known = self.campaigns.templates.get(template.name, template.language.code)
-        created = definition.template_created_at
-        created_at = int(created.timestamp()) if created else known.get("created_at")
-        ready = readiness(created_at, known.get("last_sent_at"), known.get("sync_until"), now)
+        template, created = definition.template, definition.template_created_at
+        name, language = template.name, template.language.code
+        c = self.campaigns
+        ready = readiness_now(c, name, language, int(created.timestamp()) if created else None, now)
         fields = {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason}
         self.imports.set_readiness(campaign_id, fields)
+        note_traffic(c, name, language, ready, now)
         return {**spec, "readiness": fields}
-
-    def _released(self, spec: Mapping[str, Any], now: int) -> None:
-        """Note the template's traffic starting now (``last_sent_at``, and the sync wait of a warm-up), as a
-        campaign created to send at once notes it at creation: the next campaign's readiness reads it."""
-        template = CampaignDefinition.model_validate_json(spec["definition"]).template
-        ready = spec.get("readiness") or {}
-        sync_until = _int(ready.get("ready_at")) if ready.get("warm_up") else None
-        facts = {"last_sent_at": now, "sync_until": sync_until}
-        self.campaigns.templates.record_use(template.name, template.language.code, facts)
 
     def _check_header(self, key: str, names: frozenset[str], where: str) -> None:
         try:

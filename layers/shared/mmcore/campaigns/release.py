@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mmcore.campaigns.queue import Outgoing
-from mmcore.campaigns.readiness import readiness
+from mmcore.campaigns.readiness import Readiness, readiness
 from mmcore.campaigns.testsend import PASSED, TestSends
 from mmcore.exceptions import Conflict
 from mmcore.observability import logger
@@ -89,8 +89,7 @@ def put_on_queue(c: Campaigns, campaign: dict[str, Any], held: list[dict[str, An
     template = campaign["template"]
     name, language = template["name"], template["language"]["code"]
     now = c.clock()
-    known = c.templates.get(name, language)
-    ready = readiness(known.get("created_at"), known.get("last_sent_at"), known.get("sync_until"), now)
+    ready = readiness_now(c, name, language, None, now)
     outgoing = [Outgoing(m["body"], ready.delay(now)) for m in held]
     if outgoing and ready.warm_up:
         outgoing[0] = Outgoing(outgoing[0].body, 0)  # the warm-up message wakes the template for the rest
@@ -102,6 +101,20 @@ def put_on_queue(c: Campaigns, campaign: dict[str, Any], held: list[dict[str, An
         failed.append(L.finish(held[n]["message_id"], {"state": State.QUEUED}, State.FAILED, fields))
     c.ledger.apply(failed)
     if held:
-        facts = {"last_sent_at": int(now), "sync_until": ready.ready_at if ready.warm_up else None}
-        c.templates.record_use(name, language, facts)
+        note_traffic(c, name, language, ready, now)
     return len(unsent)
+
+
+def readiness_now(c: Campaigns, name: str, language: str, created_at: int | None, now: float) -> Readiness:
+    """The template's readiness for traffic released now, from what its item knows (``created_at``: the
+    campaign's own ``template_created_at``, which wins)."""
+    known = c.templates.get(name, language)
+    created = created_at if created_at is not None else known.get("created_at")
+    return readiness(created, known.get("last_sent_at"), known.get("sync_until"), now)
+
+
+def note_traffic(c: Campaigns, name: str, language: str, ready: Readiness, now: float) -> None:
+    """Note the template's traffic released now (``last_sent_at``, and a warm-up's sync wait): the next
+    campaign's readiness reads it."""
+    facts = {"last_sent_at": int(now), "sync_until": ready.ready_at if ready.warm_up else None}
+    c.templates.record_use(name, language, facts)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,14 @@ class Scheduler:
     group: str
     role_arn: str
     target_arn: str
+
+    @classmethod
+    def configured(cls, settings: Any, target_arn: str, client: Callable[[], Any]) -> Scheduler | None:
+        """The stack's scheduler from ``settings`` (its group and role) with ``target_arn`` (the campaigns
+        function); None when any of the three is missing (send_at and send windows are then refused)."""
+        if not (settings.schedule_group and settings.scheduler_role_arn and target_arn):
+            return None
+        return cls(client(), settings.schedule_group, settings.scheduler_role_arn, target_arn)
 
     def start_at(self, campaign_id: str, when: datetime) -> str:
         """Schedule the start of a campaign at ``when`` (aware; rounded up to the second). Returns the

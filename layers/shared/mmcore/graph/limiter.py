@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mmcore.store import pacing
@@ -20,24 +19,6 @@ from mmcore.store import pacing
 # next ones, and Meta's one-second window counts the bunch; 5% absorbs a 50 ms stall a second.
 HEADROOM = 0.95
 HORIZON_SECONDS = 1.0  # a lease starts at most this far ahead: what a container waits for its turn
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """``count`` POST times of one number: the ``i``-th is due at ``start + i * interval`` (epoch seconds)."""
-
-    start: float
-    interval: float
-    count: int
-
-    @property
-    def end(self) -> float:
-        """When the last POST of the lease is due."""
-        return self.start + self.interval * max(0, self.count - 1)
-
-    def due(self, i: int) -> float:
-        """When the ``i``-th POST is due."""
-        return self.start + self.interval * i
 
 
 class NumberPacer:
@@ -59,8 +40,9 @@ class NumberPacer:
         self.horizon = horizon
         self._seen: dict[str, pacing.Seen] = {}
 
-    async def lease(self, phone_number_id: str, count: int) -> Lease:
-        """Wait for the number's next ``count`` POST times (the first at most ``horizon`` seconds away)."""
+    async def lease(self, phone_number_id: str, count: int) -> pacing.Granted:
+        """Wait for the number's next ``count`` POST times (the first at most ``horizon`` seconds away): the
+        ``i``-th is due at ``granted.due(i)``."""
         while True:
             last = self._seen.get(phone_number_id, pacing.Seen())
             granted = await asyncio.to_thread(
@@ -76,7 +58,7 @@ class NumberPacer:
             )
             if isinstance(granted, pacing.Granted):
                 self._seen[phone_number_id] = granted.seen
-                return Lease(granted.start, granted.interval, count)
+                return granted
             self._seen[phone_number_id] = granted
             await asyncio.sleep(max(0.0, granted.next_at - self.horizon - self.clock()))
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mmcore.graph import Accepted, GraphClient, Lease, NumberPacer, TokenUnavailable
+from mmcore.graph import Accepted, GraphClient, NumberPacer, TokenUnavailable
 from mmcore.meta.errors import GraphError
 from mmcore.meta.messages import wire_bytes, with_deadline
 from mmcore.meta.regions import RULES, Rule
@@ -47,6 +47,7 @@ from mmcore.settings import Settings
 from mmcore.store import messages as L
 from mmcore.store import statuses
 from mmcore.store.messages import Ledger
+from mmcore.store.pacing import Granted
 
 TOKEN_RETRY_SECONDS = 30  # no access token (a Secrets Manager outage is seconds): look again this soon
 RECORD_RETRY_SECONDS = 5  # an accepted message whose record was throttled: its copy comes back this soon
@@ -234,7 +235,7 @@ class Sender:
         self,
         number: str,
         claimed: Claimed,
-        lease: Lease,
+        lease: Granted,
         batch: _Batch,
         deadline: float | None,
         all_started: asyncio.Future[None],

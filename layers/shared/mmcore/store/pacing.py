@@ -75,6 +75,10 @@ class Granted:
         """When the last token is due."""
         return self.start + self.interval * max(0, self.count - 1)
 
+    def due(self, i: int) -> float:
+        """When the ``i``-th token is due."""
+        return self.start + self.interval * i
+
 
 def _seen(item: dict[str, Any] | None) -> Seen:
     if not item:
