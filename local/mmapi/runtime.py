@@ -353,12 +353,19 @@ class Runtime:
             except Exception as exc:  # like Scheduler with no retries: the next run tries again
                 print(f"mmapi local: {logical} failed: {exc!r}", file=sys.stderr)
 
-    def counted(self, timeout: float = 30) -> None:
+    def counted(self, timeout: float = 60) -> None:
         """Wait until every stream record written before the call was delivered (reports are up to date):
-        each reader found its stream empty on a look that began after the call."""
+        each reader found its stream empty on a look that began after the call. TimeoutError, naming the
+        readers still behind and their function's last failure, after ``timeout`` seconds."""
         start = {id(r): r.looks for r in self._streams}
         deadline = time.monotonic() + timeout
-        while any(r.looks < start[id(r)] + 2 for r in self._streams) and time.monotonic() < deadline:
+        while behind := [r for r in self._streams if r.looks < start[id(r)] + 2]:
+            if time.monotonic() >= deadline:
+                states = "; ".join(
+                    f"{r.function}: {r.delivered} records handled, last failure: {r.failure or 'none'}"
+                    for r in behind
+                )
+                raise TimeoutError(f"the stream readers are still behind after {timeout:g} s ({states})")
             time.sleep(0.05)
 
     def settled(self, queue: str = "SendQueue") -> int:

@@ -77,6 +77,7 @@ class StreamReader:
         self.iterators: dict[str, str] = {}
         self.delivered = 0  # records handed to the function and handled
         self.looks = 0  # looks that found no new record in any shard
+        self.failure = ""  # the function's last failure on a batch, as Lambda would log it (retried)
 
     def poll(self, handler: Handler, stop: threading.Event) -> None:
         """Deliver records until ``stop`` is set (the local stack's poller thread)."""
@@ -130,14 +131,19 @@ class StreamReader:
 
     def _invoke(self, handler: Handler, batch: list[dict[str, Any]]) -> str | None:
         """The sequence number to resume at, None when the whole batch was handled."""
+        first = batch[0]["dynamodb"]["SequenceNumber"]
         try:
             response = handler({"Records": batch})
-        except Exception:  # like Lambda: the whole batch again
-            return batch[0]["dynamodb"]["SequenceNumber"]
+        except Exception as exc:  # like Lambda: the whole batch again
+            self.failure = f"{self.function} failed on the records from {first}: {exc!r}"
+            print(f"mmapi local: {self.failure}", file=sys.stderr)
+            return first
         failures = (response or {}).get("batchItemFailures") or []
         if not failures:
             return None
-        return min((f["itemIdentifier"] for f in failures), key=int)
+        failed = min((f["itemIdentifier"] for f in failures), key=int)
+        self.failure = f"{self.function} reported the records from {failed} failed"
+        return failed
 
     def _iterator(self, shard_id: str, kind: str, sequence: str | None = None) -> str:
         extra = {"SequenceNumber": sequence} if sequence else {}

@@ -71,10 +71,11 @@ def settled(api: httpx.Client, stack: Runtime, campaign_id: str, timeout: float 
     raise AssertionError(f"campaign not settled: {report['by_status']}")
 
 
-def no_drift(stack: Runtime, campaign_id: str, timeout: float = 30) -> dict:
+def no_drift(stack: Runtime, campaign_id: str, timeout: float = 60) -> dict:
     """The audit's drift once every webhook is in and the counters followed the stream. The counters are
     eventually consistent (the aggregator follows the table's stream), so a drift must last ``timeout`` seconds
-    of a quiet stack to count: a lag ends, a miscount does not."""
+    of a quiet stack to count: a lag ends, a miscount does not (a reader stuck on a failing batch is a
+    TimeoutError naming its failure)."""
     deadline = time.monotonic() + timeout
     while True:
         stack.sim.wait_for_webhooks_idle(60)
