@@ -19,7 +19,9 @@ actions AWS checks (``HeadObject`` needs ``s3:GetObject``, a multipart upload's 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -67,6 +69,28 @@ class Call:
 calls: dict[str, set[Call]] = {}  # handler module (functions/campaigns/app.py: campaigns/app) -> calls
 _lock = threading.Lock()
 _carried = threading.local()  # .module: the handler a thread, or the pool task it runs, works for
+
+
+def save(folder: Path, name: str) -> None:
+    """Write this process's calls to ``folder/name.json``: a test process of a parallel run (pytest-xdist)
+    hands them to the check that runs in a later session (the Makefile's ``test``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        found = {
+            module: [dataclasses.asdict(c) for c in sorted(got, key=repr)] for module, got in calls.items()
+        }
+    (folder / f"{name}.json").write_text(json.dumps(found))
+
+
+def saved(folder: Path) -> dict[str, set[Call]]:
+    """The calls every process wrote to ``folder`` (:func:`save`), by handler module."""
+    found: dict[str, set[Call]] = {}
+    for path in sorted(folder.glob("*.json")):
+        for module, got in json.loads(path.read_text()).items():
+            found.setdefault(module, set()).update(
+                Call(c["action"], c["target"], c["index"], tuple(c["leading_keys"])) for c in got
+            )
+    return found
 
 
 def install() -> None:

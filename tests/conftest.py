@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import awscalls
@@ -79,3 +80,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The check of the AWS calls handlers made runs after every test that may call one."""
     last = [i for i in items if i.name == "test_every_aws_call_a_handler_made_is_granted"]
     items[:] = [i for i in items if i not in last] + last
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With ``AWSCALLS_DIR`` set, each test process leaves the AWS calls its handlers made there, for the
+    check in a later session (``make test``: the parallel run of unit and integration tests, then the e2e
+    tests and the check)."""
+    folder = os.environ.get("AWSCALLS_DIR")
+    if folder:
+        worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
+        awscalls.save(Path(folder), f"{worker}-{os.getpid()}")
