@@ -139,7 +139,9 @@ class Runtime:
         self.session = boto3.Session(region_name=REGION)
         self._sqs = self.session.client("sqs")  # queue_depth's: a client costs tens of ms to build
 
-        self.sim = Simulator(seed=self.seed, webhook_url=f"{self.api_url}/webhook", **self.simulator_options)
+        self.sim = Simulator(
+            seed=self.seed, webhook_url=f"{self.api_url}/webhook", **(WEBHOOKS | self.simulator_options)
+        )
         self.sim.start()
         root, version = self.sim.base_url.rsplit("/", 1)
         self.stack = LocalStack(
@@ -368,6 +370,20 @@ class Runtime:
                 raise TimeoutError(f"the stream readers are still behind after {timeout:g} s ({states})")
             time.sleep(0.05)
 
+    def webhooks_handled(self, timeout: float = 90) -> None:
+        """Wait until every webhook the simulator sent was answered and handled: the simulator has none
+        pending and the webhook function's container none queued or running (a POST the simulator stopped
+        waiting for still runs to its end, as Lambda does after API Gateway's timeout). TimeoutError after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        self.sim.wait_for_webhooks_idle(timeout)
+        webhook = next(fn for method, _, path, fn in self.routes if (method, path) == ("POST", "/webhook"))
+        container = self.functions[webhook]
+        while container.invocations:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(container.invocations)} webhooks still queued after {timeout:g} s")
+            time.sleep(0.05)
+
     def settled(self, queue: str = "SendQueue") -> int:
         """Records of ``queue`` its function handled for good (deleted; retries come back, not counted)."""
         stats = self._poll_stats.get(queue)
@@ -396,6 +412,12 @@ class Runtime:
             "routes": [f"{m} {p}" for m, _, p, _ in self.routes],
         }
 
+
+# How the simulator posts webhooks to this stack. The gateway runs one container per function, so each POST
+# waits for the ones before it: few at a time, and a timeout above that wait (API Gateway's 30 s), else the
+# simulator posts the same statuses again while the first POST still runs (a retry storm: CI once saw every
+# one of 112 POSTs time out and 63 still queued when the simulator had given up on them).
+WEBHOOKS: dict[str, Any] = {"webhook_concurrency": 2, "webhook_timeout": 30.0}
 
 _DEPTH = (
     "ApproximateNumberOfMessages",

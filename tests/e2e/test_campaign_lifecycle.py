@@ -64,7 +64,7 @@ def settled(api: httpx.Client, stack: Runtime, campaign_id: str, timeout: float 
     while time.monotonic() < deadline:
         report = api.get(f"/campaigns/{campaign_id}").json()
         if report["messages"] and not report["by_status"].get("queued") and stack.queue_depth() == 0:
-            stack.sim.wait_for_webhooks_idle(90)
+            stack.webhooks_handled(90)
             stack.counted()
             return api.get(f"/campaigns/{campaign_id}").json()
         time.sleep(0.3)
@@ -78,7 +78,7 @@ def no_drift(stack: Runtime, campaign_id: str, timeout: float = 60) -> dict:
     TimeoutError naming its failure)."""
     deadline = time.monotonic() + timeout
     while True:
-        stack.sim.wait_for_webhooks_idle(60)
+        stack.webhooks_handled(60)
         stack.counted()
         drift = campaign_audit(campaign_id, stack.stack.physical["MainTable"]["Ref"], stack.session)["drift"]
         if not drift or time.monotonic() >= deadline:
