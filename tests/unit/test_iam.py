@@ -308,3 +308,15 @@ def test_a_call_on_a_pool_thread_is_the_handler_module_that_submitted_it(monkeyp
             awscalls.Call("s3:GetObject", "arn:aws:s3:::b/handler-thread"),
         }
     }
+
+
+def test_the_calls_a_parallel_test_process_saves_are_read_back_whole(tmp_path, monkeypatch):
+    # Given two test processes' calls, saved where make test's later check reads them (AWSCALLS_DIR)
+    put = awscalls.Call("dynamodb:PutItem", "stack-MainTable", None, ("MSG#1",))
+    query = awscalls.Call("dynamodb:Query", "stack-MainTable", "gsi1")
+    monkeypatch.setattr(awscalls, "calls", {"send/app": {put, query}})
+    awscalls.save(tmp_path, "gw0")
+    monkeypatch.setattr(awscalls, "calls", {"send/app": {put}, "webhook/app": {query}})
+    awscalls.save(tmp_path, "gw1")
+    # Then the check reads every call of both, by handler module
+    assert awscalls.saved(tmp_path) == {"send/app": {put, query}, "webhook/app": {query}}
