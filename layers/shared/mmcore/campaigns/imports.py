@@ -151,11 +151,11 @@ class Audiences:
         """Run one of the campaigns' schedules (:mod:`.schedule`): the start of a campaign with an audience
         in S3 starts its import (``scheduled`` -> ``enqueuing``, once: a second delivery does nothing);
         any other run is the campaigns' own."""
-        campaign_id = str(event.get("campaign_id"))
-        spec = (self.campaigns.records.get(campaign_id) or {}).get("import")
-        if event.get("action") != START or not spec:
+        campaign_id, records = str(event.get("campaign_id")), self.campaigns.records
+        # A window's opening is the campaigns' own: only a start needs the campaign item read here.
+        if event.get("action") != START or not (spec := (records.get(campaign_id) or {}).get("import")):
             return self.campaigns.run_schedule(event)
-        records, now = self.campaigns.records, int(self.campaigns.clock())
+        now = int(self.campaigns.clock())
         if not records.move(campaign_id, CampaignStatus.SCHEDULED, CampaignStatus.ENQUEUING, now):
             status = self.campaigns.campaign(campaign_id).get("status")
             logger.info("import not started", extra={"campaign_id": campaign_id, "status": status})
@@ -164,7 +164,7 @@ class Audiences:
         try:
             execution = self._execute(campaign_id, spec["key"])
         except Exception:  # back to scheduled: Scheduler's retry starts it again
-            records.move(campaign_id, CampaignStatus.ENQUEUING, CampaignStatus.SCHEDULED, int(now))
+            records.move(campaign_id, CampaignStatus.ENQUEUING, CampaignStatus.SCHEDULED, now)
             raise
         logger.info("import started", extra={"campaign_id": campaign_id})
         return {
@@ -195,10 +195,9 @@ class Audiences:
         name, language = template.name, template.language.code
         c = self.campaigns
         ready = readiness_now(c, name, language, int(created.timestamp()) if created else None, now)
-        fields = {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason}
-        self.imports.set_readiness(campaign_id, fields)
+        self.imports.set_readiness(campaign_id, ready.stored())
         note_traffic(c, name, language, ready, now)
-        return {**spec, "readiness": fields}
+        return {**spec, "readiness": ready.stored()}
 
     def _check_header(self, key: str, names: frozenset[str], where: str) -> None:
         try:
@@ -294,13 +293,7 @@ class Audiences:
             rules=c.rules,
         )
         run = Run(c, definition, planner, source="s3", dedupe=True, started=c.clock())
-        ready = spec.get("readiness") or {}
-        run.resume(
-            Readiness(
-                _int(ready.get("ready_at")), bool(ready.get("warm_up")), str(ready.get("reason") or "")
-            ),
-            warmed=first != 0,
-        )
+        run.resume(Readiness.from_stored(spec.get("readiness")), warmed=first != 0)
         return run, planner.names
 
     def _unsuppressed(self, planned: list[Planned]) -> list[Planned]:
@@ -326,12 +319,11 @@ def _spec(
 ) -> dict[str, Any]:
     """What every chunk plans with, fixed at creation: so a retry plans a row exactly as the first try; and
     when the import is to start (``send_at``: an upload's import waits for it)."""
-    ready = run.ready or Readiness()
     return {
         "definition": definition.model_dump_json(exclude_none=True),
         "today": datetime.fromtimestamp(run.started, UTC).date().isoformat(),
         "phone_number_id": run.planner.phone_number_id,
-        "readiness": {"ready_at": ready.ready_at, "warm_up": ready.warm_up, "reason": ready.reason},
+        "readiness": (run.ready or Readiness()).stored(),
         "bucket": bucket,
         "key": key,
         "send_at": send_at.isoformat() if send_at else None,
@@ -355,7 +347,3 @@ def _rejected_as(row: Mapping[str, Any]) -> str:
     if row["state"] in (State.BLOCKED, State.INVALID):
         return str(row.get("reason") or row["state"])
     return str(row["state"])
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -12,6 +12,7 @@ The wait is the SQS ``DelaySeconds``, capped at 900 s (the SQS maximum): a longe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,21 @@ class Readiness:
     def label(self) -> str:
         """The reason it is not ready, or ``ready``."""
         return self.reason or "ready"
+
+    def stored(self) -> dict[str, Any]:
+        """As an audience import's spec keeps it for its chunks (:meth:`from_stored` reads it back)."""
+        return {"ready_at": self.ready_at, "warm_up": self.warm_up, "reason": self.reason}
+
+    @classmethod
+    def from_stored(cls, fields: Mapping[str, Any] | None) -> Readiness:
+        """The readiness :meth:`stored` kept (None or empty: ready)."""
+        fields = fields or {}
+        ready_at = fields.get("ready_at")
+        return cls(
+            None if ready_at is None else int(ready_at),
+            bool(fields.get("warm_up")),
+            str(fields.get("reason") or ""),
+        )
 
     def view(self, now: float) -> dict[str, Any]:
         """As ``POST /campaigns`` answers it, for messages enqueued at ``now``."""
