@@ -22,13 +22,15 @@ $(SAMVENV)/.installed:
 
 setup: $(VENV)/.installed
 
-# Unit and integration tests in two processes (pytest-xdist), then the e2e tests alone (each drives a whole
-# local stack and watches its timing) with the check of every AWS call the handlers made (AWSCALLS_DIR).
+# Unit and integration tests in two processes (pytest-xdist), then, in one process, the tests that watch
+# wall-clock timing (the e2e tests each drive a whole local stack; the send claims' tests cancel and kill
+# senders mid-POST) with the check of every AWS call the handlers made (AWSCALLS_DIR).
+ALONE := tests/e2e tests/integration/test_send_claims.py
 LEAST_PRIVILEGE := tests/integration/test_least_privilege.py::test_every_aws_call_a_handler_made_is_granted
 test: setup
 	rm -rf build/awscalls
-	AWSCALLS_DIR=build/awscalls $(PY) -m pytest -n 2 tests/unit tests/integration tests/faults --deselect $(LEAST_PRIVILEGE)
-	AWSCALLS_DIR=build/awscalls $(PY) -m pytest tests/e2e $(LEAST_PRIVILEGE)
+	AWSCALLS_DIR=build/awscalls $(PY) -m pytest -n 2 tests $(addprefix --ignore=,$(ALONE)) --deselect $(LEAST_PRIVILEGE)
+	AWSCALLS_DIR=build/awscalls $(PY) -m pytest $(ALONE) $(LEAST_PRIVILEGE)
 
 # The fault-injection suite (issue 16): ~3 min, so not part of `make test`; its table lands in build/faults.md.
 faults: setup
